@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// One settings array for every Swift target (Swift 6 language mode, strict concurrency).
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "alstap",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "alstap", targets: ["alstap"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // C libraries, each behind a small module with a documented shim.
+        .systemLibrary(name: "CNghttp2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
+        .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c", providers: [.apt(["libprotobuf-c-dev"])]),
+        .target(name: "CEnvoyProtos", dependencies: ["CProtobufC"], sources: ["generated"],
+                cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "CProtobufArena", dependencies: ["CProtobufC"], cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "CLinux"),
+
+        // Swift libraries, one job each, in data-path order.
+        .target(name: "ALSTapSystem", dependencies: ["CLinux"], swiftSettings: swiftSettings),
+        .target(name: "ALSTapHTTP2", dependencies: ["CNghttp2"], swiftSettings: swiftSettings),
+        .target(name: "ALSTapHTTP1", swiftSettings: swiftSettings),
+        .target(name: "ALSTapALS", dependencies: ["CEnvoyProtos", "CProtobufC", "CProtobufArena"],
+                swiftSettings: swiftSettings),
+        .target(name: "ALSTapServer",
+                dependencies: ["ALSTapSystem", "ALSTapHTTP2", "ALSTapHTTP1", "ALSTapALS",
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: swiftSettings),
+        .executableTarget(name: "alstap",
+                          dependencies: ["ALSTapServer",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                         .product(name: "Logging", package: "swift-log")],
+                          swiftSettings: swiftSettings),
+
+        .testTarget(name: "ALSTapALSTests", dependencies: ["ALSTapALS"], resources: [.copy("Fixtures")],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "ALSTapHTTP2Tests", dependencies: ["ALSTapHTTP2", "CNghttp2"], swiftSettings: swiftSettings),
+        .testTarget(name: "ALSTapHTTP1Tests", dependencies: ["ALSTapHTTP1"], swiftSettings: swiftSettings),
+    ]
+)

@@ -1,0 +1,78 @@
+import CEnvoyProtos
+import CProtobufArena
+import CProtobufC
+
+/// Decodes StreamAccessLogsMessage payloads and encodes their entries into output lines.
+///
+/// One decoder per event loop. protobuf-c unpacks into the decoder's arena; every entry is
+/// written straight from the C structs into the reused writers, copied out once into
+/// `SharedBytes`, and the arena is reset — no per-entry allocation on this path.
+public final class ALSDecoder {
+    private let arena: OpaquePointer
+    private let jsonWriter = ByteWriter()
+    private let textWriter = ByteWriter()
+    private let json: JSONLineEncoder
+    private let text: TextLineEncoder
+
+    public init() {
+        guard let arena = CProtobufArena_create(256 * 1024) else { fatalError("out of memory creating the decode arena") }
+        self.arena = arena
+        let flagCodes = ResponseFlagCodes()
+        json = JSONLineEncoder(out: jsonWriter, flagCodes: flagCodes)
+        text = TextLineEncoder(out: textWriter, flagCodes: flagCodes)
+    }
+
+    deinit { CProtobufArena_destroy(arena) }
+
+    /// Bytes the arena holds (it grows to the largest message seen, capped).
+    public var arenaBytes: Int { CProtobufArena_reserved_bytes(arena) }
+
+    /// Decodes one message. An Identifier in it replaces `reporter` (Envoy sends it first).
+    /// Encodes only `formats`; with none, entries are only counted.
+    public func decode(_ payload: UnsafeRawBufferPointer, reporter: inout Reporter, formats: FormatSet,
+                       decodedAtNanos: UInt64) throws(GRPCStatusError) -> EncodedBatch {
+        let bytes = payload.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        guard let message = envoy__service__accesslog__v3__stream_access_logs_message__unpack(
+            CProtobufArena_allocator(arena), payload.count, bytes)
+        else {
+            CProtobufArena_reset(arena)
+            throw GRPCStatusError(.invalidArgument, "StreamAccessLogsMessage of \(payload.count) bytes does not decode")
+        }
+        defer { CProtobufArena_reset(arena) }
+        if let identifier = message.pointee.identifier {
+            reporter = Reporter(identifier)
+        }
+        jsonWriter.removeAll()
+        textWriter.removeAll()
+        let wantsJSON = formats.contains(.json)
+        let wantsText = formats.contains(.text)
+        var count = 0
+        switch message.pointee.log_entries_case {
+        case ENVOY__SERVICE__ACCESSLOG__V3__STREAM_ACCESS_LOGS_MESSAGE__LOG_ENTRIES_HTTP_LOGS:
+            if let logs = message.pointee.http_logs?.pointee {
+                for i in 0..<logs.n_log_entry {
+                    guard let entry = logs.log_entry[i] else { continue }
+                    if wantsJSON { json.http(entry, reporter: reporter) }
+                    if wantsText { text.http(entry, reporter: reporter) }
+                    count += 1
+                }
+            }
+        case ENVOY__SERVICE__ACCESSLOG__V3__STREAM_ACCESS_LOGS_MESSAGE__LOG_ENTRIES_TCP_LOGS:
+            if let logs = message.pointee.tcp_logs?.pointee {
+                for i in 0..<logs.n_log_entry {
+                    guard let entry = logs.log_entry[i] else { continue }
+                    if wantsJSON { json.tcp(entry, reporter: reporter) }
+                    if wantsText { text.tcp(entry, reporter: reporter) }
+                    count += 1
+                }
+            }
+        default:
+            break
+        }
+        return EncodedBatch(
+            entryCount: count,
+            json: wantsJSON && count > 0 ? SharedBytes(copying: jsonWriter.bytes) : nil,
+            text: wantsText && count > 0 ? SharedBytes(copying: textWriter.bytes) : nil,
+            decodedAtNanos: decodedAtNanos)
+    }
+}

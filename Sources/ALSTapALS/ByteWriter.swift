@@ -1,0 +1,109 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A growable byte buffer for the encoders: appends without bounds checks or per-call allocation.
+///
+/// One writer per event loop is reused for every message; `take()` copies the finished bytes
+/// out into an immutable `SharedBytes` and keeps the capacity for the next message.
+public final class ByteWriter {
+    public private(set) var base: UnsafeMutablePointer<UInt8>
+    public private(set) var count = 0
+    private var capacity: Int
+
+    public init(capacity: Int = 64 * 1024) {
+        self.capacity = capacity
+        base = .allocate(capacity: capacity)
+    }
+
+    deinit { base.deallocate() }
+
+    /// The bytes written so far, valid until the next append.
+    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+
+    public func removeAll() { count = 0 }
+
+    /// Removes bytes written after `mark` (used to drop a half-written entry).
+    public func truncate(to mark: Int) { count = mark }
+
+    @inline(__always)
+    public func reserve(_ extra: Int) {
+        if count + extra > capacity { grow(to: count + extra) }
+    }
+
+    private func grow(to needed: Int) {
+        var newCapacity = capacity * 2
+        while newCapacity < needed { newCapacity *= 2 }
+        let newBase = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+        newBase.update(from: base, count: count)
+        base.deallocate()
+        base = newBase
+        capacity = newCapacity
+    }
+
+    @inline(__always)
+    public func append(_ byte: UInt8) {
+        reserve(1)
+        base[count] = byte
+        count += 1
+    }
+
+    @inline(__always)
+    public func append(_ pointer: UnsafeRawPointer, count length: Int) {
+        reserve(length)
+        (base + count).update(from: pointer.assumingMemoryBound(to: UInt8.self), count: length)
+        count += length
+    }
+
+    @inline(__always)
+    public func append(_ text: StaticString) {
+        append(text.utf8Start, count: text.utf8CodeUnitCount)
+    }
+
+    public func append(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { append($0.baseAddress!, count: $0.count) }
+    }
+
+    public func append(_ bytes: UnsafeRawBufferPointer) {
+        if let start = bytes.baseAddress { append(start, count: bytes.count) }
+    }
+
+    /// Appends a Swift string's UTF-8 as is (for strings already known to be safe).
+    public func append(string: String) {
+        var copy = string
+        copy.withUTF8 { append(UnsafeRawBufferPointer($0)) }
+    }
+
+    public func appendDecimal(_ value: UInt64) {
+        var digits = 1
+        var rest = value
+        while rest >= 10 {
+            rest /= 10
+            digits += 1
+        }
+        appendPadded(value, width: digits)
+    }
+
+    public func appendDecimal(signed value: Int64) {
+        if value < 0 {
+            append(UInt8(ascii: "-"))
+            appendDecimal(value.magnitude)
+        } else {
+            appendDecimal(UInt64(value))
+        }
+    }
+
+    /// Appends exactly `width` digits, zero-padded (timestamps, fractions).
+    @inline(__always)
+    public func appendPadded(_ value: UInt64, width: Int) {
+        reserve(width)
+        var rest = value
+        var position = count + width
+        while position > count {
+            position -= 1
+            base[position] = UInt8(truncatingIfNeeded: rest % 10) &+ 48
+            rest /= 10
+        }
+        count += width
+    }
+}

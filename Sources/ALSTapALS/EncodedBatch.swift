@@ -1,0 +1,66 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The output formats a subscriber can ask for.
+public enum OutputFormat: Int, Sendable, CaseIterable {
+    case json = 0
+    case text = 1
+}
+
+/// A set of formats, as bits: the decoder encodes only what someone subscribed to.
+public struct FormatSet: OptionSet, Sendable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    public init(_ format: OutputFormat) { rawValue = 1 << format.rawValue }
+    public static let json = FormatSet(.json)
+    public static let text = FormatSet(.text)
+    public func contains(_ format: OutputFormat) -> Bool { contains(FormatSet(format)) }
+}
+
+/// Immutable encoded lines, shared by every subscriber of a format without copies.
+///
+/// `@unchecked Sendable`: the buffer is written once in `init` and only read afterwards;
+/// its address is stable for the object's life, so writers can point `iovec`s at it.
+public final class SharedBytes: @unchecked Sendable {
+    public let base: UnsafeMutableRawPointer
+    public let count: Int
+
+    public init(copying bytes: UnsafeRawBufferPointer) {
+        count = bytes.count
+        base = .allocate(byteCount: max(count, 1), alignment: 1)
+        if count > 0 { base.copyMemory(from: bytes.baseAddress!, byteCount: count) }
+    }
+
+    public convenience init(_ text: String) {
+        var copy = text
+        self.init(copying: copy.withUTF8 { UnsafeRawBufferPointer($0) })
+    }
+
+    deinit { base.deallocate() }
+
+    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+}
+
+/// The entries of one gRPC message, encoded once per requested format.
+public struct EncodedBatch: Sendable {
+    public let entryCount: Int
+    public let json: SharedBytes?
+    public let text: SharedBytes?
+    /// Monotonic time the message was decoded (latency measurement).
+    public let decodedAtNanos: UInt64
+
+    public init(entryCount: Int, json: SharedBytes?, text: SharedBytes?, decodedAtNanos: UInt64) {
+        self.entryCount = entryCount
+        self.json = json
+        self.text = text
+        self.decodedAtNanos = decodedAtNanos
+    }
+
+    public func bytes(for format: OutputFormat) -> SharedBytes? {
+        switch format {
+        case .json: json
+        case .text: text
+        }
+    }
+}

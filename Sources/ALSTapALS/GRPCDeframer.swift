@@ -1,0 +1,98 @@
+/// Splits a gRPC request body into length-prefixed messages (1 flag byte, 4 length bytes, payload).
+///
+/// Bytes arrive in DATA chunks split at any byte. A message that lies whole inside one chunk is
+/// handed out in place, without a copy; only a message spanning chunks is gathered into `partial`.
+public struct GRPCDeframer {
+    public let maxMessageBytes: Int
+    private var header: UInt64 = 0
+    private var headerBytes = 0
+    private var payloadLength = 0
+    private var readingPayload = false
+    private var partial: [UInt8] = []
+
+    public init(maxMessageBytes: Int) {
+        self.maxMessageBytes = maxMessageBytes
+    }
+
+    /// True between messages: the body may end here.
+    public var isAtMessageBoundary: Bool { !readingPayload && headerBytes == 0 }
+
+    /// Bytes held for a message that spans chunks.
+    public var bufferedBytes: Int { partial.count }
+
+    /// Feeds one chunk; calls `onMessage` for each complete payload, in order.
+    public mutating func feed(
+        _ chunk: UnsafeRawBufferPointer,
+        _ onMessage: (UnsafeRawBufferPointer) throws(GRPCStatusError) -> Void
+    ) throws(GRPCStatusError) {
+        guard let base = chunk.baseAddress else { return }
+        var offset = 0
+        let end = chunk.count
+        while offset < end {
+            if !readingPayload {
+                while headerBytes < 5 && offset < end {
+                    header = header << 8 | UInt64(base.load(fromByteOffset: offset, as: UInt8.self))
+                    headerBytes += 1
+                    offset += 1
+                }
+                guard headerBytes == 5 else { return }
+                try startPayload()
+                if payloadLength == 0 {
+                    try finishMessage(UnsafeRawBufferPointer(start: base, count: 0), onMessage)
+                    continue
+                }
+            }
+            let available = end - offset
+            if partial.isEmpty && available >= payloadLength {
+                let message = UnsafeRawBufferPointer(start: base + offset, count: payloadLength)
+                offset += payloadLength
+                try finishMessage(message, onMessage)
+                continue
+            }
+            let take = min(available, payloadLength - partial.count)
+            if partial.isEmpty { partial.reserveCapacity(payloadLength) }
+            partial.append(contentsOf: UnsafeRawBufferPointer(start: base + offset, count: take))
+            offset += take
+            if partial.count == payloadLength {
+                let gathered = partial
+                partial = []
+                var failure: GRPCStatusError?
+                gathered.withUnsafeBytes { bytes in
+                    do throws(GRPCStatusError) { try finishMessage(bytes, onMessage) } catch { failure = error }
+                }
+                if let failure { throw failure }
+            }
+        }
+    }
+
+    /// Called when the body ends: an unfinished message is an error.
+    public func finish() throws(GRPCStatusError) {
+        if !isAtMessageBoundary {
+            throw GRPCStatusError(.internal, "request body ended inside a gRPC message")
+        }
+    }
+
+    private mutating func startPayload() throws(GRPCStatusError) {
+        let flag = UInt8(truncatingIfNeeded: header >> 32)
+        let length = Int(header & 0xFFFF_FFFF)
+        if flag & 1 != 0 {
+            throw GRPCStatusError(.unimplemented, "compressed gRPC messages are not supported (no grpc-encoding negotiated)")
+        }
+        if length > maxMessageBytes {
+            throw GRPCStatusError(.resourceExhausted, "gRPC message of \(length) bytes exceeds the maximum of \(maxMessageBytes)")
+        }
+        payloadLength = length
+        readingPayload = true
+    }
+
+    private mutating func finishMessage(
+        _ message: UnsafeRawBufferPointer,
+        _ onMessage: (UnsafeRawBufferPointer) throws(GRPCStatusError) -> Void
+    ) throws(GRPCStatusError) {
+        readingPayload = false
+        headerBytes = 0
+        header = 0
+        payloadLength = 0
+        try onMessage(message)
+    }
+}

@@ -1,0 +1,116 @@
+import CEnvoyProtos
+
+/// The Envoy that sent a stream, from the stream's Identifier (node and log name).
+///
+/// Istio sidecars set node.id `sidecar~IP~POD.NS~NS.svc.cluster.local` and node.metadata
+/// NAMESPACE, NAME (pod), WORKLOAD_NAME, LABELS, CLUSTER_ID; plain Envoy sets only id and cluster.
+/// Parsed once per stream and kept pre-encoded, so entries splice bytes instead of re-encoding.
+public struct Reporter: Sendable, Equatable {
+    public var logName = ""
+    public var nodeId = ""
+    public var cluster = ""
+    public var namespace: String?
+    public var workload: String?
+    public var pod: String?
+    public var clusterId: String?
+    public var labels: [(key: String, value: String)] = []
+
+    /// `,"logName":…,"reporter":{…}` for the JSON line.
+    public private(set) var jsonFragment: [UInt8] = []
+    /// `"workload":…,"namespace":…,"pod":…` (may be empty) for the side the reporter is on.
+    public private(set) var identityJSON: [UInt8] = []
+    /// `workload.namespace`, else the node id, for the text line.
+    public private(set) var textLabel: [UInt8] = Array("-".utf8)
+
+    public init() {}
+
+    public static func == (a: Reporter, b: Reporter) -> Bool { a.jsonFragment == b.jsonFragment }
+
+    init(_ identifier: UnsafePointer<CIdentifier>) {
+        if let name = present(identifier.pointee.log_name) { logName = String(cString: name) }
+        if let node = identifier.pointee.node {
+            if let id = present(node.pointee.id) { nodeId = String(cString: id) }
+            if let name = present(node.pointee.cluster) { cluster = String(cString: name) }
+            parseIstioNodeID()
+            if let metadata = node.pointee.metadata { readIstioMetadata(metadata) }
+        }
+        encode()
+    }
+
+    /// `sidecar~10.1.2.3~reviews-v1-abc.default~default.svc.cluster.local` (also `router~…`).
+    private mutating func parseIstioNodeID() {
+        let parts = nodeId.split(separator: "~", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == "sidecar" || parts[0] == "router" else { return }
+        let podAndNamespace = parts[2]
+        if let dot = podAndNamespace.lastIndex(of: ".") {
+            pod = String(podAndNamespace[..<dot])
+            namespace = String(podAndNamespace[podAndNamespace.index(after: dot)...])
+        } else if !podAndNamespace.isEmpty {
+            pod = String(podAndNamespace)
+        }
+    }
+
+    private mutating func readIstioMetadata(_ metadata: UnsafePointer<CStruct>) {
+        namespace = stringValue(structField(metadata, "NAMESPACE")) ?? namespace
+        pod = stringValue(structField(metadata, "NAME")) ?? pod
+        workload = stringValue(structField(metadata, "WORKLOAD_NAME")) ?? workload
+        clusterId = stringValue(structField(metadata, "CLUSTER_ID"))
+        if let value = structField(metadata, "LABELS"), value.pointee.kind_case == GOOGLE__PROTOBUF__VALUE__KIND_STRUCT_VALUE,
+           let object = value.pointee.struct_value {
+            for i in 0..<object.pointee.n_fields {
+                guard let entry = object.pointee.fields[i], let key = present(entry.pointee.key),
+                      let text = stringValue(entry.pointee.value) else { continue }
+                labels.append((String(cString: key), text))
+            }
+            labels.sort { $0.key < $1.key }
+        }
+    }
+
+    private mutating func encode() {
+        let writer = ByteWriter(capacity: 512)
+        let identity = [("workload", workload), ("namespace", namespace), ("pod", pod)].compactMap { pair in
+            pair.1.map { (pair.0, $0) }
+        }
+        Self.appendPairs(identity, to: writer)
+        identityJSON = Array(writer.bytes)
+
+        writer.removeAll()
+        if !logName.isEmpty {
+            writer.append(UInt8(ascii: ","))
+            Self.appendPairs([("logName", logName)], to: writer)
+        }
+        writer.append(",\"reporter\":{")
+        var reporter = [("nodeId", nodeId)]
+        if !cluster.isEmpty { reporter.append(("cluster", cluster)) }
+        reporter += identity
+        if let clusterId { reporter.append(("clusterId", clusterId)) }
+        Self.appendPairs(reporter, to: writer)
+        if !labels.isEmpty {
+            writer.append(",\"labels\":{")
+            Self.appendPairs(labels.map { ($0.key, $0.value) }, to: writer)
+            writer.append(UInt8(ascii: "}"))
+        }
+        writer.append(UInt8(ascii: "}"))
+        jsonFragment = Array(writer.bytes)
+
+        writer.removeAll()
+        var label = workload.map { workload in namespace.map { "\(workload).\($0)" } ?? workload } ?? nodeId
+        if label.isEmpty { label = "-" }
+        label.withUTF8 { writer.appendEscaped($0, mode: .text) }
+        textLabel = Array(writer.bytes)
+    }
+
+    /// Appends `"k":"v","k2":"v2"` with keys and values escaped.
+    private static func appendPairs(_ pairs: [(String, String)], to writer: ByteWriter) {
+        for (index, (key, value)) in pairs.enumerated() {
+            if index > 0 { writer.append(UInt8(ascii: ",")) }
+            var key = key
+            var value = value
+            writer.append(UInt8(ascii: "\""))
+            key.withUTF8 { writer.appendEscaped($0, mode: .json) }
+            writer.append("\":\"")
+            value.withUTF8 { writer.appendEscaped($0, mode: .json) }
+            writer.append(UInt8(ascii: "\""))
+        }
+    }
+}

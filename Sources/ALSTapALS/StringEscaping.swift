@@ -1,0 +1,99 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+/// How untrusted strings from Envoy are made safe for an output line.
+public enum EscapeMode {
+    /// JSON string content: quotes, backslashes and control bytes escaped.
+    case json
+    /// A readable text line: control bytes become `?`, so one entry stays one line.
+    case text
+}
+
+extension ByteWriter {
+    /// Appends `"…"` with the content escaped for JSON.
+    @inline(__always)
+    public func appendJSONString(_ cString: UnsafePointer<CChar>) {
+        append(UInt8(ascii: "\""))
+        appendEscaped(cString, mode: .json)
+        append(UInt8(ascii: "\""))
+    }
+
+    /// Appends a NUL-terminated string escaped for `mode`.
+    @inline(__always)
+    public func appendEscaped(_ cString: UnsafePointer<CChar>, mode: EscapeMode) {
+        let bytes = UnsafeRawPointer(cString).assumingMemoryBound(to: UInt8.self)
+        appendEscaped(UnsafeBufferPointer(start: bytes, count: strlen(cString)), mode: mode)
+    }
+
+    /// Appends untrusted bytes escaped for `mode`: clean runs are copied in bulk; invalid UTF-8
+    /// becomes U+FFFD, so every line is valid UTF-8 whatever bytes Envoy sent.
+    public func appendEscaped(_ input: UnsafeBufferPointer<UInt8>, mode: EscapeMode) {
+        guard let start = input.baseAddress else { return }
+        let length = input.count
+        var runStart = 0
+        var i = 0
+        while i < length {
+            let byte = start[i]
+            if byte >= 0x20 && byte < 0x80 && byte != 0x22 && byte != 0x5C {
+                i += 1
+                continue
+            }
+            if byte >= 0x80 {
+                let width = Self.validUTF8SequenceLength(start + i, available: length - i)
+                if width > 0 {
+                    i += width
+                    continue
+                }
+            }
+            if i > runStart { append(start + runStart, count: i - runStart) }
+            appendReplacement(for: byte, mode: mode)
+            i += 1
+            runStart = i
+        }
+        if length > runStart { append(start + runStart, count: length - runStart) }
+    }
+
+    private func appendReplacement(for byte: UInt8, mode: EscapeMode) {
+        if byte >= 0x80 {
+            append(0xEF); append(0xBF); append(0xBD)  // U+FFFD REPLACEMENT CHARACTER
+            return
+        }
+        switch (mode, byte) {
+        case (.text, 0x22), (.text, 0x5C): append(byte)
+        case (.text, _): append(UInt8(ascii: "?"))
+        case (.json, 0x22): append("\\\"")
+        case (.json, 0x5C): append("\\\\")
+        case (.json, 0x0A): append("\\n")
+        case (.json, 0x0D): append("\\r")
+        case (.json, 0x09): append("\\t")
+        case (.json, _):
+            let hex: StaticString = "0123456789abcdef"
+            append("\\u00")
+            append(hex.utf8Start[Int(byte >> 4)])
+            append(hex.utf8Start[Int(byte & 0xF)])
+        }
+    }
+
+    /// The length of the valid UTF-8 sequence starting at `p` (RFC 3629), or 0 if invalid.
+    @inline(__always)
+    static func validUTF8SequenceLength(_ p: UnsafePointer<UInt8>, available: Int) -> Int {
+        let b0 = p[0]
+        @inline(__always) func isContinuation(_ b: UInt8) -> Bool { b & 0xC0 == 0x80 }
+        switch b0 {
+        case 0xC2...0xDF:
+            return available >= 2 && isContinuation(p[1]) ? 2 : 0
+        case 0xE0...0xEF:
+            guard available >= 3, isContinuation(p[1]), isContinuation(p[2]) else { return 0 }
+            if b0 == 0xE0 && p[1] < 0xA0 { return 0 }  // overlong
+            if b0 == 0xED && p[1] > 0x9F { return 0 }  // surrogates
+            return 3
+        case 0xF0...0xF4:
+            guard available >= 4, isContinuation(p[1]), isContinuation(p[2]), isContinuation(p[3]) else { return 0 }
+            if b0 == 0xF0 && p[1] < 0x90 { return 0 }  // overlong
+            if b0 == 0xF4 && p[1] > 0x8F { return 0 }  // above U+10FFFF
+            return 4
+        default:
+            return 0
+        }
+    }
+}

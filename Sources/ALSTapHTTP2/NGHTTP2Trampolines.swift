@@ -1,0 +1,93 @@
+import CNghttp2
+
+/// The C callbacks nghttp2 calls, each forwarding to the `HTTP2ServerSession` in user_data.
+/// This file is the only place that turns nghttp2's raw pointers into Swift values.
+enum NGHTTP2Trampolines {
+    static func install(on callbacks: OpaquePointer) {
+        nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, onBeginHeaders)
+        nghttp2_session_callbacks_set_on_header_callback(callbacks, onHeader)
+        nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, onFrameReceived)
+        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, onDataChunk)
+        nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, onStreamClose)
+    }
+
+    /// user_data is the session, unretained (see `HTTP2ServerSession.init`).
+    @inline(__always)
+    static func session(_ userData: UnsafeMutableRawPointer?) -> HTTP2ServerSession {
+        Unmanaged<HTTP2ServerSession>.fromOpaque(userData!).takeUnretainedValue()
+    }
+
+    static let onBeginHeaders: nghttp2_on_begin_headers_callback = { _, frame, userData in
+        guard let frame, CNghttp2_frame_headers_category(frame) == Int32(NGHTTP2_HCAT_REQUEST.rawValue) else { return 0 }
+        session(userData).heads[CNghttp2_frame_stream_id(frame)] = HTTP2RequestHead()
+        return 0
+    }
+
+    static let onHeader: nghttp2_on_header_callback = { _, frame, name, nameLength, value, valueLength, _, userData in
+        guard let frame, let name, let value else { return 0 }
+        let owner = session(userData)
+        let stream = CNghttp2_frame_stream_id(frame)
+        guard owner.heads[stream] != nil else { return 0 }  // trailers: alstap ignores them
+        let nameBytes = UnsafeBufferPointer(start: name, count: nameLength)
+        func text() -> String { String(decoding: UnsafeBufferPointer(start: value, count: valueLength), as: UTF8.self) }
+        switch String(decoding: nameBytes, as: UTF8.self) {
+        case ":method": owner.heads[stream]!.method = text()
+        case ":path": owner.heads[stream]!.path = text()
+        case "content-type": owner.heads[stream]!.contentType = text()
+        case "grpc-encoding": owner.heads[stream]!.grpcEncoding = text()
+        case "authorization": owner.heads[stream]!.authorization = text()
+        default: break
+        }
+        return 0
+    }
+
+    static let onFrameReceived: nghttp2_on_frame_recv_callback = { _, frame, userData in
+        guard let frame else { return 0 }
+        let owner = session(userData)
+        let stream = CNghttp2_frame_stream_id(frame)
+        let endStream = CNghttp2_frame_flags(frame) & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
+        switch UInt32(CNghttp2_frame_type(frame)) {
+        case NGHTTP2_HEADERS.rawValue:
+            if let head = owner.heads.removeValue(forKey: stream) {
+                owner.delegate.requestStarted(stream: stream, head: head, endStream: endStream)
+            }
+            if endStream { owner.delegate.requestEnded(stream: stream) }
+        case NGHTTP2_DATA.rawValue:
+            if endStream { owner.delegate.requestEnded(stream: stream) }
+        default:
+            break
+        }
+        return 0
+    }
+
+    static let onDataChunk: nghttp2_on_data_chunk_recv_callback = { _, _, stream, data, length, userData in
+        session(userData).delegate.requestData(stream: stream, UnsafeRawBufferPointer(start: data, count: length))
+        return 0
+    }
+
+    static let onStreamClose: nghttp2_on_stream_close_callback = { _, stream, errorCode, userData in
+        let owner = session(userData)
+        owner.heads[stream] = nil
+        owner.delegate.streamClosed(stream: stream, errorCode: errorCode)
+        return 0
+    }
+
+    /// The data provider's read callback for every response body.
+    static let readBody: nghttp2_data_source_read_callback = { _, stream, buffer, length, flags, _, userData in
+        let owner = session(userData)
+        switch owner.delegate.readBody(stream: stream, into: UnsafeMutableRawBufferPointer(start: buffer, count: length)) {
+        case .deferred:
+            return Int(NGHTTP2_ERR_DEFERRED.rawValue)
+        case .bytes(let count, let end):
+            if end {
+                flags!.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
+                let trailers = owner.delegate.trailers(stream: stream)
+                if !trailers.isEmpty {
+                    flags!.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
+                    owner.submitTrailers(stream: stream, trailers)
+                }
+            }
+            return count
+        }
+    }
+}

@@ -1,0 +1,175 @@
+import ALSTapHTTP1
+import ALSTapSystem
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An HTTP/1.1 connection: `/tap` as a chunked stream, plus health and stats. Loop-confined.
+final class HTTP1Connection: Connection, InitialBytesConsumer, HeadDeadline, SubscriberTransport {
+    private var received: [UInt8] = []
+    private var subscriber: Subscriber?
+    private var closeWhenFlushed = false
+    private(set) var headDeadlineNanos: UInt64 = 0
+
+    /// Slices gathered into one chunk per writev (plus the chunk header and trailing CRLF).
+    private static let maxSlicesPerWrite = 62
+    private static let maxBytesPerWrite = 1 << 20
+
+    func start(with initialBytes: UnsafeRawBufferPointer) {
+        awaitHead()
+        received.append(contentsOf: initialBytes)
+        processRequests()
+    }
+
+    func headTimedOut() { close() }
+
+    override func closing() {
+        context.unwatchHead(self)
+        if let subscriber { context.removeSubscriber(subscriber) }
+    }
+
+    override func readable() {
+        guard let bytes = readOnce() else { return }
+        // A tap client sends nothing more after its request; reads only notice it leaving.
+        guard subscriber == nil else { return }
+        received.append(contentsOf: bytes)
+        processRequests()
+    }
+
+    override func writable() {
+        if subscriber != nil {
+            writeQueuedLines()
+        } else if closeWhenFlushed {
+            close()
+        }
+    }
+
+    private func awaitHead() {
+        headDeadlineNanos = monotonicNanos() + context.config.headTimeoutMillis * 1_000_000
+        context.watchHead(self)
+    }
+
+    /// Answers every complete request head received (pipelining), until one streams or closes.
+    private func processRequests() {
+        while !isClosed && subscriber == nil && !closeWhenFlushed {
+            let result = received.withUnsafeBytes {
+                HTTP1RequestParser.parse($0, maxHeadBytes: context.config.maxHeadBytes)
+            }
+            switch result {
+            case .incomplete:
+                return
+            case .tooLarge:
+                context.counters.add(.headTooLarge)
+                finish(HTTP1Response.simple(status: 431, reason: "Request Header Fields Too Large",
+                                            body: "request head over \(context.config.maxHeadBytes) bytes\n", close: true))
+            case .malformed(let reason):
+                finish(HTTP1Response.simple(status: 400, reason: "Bad Request", body: reason + "\n", close: true))
+            case .complete(let head, let consumed):
+                received.removeFirst(consumed)
+                context.unwatchHead(self)
+                answer(head)
+            }
+        }
+    }
+
+    private func answer(_ head: HTTP1RequestHead) {
+        let route = HTTPRoute(method: head.method, target: head.target)
+        if case .tap(let format) = route {
+            write(HTTP1Response.streamingHead(contentType: format.contentType))
+            guard head.method == "GET" else {
+                write(HTTP1Response.lastChunk)
+                closeWhenFlushed = true
+                if !hasPendingOutput { close() }
+                return
+            }
+            let subscriber = Subscriber(format: format, capacityLines: context.config.subscriberQueueLines,
+                                        counters: context.counters)
+            subscriber.transport = self
+            self.subscriber = subscriber
+            context.addSubscriber(subscriber)
+            return
+        }
+        let response = route.fixedResponse(counters: context.counters, ready: !context.draining)
+        var bytes = HTTP1Response.simple(status: response.status, reason: response.reason, body: response.body,
+                                         close: !head.keepAlive)
+        if head.method == "HEAD" { bytes.removeLast(response.body.utf8.count) }
+        if head.keepAlive {
+            write(bytes)
+            awaitHead()
+        } else {
+            finish(bytes)
+        }
+    }
+
+    /// Sends a last response and closes once it is out.
+    private func finish(_ bytes: [UInt8]) {
+        closeWhenFlushed = true
+        write(bytes)
+        if !hasPendingOutput { close() }
+    }
+
+    func subscriberHasData() { writeQueuedLines() }
+
+    /// Writes queued lines as HTTP chunks with writev, straight from the shared buffers.
+    /// A partial write leaves the rest of the chunk in the connection's backlog.
+    private func writeQueuedLines() {
+        guard let subscriber else { return }
+        while !isClosed && flushPending() && subscriber.hasData {
+            var header: (UInt64, UInt64, UInt64) = (0, 0, 0)
+            var crlf: (UInt8, UInt8) = (13, 10)
+            let written: Int? = withUnsafeMutableBytes(of: &header) { headerBytes in
+                withUnsafeMutableBytes(of: &crlf) { crlfBytes in
+                    withUnsafeTemporaryAllocation(of: iovec.self, capacity: Self.maxSlicesPerWrite + 2) { iov in
+                        var slices = 0
+                        var payload = 0
+                        subscriber.forEachQueuedSlice { slice in
+                            let take = min(slice.count, Self.maxBytesPerWrite - payload)
+                            iov[slices + 1] = iovec(iov_base: UnsafeMutableRawPointer(mutating: slice.baseAddress), iov_len: take)
+                            slices += 1
+                            payload += take
+                            return slices < Self.maxSlicesPerWrite && payload < Self.maxBytesPerWrite
+                        }
+                        let headerLength = HTTP1Response.chunkHeader(payload, into: headerBytes)
+                        iov[0] = iovec(iov_base: headerBytes.baseAddress, iov_len: headerLength)
+                        iov[slices + 1] = iovec(iov_base: crlfBytes.baseAddress, iov_len: 2)
+                        let total = headerLength + payload + 2
+                        let result: IOResult
+                        do {
+                            result = try Syscalls.writev(fd, iov.baseAddress!, count: slices + 2)
+                        } catch {
+                            return nil
+                        }
+                        guard case .processed(let sent) = result else {
+                            watchWritable(true)
+                            return 0
+                        }
+                        if sent < total { keepUnsent(iov, count: slices + 2, skipping: sent) }
+                        subscriber.consume(payload)
+                        return sent
+                    }
+                }
+            }
+            guard let written else {
+                close()
+                return
+            }
+            if written == 0 { return }
+        }
+    }
+
+    /// Copies the unsent tail of a partially written chunk into the backlog, so the chunk completes.
+    private func keepUnsent(_ iov: UnsafeMutableBufferPointer<iovec>, count: Int, skipping sent: Int) {
+        var skip = sent
+        var tail: [UInt8] = []
+        for i in 0..<count {
+            let part = UnsafeRawBufferPointer(start: iov[i].iov_base, count: iov[i].iov_len)
+            if skip >= part.count {
+                skip -= part.count
+                continue
+            }
+            tail.append(contentsOf: part[skip...])
+            skip = 0
+        }
+        write(tail)
+    }
+}

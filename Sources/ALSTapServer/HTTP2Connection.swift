@@ -1,0 +1,233 @@
+import ALSTapALS
+import ALSTapHTTP2
+import ALSTapSystem
+
+/// An HTTP/2 connection: Envoy's gRPC access log streams, and taps over `--http2-prior-knowledge`.
+/// Loop-confined.
+final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessionDelegate {
+    private enum Role {
+        case als(ALSStream)
+        case tap(HTTP2TapStream)
+        case fixed(body: [UInt8], sent: Int)
+    }
+
+    private var session: HTTP2ServerSession!
+    private var streams: [Int32: Role] = [:]
+
+    func start(with initialBytes: UnsafeRawBufferPointer) {
+        do {
+            session = try HTTP2ServerSession(delegate: self, settings: context.config.http2)
+            try session.receive(initialBytes)
+        } catch {
+            context.logger.debug("HTTP/2 session error: \(error)")
+        }
+        flush()
+    }
+
+    override func readable() {
+        // A bounded number of reads per event keeps one busy connection from starving the rest.
+        for _ in 0..<16 {
+            guard let bytes = readOnce() else { break }
+            do {
+                try session.receive(bytes)
+            } catch {
+                context.logger.debug("HTTP/2 protocol error: \(error)")
+                break  // nghttp2 queued a GOAWAY; flush sends it and then closes
+            }
+            if isClosed { return }
+        }
+        flush()
+    }
+
+    override func writable() { flush() }
+
+    /// Moves nghttp2's output to the socket, gathered into large writes; stops while the socket is full.
+    func flush() {
+        guard !isClosed, let session, flushPending() else { return }
+        let scratch = context.sendScratch
+        scratch.removeAll()
+        var blocked = false
+        do {
+            _ = try session.send { chunk in
+                scratch.append(chunk)
+                if scratch.count >= 128 * 1024 {
+                    blocked = !write(scratch.bytes)
+                    scratch.removeAll()
+                }
+                return !blocked
+            }
+        } catch {
+            close()
+            return
+        }
+        if scratch.count > 0 {
+            write(scratch.bytes)
+            scratch.removeAll()
+        }
+        if !session.wantsRead && !session.wantsWrite && !hasPendingOutput { close() }
+    }
+
+    override func closing() {
+        for (_, role) in streams {
+            switch role {
+            case .als(let stream): finishALS(stream, cancelled: true)
+            case .tap(let tap): context.removeSubscriber(tap.subscriber)
+            case .fixed: break
+            }
+        }
+        streams.removeAll()
+    }
+
+    // MARK: HTTP2ServerSessionDelegate
+
+    func requestStarted(stream: Int32, head: HTTP2RequestHead, endStream: Bool) {
+        if head.contentType.hasPrefix("application/grpc") {
+            guard head.path == ALSStream.path && head.method == "POST" else {
+                respond(stream, ALSStream.trailersOnly(GRPCStatusError(.unimplemented, "unknown method \(head.path)")))
+                return
+            }
+            streams[stream] = .als(ALSStream(maxMessageBytes: context.config.maxMessageBytes))
+            context.counters.add(.alsStreamsStarted)
+            context.counters.add(.alsStreamsActive)
+            return
+        }
+        let route = HTTPRoute(method: head.method, target: head.path)
+        if case .tap(let format) = route, head.method == "GET" {
+            let subscriber = Subscriber(format: format, capacityLines: context.config.subscriberQueueLines,
+                                        counters: context.counters)
+            let tap = HTTP2TapStream(stream: stream, subscriber: subscriber, connection: self)
+            subscriber.transport = tap
+            streams[stream] = .tap(tap)
+            context.addSubscriber(subscriber)
+            respond(stream, [(":status", "200"), ("content-type", format.contentType), ("cache-control", "no-cache")],
+                    hasBody: true)
+            return
+        }
+        let response = route.fixedResponse(counters: context.counters, ready: !context.draining)
+        let body = head.method == "HEAD" ? [] : Array(response.body.utf8)
+        streams[stream] = .fixed(body: body, sent: 0)
+        respond(stream, [(":status", String(response.status)), ("content-type", "text/plain; charset=utf-8"),
+                         ("content-length", String(response.body.utf8.count))], hasBody: true)
+    }
+
+    func requestData(stream: Int32, _ chunk: UnsafeRawBufferPointer) {
+        defer { session.consume(stream: stream, count: chunk.count) }
+        guard case .als(let als) = streams[stream], !als.answered else { return }
+        let context = self.context
+        do {
+            try als.deframer.feed(chunk) { (payload) throws(GRPCStatusError) in
+                let batch = try context.decoder.decode(payload, reporter: &als.reporter,
+                                                       formats: context.hub.wantedFormats,
+                                                       decodedAtNanos: monotonicNanos())
+                context.counters.add(.messagesReceived)
+                context.counters.add(.entriesReceived, batch.entryCount)
+                context.hub.publish(batch, fromLoop: context.loop.index)
+            }
+        } catch {
+            fail(stream, als, error)
+        }
+    }
+
+    func requestEnded(stream: Int32) {
+        guard case .als(let als) = streams[stream], !als.answered else { return }
+        do {
+            try als.deframer.finish()
+        } catch {
+            fail(stream, als, error)
+            return
+        }
+        als.answered = true
+        respond(stream, [(":status", "200"), ("content-type", "application/grpc")], hasBody: true)
+    }
+
+    func readBody(stream: Int32, into buffer: UnsafeMutableRawBufferPointer) -> HTTP2BodyRead {
+        switch streams[stream] {
+        case .als(let als):
+            let count = ALSStream.emptyResponse.count
+            buffer.copyBytes(from: ALSStream.emptyResponse)
+            als.responseBytesSent = count
+            return .bytes(count: count, end: true)
+        case .tap(let tap):
+            return tap.read(into: buffer)
+        case .fixed(let body, let sent):
+            let count = min(buffer.count, body.count - sent)
+            body.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[sent..<(sent + count)])) }
+            streams[stream] = .fixed(body: body, sent: sent + count)
+            return .bytes(count: count, end: sent + count == body.count)
+        case nil:
+            return .bytes(count: 0, end: true)
+        }
+    }
+
+    func trailers(stream: Int32) -> [HTTP2Header] {
+        guard case .als = streams[stream] else { return [] }
+        return [HTTP2Header("grpc-status", "0")]
+    }
+
+    func streamClosed(stream: Int32, errorCode: UInt32) {
+        switch streams.removeValue(forKey: stream) {
+        case .als(let als): finishALS(als, cancelled: als.responseBytesSent == 0 && als.status.code == .ok)
+        case .tap(let tap): context.removeSubscriber(tap.subscriber)
+        case .fixed, nil: break
+        }
+    }
+
+    // MARK: Helpers
+
+    private func fail(_ stream: Int32, _ als: ALSStream, _ error: GRPCStatusError) {
+        als.answered = true
+        als.status = error
+        if error.code == .invalidArgument { context.counters.add(.decodeErrors) }
+        if error.code == .resourceExhausted { context.counters.add(.oversizedMessages) }
+        context.logger.info("ALS stream \(stream) failed: \(error)")
+        respond(stream, ALSStream.trailersOnly(error))
+    }
+
+    private func finishALS(_ als: ALSStream, cancelled: Bool) {
+        context.counters.subtract(.alsStreamsActive)
+        context.counters.add(cancelled || als.status.code != .ok ? .alsStreamsFailed : .alsStreamsOK)
+    }
+
+    private func respond(_ stream: Int32, _ headers: [(String, String)], hasBody: Bool = false) {
+        do {
+            try session.respond(stream: stream, headers: headers.map { HTTP2Header($0.0, $0.1) }, hasBody: hasBody)
+        } catch {
+            session.resetStream(stream, errorCode: 2)  // INTERNAL_ERROR
+        }
+    }
+
+    /// A tap stream has new lines: let nghttp2 pull them and send.
+    func tapHasData(stream: Int32) {
+        session.resumeBody(stream: stream)
+        flush()
+    }
+}
+
+/// A tap subscriber served on one HTTP/2 stream (deferred data provider). Loop-confined.
+final class HTTP2TapStream: SubscriberTransport {
+    let stream: Int32
+    let subscriber: Subscriber
+    private unowned let connection: HTTP2Connection
+
+    init(stream: Int32, subscriber: Subscriber, connection: HTTP2Connection) {
+        self.stream = stream
+        self.subscriber = subscriber
+        self.connection = connection
+    }
+
+    func subscriberHasData() { connection.tapHasData(stream: stream) }
+
+    /// Copies queued lines into nghttp2's frame buffer; defers when there are none.
+    func read(into buffer: UnsafeMutableRawBufferPointer) -> HTTP2BodyRead {
+        var copied = 0
+        subscriber.forEachQueuedSlice { slice in
+            let count = min(slice.count, buffer.count - copied)
+            UnsafeMutableRawBufferPointer(rebasing: buffer[copied..<(copied + count)])
+                .copyMemory(from: UnsafeRawBufferPointer(rebasing: slice[..<count]))
+            copied += count
+            return copied < buffer.count
+        }
+        subscriber.consume(copied)
+        return copied == 0 ? .deferred : .bytes(count: copied, end: false)
+    }
+}

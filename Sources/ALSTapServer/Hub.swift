@@ -1,0 +1,102 @@
+import ALSTapALS
+import ALSTapSystem
+import Synchronization
+
+/// Fans decoded batches out to every loop that has subscribers.
+///
+/// A batch is published by the loop that decoded it and handed to each subscribed loop's
+/// inbox (one short lock and at most one eventfd write per batch and loop). Each loop then
+/// offers it to its own subscribers. Ingestion never waits: a full inbox drops and counts.
+public final class Hub: Sendable {
+    let inboxes: [LoopInbox]
+    private let subscribersByFormat: [AtomicCounter]
+    let counters: Counters
+
+    init(loops: [EventLoop], inboxLimit: Int, counters: Counters) {
+        inboxes = loops.map { LoopInbox(loop: $0, limit: inboxLimit) }
+        subscribersByFormat = OutputFormat.allCases.map { _ in AtomicCounter() }
+        self.counters = counters
+    }
+
+    /// The formats at least one subscriber reads: the decoder encodes only these.
+    var wantedFormats: FormatSet {
+        var formats = FormatSet()
+        for format in OutputFormat.allCases where subscribersByFormat[format.rawValue].value > 0 {
+            formats.insert(FormatSet(format))
+        }
+        return formats
+    }
+
+    func subscriberAdded(format: OutputFormat, loop: Int) {
+        subscribersByFormat[format.rawValue].add(1)
+        inboxes[loop].subscribers.add(1)
+        counters.add(.subscribersActive)
+    }
+
+    func subscriberRemoved(format: OutputFormat, loop: Int) {
+        subscribersByFormat[format.rawValue].add(-1)
+        inboxes[loop].subscribers.add(-1)
+        counters.subtract(.subscribersActive)
+    }
+
+    /// Hands `batch` to every loop with subscribers. `fromLoop` is drained at the end of its
+    /// current iteration anyway, so it is not woken.
+    func publish(_ batch: EncodedBatch, fromLoop: Int) {
+        guard batch.entryCount > 0 else { return }
+        for inbox in inboxes where inbox.subscribers.value > 0 {
+            switch inbox.push(batch) {
+            case .wake where inbox.loop.index != fromLoop: inbox.loop.wake()
+            case .dropped: counters.add(.inboxDropped, batch.entryCount)
+            default: break
+            }
+        }
+    }
+}
+
+/// One loop's incoming batches and tasks from other threads.
+final class LoopInbox: Sendable {
+    enum PushResult { case wake, queued, dropped }
+
+    private struct Pending {
+        var batches: [EncodedBatch] = []
+        var entries = 0
+        /// Entries dropped because the inbox was full, not yet reported to subscribers.
+        var dropped = 0
+        var tasks: [@Sendable () -> Void] = []
+    }
+
+    let loop: EventLoop
+    let subscribers = AtomicCounter()
+    private let limit: Int
+    private let pending = Mutex(Pending())
+
+    init(loop: EventLoop, limit: Int) {
+        self.loop = loop
+        self.limit = limit
+    }
+
+    func push(_ batch: EncodedBatch) -> PushResult {
+        pending.withLock { state in
+            if state.entries + batch.entryCount > limit {
+                state.dropped += batch.entryCount
+                return .dropped
+            }
+            let wasEmpty = state.batches.isEmpty
+            state.batches.append(batch)
+            state.entries += batch.entryCount
+            return wasEmpty ? .wake : .queued
+        }
+    }
+
+    func push(task: @escaping @Sendable () -> Void) {
+        pending.withLock { $0.tasks.append(task) }
+    }
+
+    /// Takes everything queued; `dropped` is what overflowed since the last drain.
+    func drain() -> (batches: [EncodedBatch], dropped: Int, tasks: [@Sendable () -> Void]) {
+        pending.withLock { state in
+            defer { state = Pending() }
+            return (state.batches, state.dropped, state.tasks)
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import ALSTapALS
+import ALSTapSystem
+import Logging
+import Synchronization
+
+/// `alstap serve`: one event loop per thread, each accepting on its own SO_REUSEPORT sockets.
+public final class Server: Sendable {
+    public let counters = Counters()
+    public let alsPort: UInt16
+    public let httpPort: UInt16
+    private let hub: Hub
+    private let contexts: [LoopContext]
+    private let acceptors: UncheckedBox<[[Acceptor]]>
+    private let threads = Mutex<[LoopThread]>([])
+
+    public init(config: ServerConfig, logger: Logger) throws {
+        let loops = try (0..<max(1, config.threads)).map { try EventLoop(index: $0) }
+        hub = Hub(loops: loops, inboxLimit: config.loopInboxEntries, counters: counters)
+        let hub = hub
+        let counters = counters
+        contexts = loops.map { LoopContext(loop: $0, config: config, hub: hub, counters: counters, logger: logger) }
+
+        // Port 0 binds an ephemeral port on the first loop; the other loops join that port.
+        var alsAddress = config.alsListen
+        var httpAddress = config.httpListen
+        var acceptors: [[Acceptor]] = []
+        for context in contexts {
+            let als = try Listener.open(alsAddress)
+            let http = try Listener.open(httpAddress)
+            alsAddress = ListenAddress(host: alsAddress.host, port: als.port)
+            httpAddress = ListenAddress(host: httpAddress.host, port: http.port)
+            let pair = [Acceptor(fd: als.fd, context: context), Acceptor(fd: http.fd, context: context)]
+            for acceptor in pair {
+                try context.loop.register(acceptor.fd, handler: acceptor, events: EventMask.readable)
+            }
+            acceptors.append(pair)
+        }
+        self.acceptors = UncheckedBox(acceptors)
+        alsPort = alsAddress.port
+        httpPort = httpAddress.port
+    }
+
+    /// Starts one thread per loop.
+    public func start() {
+        threads.withLock { threads in
+            for context in contexts {
+                let loop = context.loop
+                loop.onWake = { context.deliverInbox() }
+                loop.onIterationEnd = { context.deliverInbox() }
+                loop.onTick = { context.tick(now: $0) }
+                threads.append(LoopThread(name: "alstap-loop-\(loop.index)") { loop.run() })
+            }
+        }
+    }
+
+    /// Stops accepting, marks the server not ready and sends every subscriber a final
+    /// `{"type":"shutdown"}` line. Returns at once; call `stop()` after the grace period.
+    public func beginShutdown() {
+        for (index, context) in contexts.enumerated() {
+            let acceptors = UncheckedBox(self.acceptors.value[index])
+            context.inbox.push(task: {
+                context.draining = true
+                acceptors.value.forEach { $0.close() }
+                for subscriber in context.subscribers.values {
+                    subscriber.enqueueNotice(SharedBytes(subscriber.format == .json
+                        ? "{\"type\":\"shutdown\"}\n" : "# alstap is shutting down\n"))
+                    subscriber.transport?.subscriberHasData()
+                }
+            })
+            context.loop.wake()
+        }
+    }
+
+    /// Stops every loop and waits for the threads.
+    public func stop() {
+        for context in contexts { context.loop.stop() }
+        threads.withLock { threads in
+            threads.forEach { $0.join() }
+            threads.removeAll()
+        }
+    }
+}
+
+/// Carries loop-confined objects into a task that runs on their own loop.
+/// `@unchecked Sendable`: the value is only touched by the task, on the owning loop's thread.
+struct UncheckedBox<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}

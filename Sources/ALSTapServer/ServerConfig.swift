@@ -1,0 +1,22 @@
+import ALSTapHTTP2
+import ALSTapSystem
+
+/// Everything `alstap serve` can be told.
+public struct ServerConfig: Sendable {
+    public var alsListen = ListenAddress(host: "0.0.0.0", port: 9001)
+    public var httpListen = ListenAddress(host: "0.0.0.0", port: 9002)
+    public var threads = 1
+    /// The largest gRPC message accepted (gRPC's default, 4 MiB).
+    public var maxMessageBytes = 4 << 20
+    /// Lines a subscriber may have queued before new ones are dropped for it.
+    public var subscriberQueueLines = 16_384
+    /// Entries waiting for one loop's subscribers before they are dropped (cross-thread hand-off bound).
+    public var loopInboxEntries = 262_144
+    /// Largest HTTP/1.1 request head; larger gets 431 and a close.
+    public var maxHeadBytes = 16 * 1024
+    /// A client must finish its request head (or HTTP/2 preface) within this time.
+    public var headTimeoutMillis: UInt64 = 5_000
+    public var http2 = HTTP2ServerSettings()
+
+    public init() {}
+}

@@ -1,0 +1,109 @@
+import ALSTapALS
+
+/// Where a subscriber's bytes go (an HTTP/1.1 chunked response or an HTTP/2 stream).
+protocol SubscriberTransport: AnyObject {
+    /// New lines were queued; write them when the socket allows.
+    func subscriberHasData()
+}
+
+/// One tap client: a bounded queue of shared, already-encoded lines.
+///
+/// Loop-confined: created, fed and drained only on the loop that owns its connection.
+/// A full queue drops new batches for this subscriber alone and counts them; once the queue
+/// has drained, a `lost` line tells the client how many it missed.
+final class Subscriber {
+    let format: OutputFormat
+    let capacityLines: Int
+    private let counters: Counters
+    weak var transport: (any SubscriberTransport)?
+
+    private struct Item {
+        let bytes: SharedBytes
+        let lines: Int
+    }
+
+    private var items: [Item] = []
+    private var head = 0
+    /// Bytes of `items[head]` already written.
+    private var headOffset = 0
+    private(set) var queuedLines = 0
+    private var lost = 0
+
+    init(format: OutputFormat, capacityLines: Int, counters: Counters) {
+        self.format = format
+        self.capacityLines = capacityLines
+        self.counters = counters
+    }
+
+    var hasData: Bool { head < items.count }
+
+    /// Queues the batch's lines in this subscriber's format; false if dropped (queue full).
+    @discardableResult
+    func offer(_ batch: EncodedBatch) -> Bool {
+        guard let bytes = batch.bytes(for: format) else { return false }
+        if queuedLines + batch.entryCount > capacityLines {
+            noteLost(batch.entryCount)
+            return false
+        }
+        items.append(Item(bytes: bytes, lines: batch.entryCount))
+        queuedLines += batch.entryCount
+        return true
+    }
+
+    /// Entries this subscriber missed (its queue or its loop's inbox was full).
+    func noteLost(_ count: Int) {
+        lost += count
+        counters.add(.linesDropped, count)
+    }
+
+    /// Queues a line that is not an entry (notices); never dropped.
+    func enqueueNotice(_ bytes: SharedBytes) {
+        items.append(Item(bytes: bytes, lines: 0))
+    }
+
+    /// Calls `body` with queued bytes in order, from where the last write stopped, until it returns false.
+    func forEachQueuedSlice(_ body: (UnsafeRawBufferPointer) -> Bool) {
+        var index = head
+        var offset = headOffset
+        while index < items.count {
+            let bytes = items[index].bytes.bytes
+            if !body(UnsafeRawBufferPointer(rebasing: bytes[offset...])) { return }
+            index += 1
+            offset = 0
+        }
+    }
+
+    /// Marks `count` bytes as written; finished items are released.
+    func consume(_ count: Int) {
+        var remaining = count
+        while remaining > 0 && head < items.count {
+            let left = items[head].bytes.count - headOffset
+            if remaining < left {
+                headOffset += remaining
+                return
+            }
+            remaining -= left
+            queuedLines -= items[head].lines
+            counters.add(.linesSent, items[head].lines)
+            head += 1
+            headOffset = 0
+        }
+        if head == items.count {
+            items.removeAll(keepingCapacity: true)
+            head = 0
+            if lost > 0 { enqueueLostNotice() }
+        } else if head > 1024 && head * 2 > items.count {
+            items.removeFirst(head)
+            head = 0
+        }
+    }
+
+    private func enqueueLostNotice() {
+        let notice = switch format {
+        case .json: "{\"type\":\"lost\",\"count\":\(lost)}\n"
+        case .text: "# lost \(lost) entries: this subscriber read too slowly\n"
+        }
+        lost = 0
+        enqueueNotice(SharedBytes(notice))
+    }
+}

@@ -1,0 +1,104 @@
+#include "CProtobufArena.h"
+#include <stdlib.h>
+#include <stdint.h>
+
+#define ARENA_ALIGN 16
+#define ARENA_MAX_FIRST_BLOCK (8u << 20)
+
+typedef struct Block {
+    struct Block *next;
+    size_t size;
+    size_t used;
+    _Alignas(ARENA_ALIGN) unsigned char data[];
+} Block;
+
+struct CProtobufArena {
+    ProtobufCAllocator allocator;  // first member: protobuf-c hands us back allocator_data = arena
+    Block *head;                   // newest block; the oldest (first) block is at the tail
+    size_t reserved;
+};
+
+static Block *block_new(size_t size) {
+    Block *b = malloc(sizeof(Block) + size);
+    if (b == NULL) return NULL;
+    b->next = NULL;
+    b->size = size;
+    b->used = 0;
+    return b;
+}
+
+static void *arena_alloc(void *data, size_t size) {
+    CProtobufArena *arena = data;
+    size = (size + (ARENA_ALIGN - 1)) & ~(size_t)(ARENA_ALIGN - 1);
+    Block *b = arena->head;
+    if (b->size - b->used < size) {
+        size_t want = b->size * 2 > size ? b->size * 2 : size;
+        Block *nb = block_new(want);
+        if (nb == NULL) return NULL;  // protobuf-c turns this into an unpack failure
+        nb->next = b;
+        arena->head = nb;
+        arena->reserved += want;
+        b = nb;
+    }
+    void *p = b->data + b->used;
+    b->used += size;
+    return p;
+}
+
+static void arena_free(void *data, void *pointer) {
+    (void)data;
+    (void)pointer;  // freed all at once by CProtobufArena_reset
+}
+
+CProtobufArena *CProtobufArena_create(size_t initial_bytes) {
+    CProtobufArena *arena = malloc(sizeof(CProtobufArena));
+    if (arena == NULL) return NULL;
+    arena->head = block_new(initial_bytes);
+    if (arena->head == NULL) {
+        free(arena);
+        return NULL;
+    }
+    arena->reserved = initial_bytes;
+    arena->allocator.alloc = arena_alloc;
+    arena->allocator.free = arena_free;
+    arena->allocator.allocator_data = arena;
+    return arena;
+}
+
+void CProtobufArena_reset(CProtobufArena *arena) {
+    Block *b = arena->head;
+    if (b->next == NULL) {
+        b->used = 0;
+        return;
+    }
+    size_t total = 0;
+    while (b != NULL) {
+        Block *next = b->next;
+        total += b->size;
+        free(b);
+        b = next;
+    }
+    if (total > ARENA_MAX_FIRST_BLOCK) total = ARENA_MAX_FIRST_BLOCK;
+    arena->head = block_new(total);
+    if (arena->head == NULL) {
+        // Out of memory: fall back to a minimal block so the arena stays usable.
+        total = 4096;
+        arena->head = block_new(total);
+        if (arena->head == NULL) abort();
+    }
+    arena->reserved = total;
+}
+
+void CProtobufArena_destroy(CProtobufArena *arena) {
+    Block *b = arena->head;
+    while (b != NULL) {
+        Block *next = b->next;
+        free(b);
+        b = next;
+    }
+    free(arena);
+}
+
+ProtobufCAllocator *CProtobufArena_allocator(CProtobufArena *arena) { return &arena->allocator; }
+
+size_t CProtobufArena_reserved_bytes(const CProtobufArena *arena) { return arena->reserved; }
