@@ -31,6 +31,9 @@ extension AlsTap {
         @Option(help: "trace, debug, info, notice, warning, error or critical.")
         var logLevel: Logger.Level = .info
 
+        @Option(help: "Seconds a client has to send its request head (or HTTP/2 preface) before it is closed.")
+        var headTimeout = 5.0
+
         @Option(help: "Seconds to let subscribers receive their final line on SIGTERM/SIGINT.")
         var shutdownGrace = 1.0
 
@@ -41,6 +44,7 @@ extension AlsTap {
             }
             if let threads, threads < 1 || threads > 256 { throw ValidationError("--threads must be 1...256") }
             if maxMessageBytes < 1024 { throw ValidationError("--max-message-bytes must be at least 1024") }
+            if headTimeout <= 0 { throw ValidationError("--head-timeout must be positive") }
             if subscriberQueue < 1 { throw ValidationError("--subscriber-queue must be at least 1") }
         }
 
@@ -67,6 +71,7 @@ extension AlsTap {
             config.threads = threads ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
             config.maxMessageBytes = maxMessageBytes
             config.subscriberQueueLines = subscriberQueue
+            config.headTimeoutMillis = UInt64(headTimeout * 1000)
 
             // Signals are taken synchronously by this thread (sigwait); block them before the
             // loop threads start so those inherit the mask.
