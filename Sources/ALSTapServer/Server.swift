@@ -23,6 +23,8 @@ public final class Server: Sendable {
         // Port 0 binds an ephemeral port on the first loop; the other loops join that port.
         var alsAddress = config.alsListen
         var httpAddress = config.httpListen
+        try Listener.checkAvailable(alsAddress)
+        try Listener.checkAvailable(httpAddress)
         var acceptors: [[Acceptor]] = []
         for context in contexts {
             let als = try Listener.open(alsAddress)

@@ -33,14 +33,33 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
 
 /// A listening TCP socket with SO_REUSEPORT, so every event loop can accept on its own socket.
 public enum Listener {
-    /// Binds and listens; returns the descriptor and the port actually bound (useful with port 0).
+    /// Fails with EADDRINUSE if another process holds the port, even with SO_REUSEPORT
+    /// (which would otherwise let a second alstap silently share, and split, the traffic).
+    public static func checkAvailable(_ address: ListenAddress) throws(SystemError) {
+        guard address.port != 0 else { return }
+        let probe = try bound(address, reusePort: false)
+        Syscalls.close(probe)
+    }
+
+    /// Binds with SO_REUSEPORT and listens; returns the descriptor and the port actually bound
+    /// (useful with port 0). Call once per event loop for the same address.
     public static func open(_ address: ListenAddress, backlog: Int32 = 1024) throws(SystemError) -> (fd: Int32, port: UInt16) {
+        let fd = try bound(address, reusePort: true)
+        guard listen(fd, backlog) == 0 else {
+            let err = CLinux_errno()
+            Syscalls.close(fd)
+            throw SystemError("listen \(address)", errno: err)
+        }
+        return (fd, boundPort(fd))
+    }
+
+    private static func bound(_ address: ListenAddress, reusePort: Bool) throws(SystemError) -> Int32 {
         let family = address.isIPv6 ? AF_INET6 : AF_INET
         let fd = CLinux_socket_nonblocking(family, Int32(SOCK_STREAM.rawValue))
         guard fd >= 0 else { throw SystemError("socket", errno: CLinux_errno()) }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size))
+        if reusePort { setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size)) }
         var storage = sockaddr_storage()
         let length: socklen_t
         if address.isIPv6 {
@@ -68,12 +87,7 @@ public enum Listener {
             Syscalls.close(fd)
             throw SystemError("bind \(address)", errno: err)
         }
-        guard listen(fd, backlog) == 0 else {
-            let err = CLinux_errno()
-            Syscalls.close(fd)
-            throw SystemError("listen \(address)", errno: err)
-        }
-        return (fd, boundPort(fd))
+        return fd
     }
 
     static func boundPort(_ fd: Int32) -> UInt16 {
