@@ -42,7 +42,7 @@ let package = Package(
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: swiftSettings),
 
-        .testTarget(name: "ALSTapALSTests", dependencies: ["ALSTapALS"], resources: [.copy("Fixtures")],
+        .testTarget(name: "ALSTapALSTests", dependencies: ["ALSTapALS"], exclude: ["Fixtures"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "ALSTapHTTP2Tests", dependencies: ["ALSTapHTTP2", "CNghttp2"], swiftSettings: swiftSettings),
         .testTarget(name: "ALSTapHTTP1Tests", dependencies: ["ALSTapHTTP1"], swiftSettings: swiftSettings),

@@ -22,7 +22,8 @@ public struct Reporter: Sendable, Equatable {
     /// `workload.namespace`, else the node id, for the text line.
     public private(set) var textLabel: [UInt8] = Array("-".utf8)
 
-    public init() {}
+    /// A stream whose Identifier has not arrived: `"reporter":{}`.
+    public init() { encode() }
 
     public static func == (a: Reporter, b: Reporter) -> Bool { a.jsonFragment == b.jsonFragment }
 
@@ -80,13 +81,15 @@ public struct Reporter: Sendable, Equatable {
             Self.appendPairs([("logName", logName)], to: writer)
         }
         writer.append(",\"reporter\":{")
-        var reporter = [("nodeId", nodeId)]
+        var reporter: [(String, String)] = []
+        if !nodeId.isEmpty { reporter.append(("nodeId", nodeId)) }
         if !cluster.isEmpty { reporter.append(("cluster", cluster)) }
         reporter += identity
         if let clusterId { reporter.append(("clusterId", clusterId)) }
         Self.appendPairs(reporter, to: writer)
         if !labels.isEmpty {
-            writer.append(",\"labels\":{")
+            if !reporter.isEmpty { writer.append(UInt8(ascii: ",")) }
+            writer.append("\"labels\":{")
             Self.appendPairs(labels.map { ($0.key, $0.value) }, to: writer)
             writer.append(UInt8(ascii: "}"))
         }

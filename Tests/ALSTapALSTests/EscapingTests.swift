@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+
+@testable import ALSTapALS
+
+@Suite struct EscapingTests {
+    /// Hostile inputs and the string a JSON parser must read back.
+    static let cases: [([UInt8], String)] = [
+        (Array("plain".utf8), "plain"),
+        (Array("quote\" backslash\\ slash/".utf8), "quote\" backslash\\ slash/"),
+        (Array("line\nbreak\r\ttab".utf8), "line\nbreak\r\ttab"),
+        ([0x00, 0x01, 0x1F, 0x7F], "\u{00}\u{01}\u{1F}\u{7F}"),
+        (Array("é世😀".utf8), "é世😀"),
+        ([0xFF, 0x41], "\u{FFFD}A"),                     // invalid lead byte
+        ([0xC3], "\u{FFFD}"),                            // truncated sequence
+        ([0xE2, 0x82], "\u{FFFD}\u{FFFD}"),              // truncated 3-byte
+        ([0xC0, 0xAF], "\u{FFFD}\u{FFFD}"),              // overlong
+        ([0xED, 0xA0, 0x80], "\u{FFFD}\u{FFFD}\u{FFFD}"),  // surrogate
+        ([0xF4, 0x90, 0x80, 0x80], "\u{FFFD}\u{FFFD}\u{FFFD}\u{FFFD}"),  // above U+10FFFF
+        ([0x61, 0xF0, 0x9F, 0x98, 0x80, 0x62], "a😀b"),
+    ]
+
+    @Test(arguments: cases)
+    func jsonEscapingRoundTrips(input: [UInt8], expected: String) throws {
+        let writer = ByteWriter(capacity: 8)
+        writer.append("{\"k\":\"")
+        input.withUnsafeBufferPointer { writer.appendEscaped($0, mode: .json) }
+        writer.append("\"}")
+        let data = Data(writer.bytes)
+        #expect(String(data: data, encoding: .utf8) != nil, "output must be valid UTF-8")
+        let object = try JSONSerialization.jsonObject(with: data) as? [String: String]
+        #expect(object?["k"] == expected)
+    }
+
+    @Test(arguments: cases)
+    func textEscapingKeepsOneLine(input: [UInt8], expected: String) {
+        let writer = ByteWriter(capacity: 8)
+        input.withUnsafeBufferPointer { writer.appendEscaped($0, mode: .text) }
+        let text = String(decoding: writer.bytes, as: UTF8.self)
+        #expect(!text.contains("\n") && !text.contains("\r"))
+        #expect(String(validatingUTF8: Array(writer.bytes).map { CChar(bitPattern: $0) } + [0]) != nil)
+    }
+
+    @Test func timestampsAndDurations() {
+        let writer = ByteWriter()
+        writer.appendTimestamp(seconds: 0, nanos: 0)
+        writer.append(" ")
+        writer.appendTimestamp(seconds: 951_782_400, nanos: 999_999_999)  // 2000-02-29
+        writer.append(" ")
+        writer.appendTimestamp(seconds: 1_764_226_688, nanos: 123_456_789)
+        writer.append(" ")
+        writer.appendMilliseconds(seconds: 1, nanos: 8_000)
+        writer.append(" ")
+        writer.appendMilliseconds(seconds: 0, nanos: 999)
+        #expect(String(decoding: writer.bytes, as: UTF8.self)
+            == "1970-01-01T00:00:00.000000Z 2000-02-29T00:00:00.999999Z 2025-11-27T06:58:08.123456Z 1000.008 0.000")
+    }
+
+    @Test func decimals() {
+        let writer = ByteWriter(capacity: 1)
+        for value: UInt64 in [0, 7, 10, 99, 100, 18_446_744_073_709_551_615] {
+            writer.appendDecimal(value)
+            writer.append(",")
+        }
+        #expect(String(decoding: writer.bytes, as: UTF8.self) == "0,7,10,99,100,18446744073709551615,")
+    }
+}
