@@ -41,6 +41,8 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: swiftSettings),
+        .executableTarget(name: "alstap-microbench", dependencies: ["ALSTapALS", "ALSTapSystem"],
+                          swiftSettings: swiftSettings),
 
         .testTarget(name: "ALSTapALSTests", dependencies: ["ALSTapALS"], exclude: ["Fixtures"],
                     swiftSettings: swiftSettings),

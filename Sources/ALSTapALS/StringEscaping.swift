@@ -33,6 +33,10 @@ extension ByteWriter {
         var runStart = 0
         var i = 0
         while i < length {
+            if i + 8 <= length && Self.isPlainASCII(UnsafeRawPointer(start + i)) {
+                i += 8
+                continue
+            }
             let byte = start[i]
             if byte >= 0x20 && byte < 0x80 && byte != 0x22 && byte != 0x5C {
                 i += 1
@@ -72,6 +76,20 @@ extension ByteWriter {
             append(hex.utf8Start[Int(byte >> 4)])
             append(hex.utf8Start[Int(byte & 0xF)])
         }
+    }
+
+    /// True when none of the 8 bytes at `p` needs attention: no control byte, quote, backslash
+    /// or non-ASCII byte (SWAR: each test sets a byte's high bit when that byte matches).
+    @inline(__always)
+    static func isPlainASCII(_ p: UnsafeRawPointer) -> Bool {
+        let word = p.loadUnaligned(as: UInt64.self)
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        @inline(__always) func hasZeroByte(_ v: UInt64) -> UInt64 { (v &- ones) & ~v & highs }
+        let control = (word &- 0x2020_2020_2020_2020) & ~word & highs
+        let quote = hasZeroByte(word ^ 0x2222_2222_2222_2222)
+        let backslash = hasZeroByte(word ^ 0x5C5C_5C5C_5C5C_5C5C)
+        return (word & highs) | control | quote | backslash == 0
     }
 
     /// The length of the valid UTF-8 sequence starting at `p` (RFC 3629), or 0 if invalid.
