@@ -13,6 +13,9 @@ public final class ALSDecoder {
     private let textWriter = ByteWriter()
     private let json: JSONLineEncoder
     private let text: TextLineEncoder
+    private let facts: EntryFactsBuilder
+    private var jsonEnds: [UInt32] = []
+    private var textEnds: [UInt32] = []
 
     public init() {
         guard let arena = CProtobufArena_create(256 * 1024) else { fatalError("out of memory creating the decode arena") }
@@ -20,6 +23,7 @@ public final class ALSDecoder {
         let flagCodes = ResponseFlagCodes()
         json = JSONLineEncoder(out: jsonWriter, flagCodes: flagCodes)
         text = TextLineEncoder(out: textWriter, flagCodes: flagCodes)
+        facts = EntryFactsBuilder(flagCodes: flagCodes)
     }
 
     deinit { CProtobufArena_destroy(arena) }
@@ -28,9 +32,10 @@ public final class ALSDecoder {
     public var arenaBytes: Int { CProtobufArena_reserved_bytes(arena) }
 
     /// Decodes one message. An Identifier in it replaces `reporter` (Envoy sends it first).
-    /// Encodes only `formats`; with none, entries are only counted.
+    /// Encodes only `formats` (with none, entries are only counted) and computes filter facts
+    /// only `withFacts`.
     public func decode(_ payload: UnsafeRawBufferPointer, reporter: inout Reporter, formats: FormatSet,
-                       decodedAtNanos: UInt64) throws(GRPCStatusError) -> EncodedBatch {
+                       withFacts: Bool = false, decodedAtNanos: UInt64) throws(GRPCStatusError) -> EncodedBatch {
         let bytes = payload.baseAddress?.assumingMemoryBound(to: UInt8.self)
         guard let message = envoy__service__accesslog__v3__stream_access_logs_message__unpack(
             CProtobufArena_allocator(arena), payload.count, bytes)
@@ -44,35 +49,52 @@ public final class ALSDecoder {
         }
         jsonWriter.removeAll()
         textWriter.removeAll()
+        jsonEnds.removeAll(keepingCapacity: true)
+        textEnds.removeAll(keepingCapacity: true)
+        facts.reset()
         let wantsJSON = formats.contains(.json)
         let wantsText = formats.contains(.text)
+        let allocator = CProtobufArena_allocator(arena)!
         var count = 0
+        // One view per entry, shared by the encoders and the facts.
+        func add(_ common: UnsafeMutablePointer<CCommon>?, _ encode: (EntryView) -> Void) {
+            encode(EntryView(UnsafePointer(common), reporter: reporter, allocator: allocator))
+            if wantsJSON { jsonEnds.append(UInt32(jsonWriter.count)) }
+            if wantsText { textEnds.append(UInt32(textWriter.count)) }
+            count += 1
+        }
         switch message.pointee.log_entries_case {
         case ENVOY__SERVICE__ACCESSLOG__V3__STREAM_ACCESS_LOGS_MESSAGE__LOG_ENTRIES_HTTP_LOGS:
             if let logs = message.pointee.http_logs?.pointee {
                 for i in 0..<logs.n_log_entry {
                     guard let entry = logs.log_entry[i] else { continue }
-                    if wantsJSON { json.http(entry, reporter: reporter) }
-                    if wantsText { text.http(entry, reporter: reporter) }
-                    count += 1
+                    add(entry.pointee.common_properties) { view in
+                        if wantsJSON { json.http(entry, view: view, reporter: reporter) }
+                        if wantsText { text.http(entry, view: view, reporter: reporter) }
+                        if withFacts { facts.add(http: entry, view: view, reporter: reporter) }
+                    }
                 }
             }
         case ENVOY__SERVICE__ACCESSLOG__V3__STREAM_ACCESS_LOGS_MESSAGE__LOG_ENTRIES_TCP_LOGS:
             if let logs = message.pointee.tcp_logs?.pointee {
                 for i in 0..<logs.n_log_entry {
                     guard let entry = logs.log_entry[i] else { continue }
-                    if wantsJSON { json.tcp(entry, reporter: reporter) }
-                    if wantsText { text.tcp(entry, reporter: reporter) }
-                    count += 1
+                    add(entry.pointee.common_properties) { view in
+                        if wantsJSON { json.tcp(entry, view: view, reporter: reporter) }
+                        if wantsText { text.tcp(entry, view: view, reporter: reporter) }
+                        if withFacts { facts.add(tcp: entry, view: view, reporter: reporter) }
+                    }
                 }
             }
         default:
             break
         }
+        let hasEntries = count > 0
         return EncodedBatch(
             entryCount: count,
-            json: wantsJSON && count > 0 ? SharedBytes(copying: jsonWriter.bytes) : nil,
-            text: wantsText && count > 0 ? SharedBytes(copying: textWriter.bytes) : nil,
+            json: wantsJSON && hasEntries ? EncodedLines(bytes: SharedBytes(copying: jsonWriter.bytes), lineEnds: jsonEnds) : nil,
+            text: wantsText && hasEntries ? EncodedLines(bytes: SharedBytes(copying: textWriter.bytes), lineEnds: textEnds) : nil,
+            facts: withFacts && hasEntries ? facts.finish() : nil,
             decodedAtNanos: decodedAtNanos)
     }
 }

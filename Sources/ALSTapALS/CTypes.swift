@@ -44,3 +44,9 @@ func stringValue(_ value: UnsafeMutablePointer<CValue>?) -> String? {
           let text = present(value.pointee.string_value) else { return nil }
     return String(cString: text)
 }
+
+/// Compares a NUL-terminated string with a static one, without allocating.
+@inline(__always)
+func cStringEquals(_ string: UnsafePointer<CChar>, _ text: StaticString) -> Bool {
+    strcmp(string, UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)) == 0
+}

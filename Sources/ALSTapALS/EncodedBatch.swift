@@ -42,22 +42,38 @@ public final class SharedBytes: @unchecked Sendable {
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
 }
 
-/// The entries of one gRPC message, encoded once per requested format.
+/// One format's lines of a batch: the bytes, and where each entry's line ends.
+public struct EncodedLines: Sendable {
+    public let bytes: SharedBytes
+    /// `lineEnds[i]` is the offset just past entry i's newline.
+    public let lineEnds: [UInt32]
+
+    /// The byte range of entries `first..<last`.
+    public func range(_ entries: Range<Int>) -> Range<Int> {
+        (entries.lowerBound == 0 ? 0 : Int(lineEnds[entries.lowerBound - 1]))..<Int(lineEnds[entries.upperBound - 1])
+    }
+}
+
+/// The entries of one gRPC message, encoded once per requested format and shared by every subscriber.
 public struct EncodedBatch: Sendable {
     public let entryCount: Int
-    public let json: SharedBytes?
-    public let text: SharedBytes?
+    public let json: EncodedLines?
+    public let text: EncodedLines?
+    /// Per-entry facts for filters; nil when no subscriber filters.
+    public let facts: EntryFactsTable?
     /// Monotonic time the message was decoded (latency measurement).
     public let decodedAtNanos: UInt64
 
-    public init(entryCount: Int, json: SharedBytes?, text: SharedBytes?, decodedAtNanos: UInt64) {
+    public init(entryCount: Int, json: EncodedLines?, text: EncodedLines?, facts: EntryFactsTable?,
+                decodedAtNanos: UInt64) {
         self.entryCount = entryCount
         self.json = json
         self.text = text
+        self.facts = facts
         self.decodedAtNanos = decodedAtNanos
     }
 
-    public func bytes(for format: OutputFormat) -> SharedBytes? {
+    public func lines(for format: OutputFormat) -> EncodedLines? {
         switch format {
         case .json: json
         case .text: text

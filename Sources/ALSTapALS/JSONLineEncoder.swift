@@ -5,11 +5,10 @@ struct JSONLineEncoder {
     let out: ByteWriter
     let flagCodes: ResponseFlagCodes
 
-    func http(_ entry: UnsafePointer<CHTTPEntry>, reporter: Reporter) {
-        let common = UnsafePointer(entry.pointee.common_properties)
-        let cluster = ClusterName(common?.pointee.upstream_cluster)
+    func http(_ entry: UnsafePointer<CHTTPEntry>, view: EntryView, reporter: Reporter) {
+        let common = view.common
         var object = JSONObjectWriter(out)
-        header(&object, type: "http", common: common, reporter: reporter, cluster: cluster)
+        header(&object, type: "http", view: view, reporter: reporter)
         if let request = entry.pointee.request {
             object.nested("request") { r in
                 let request = request.pointee
@@ -48,11 +47,10 @@ struct JSONLineEncoder {
         out.append(UInt8(ascii: "\n"))
     }
 
-    func tcp(_ entry: UnsafePointer<CTCPEntry>, reporter: Reporter) {
-        let common = UnsafePointer(entry.pointee.common_properties)
-        let cluster = ClusterName(common?.pointee.upstream_cluster)
+    func tcp(_ entry: UnsafePointer<CTCPEntry>, view: EntryView, reporter: Reporter) {
+        let common = view.common
         var object = JSONObjectWriter(out)
-        header(&object, type: "tcp", common: common, reporter: reporter, cluster: cluster)
+        header(&object, type: "tcp", view: view, reporter: reporter)
         object.nested("response") { flags(&$0, common) }
         trailer(&object, common: common)
         if let connection = entry.pointee.connection_properties {
@@ -66,8 +64,8 @@ struct JSONLineEncoder {
     }
 
     /// time, type, logName, reporter, direction, source, destination.
-    private func header(_ object: inout JSONObjectWriter, type: StaticString, common: UnsafePointer<CCommon>?,
-                        reporter: Reporter, cluster: ClusterName) {
+    private func header(_ object: inout JSONObjectWriter, type: StaticString, view: EntryView, reporter: Reporter) {
+        let common = view.common
         if let start = common?.pointee.start_time {
             object.key("time")
             out.append(UInt8(ascii: "\""))
@@ -76,25 +74,28 @@ struct JSONLineEncoder {
         }
         object.literal("type", type)
         out.append(reporter.jsonFragment)  // starts with a comma: `"type"` always precedes it
-        object.literal("direction", cluster.direction.jsonName)
+        object.literal("direction", view.direction.jsonName)
         guard let common else { return }
         let c = common.pointee
         object.nested("source") { s in
             s.address("address", c.downstream_remote_address)
-            if cluster.direction == .outbound { identity(&s, reporter) }
+            switch view.direction {
+            case .outbound: identity(&s, reporter)
+            case .inbound: identity(&s, view.peer)
+            case .unknown: break
+            }
         }
         object.nested("destination") { d in
-            switch cluster.direction {
+            switch view.direction {
             case .inbound:
                 d.address("address", c.downstream_local_address)
                 identity(&d, reporter)
             case .outbound:
                 d.address("address", c.upstream_remote_address)
-                d.string("service", bytes: cluster.service)
-                d.string("namespace", bytes: cluster.namespace)
-                d.string("host", bytes: cluster.host)
-                d.integer("port", digits: cluster.port)
-                d.string("subset", bytes: cluster.subset)
+                identity(&d, view.peer)
+                d.string("host", bytes: view.cluster.host)
+                d.integer("port", digits: view.cluster.port)
+                d.string("subset", bytes: view.cluster.subset)
             case .unknown:
                 d.address("address", c.upstream_remote_address)
             }
@@ -106,6 +107,13 @@ struct JSONLineEncoder {
         if !object.isEmpty { out.append(UInt8(ascii: ",")) }
         out.append(reporter.identityJSON)
         object.markNonEmpty()
+    }
+
+    private func identity(_ object: inout JSONObjectWriter, _ peer: Identity) {
+        object.string("workload", bytes: peer.workload)
+        object.string("namespace", bytes: peer.namespace)
+        object.string("pod", bytes: peer.pod)
+        object.string("service", bytes: peer.service)
     }
 
     /// upstream, durations, route, tls and the remaining common properties.

@@ -14,6 +14,15 @@ public struct Reporter: Sendable, Equatable {
     public var pod: String?
     public var clusterId: String?
     public var labels: [(key: String, value: String)] = []
+    /// Istio's INSTANCE_IPS: the pod's own addresses (tells inbound from outbound when the
+    /// upstream cluster is empty).
+    public var instanceIPs: [String] = []
+
+    /// UTF-8 of namespace, workload and pod, for the per-entry filter facts.
+    private(set) var namespaceBytes: [UInt8] = []
+    private(set) var workloadBytes: [UInt8] = []
+    private(set) var podBytes: [UInt8] = []
+    private(set) var logNameBytes: [UInt8] = []
 
     /// `,"logName":…,"reporter":{…}` for the JSON line.
     public private(set) var jsonFragment: [UInt8] = []
@@ -56,6 +65,7 @@ public struct Reporter: Sendable, Equatable {
         pod = stringValue(structField(metadata, "NAME")) ?? pod
         workload = stringValue(structField(metadata, "WORKLOAD_NAME")) ?? workload
         clusterId = stringValue(structField(metadata, "CLUSTER_ID"))
+        instanceIPs = (stringValue(structField(metadata, "INSTANCE_IPS")) ?? "").split(separator: ",").map(String.init)
         if let value = structField(metadata, "LABELS"), value.pointee.kind_case == GOOGLE__PROTOBUF__VALUE__KIND_STRUCT_VALUE,
            let object = value.pointee.struct_value {
             for i in 0..<object.pointee.n_fields {
@@ -68,6 +78,10 @@ public struct Reporter: Sendable, Equatable {
     }
 
     private mutating func encode() {
+        namespaceBytes = Array((namespace ?? "").utf8)
+        workloadBytes = Array((workload ?? "").utf8)
+        podBytes = Array((pod ?? "").utf8)
+        logNameBytes = Array(logName.utf8)
         let writer = ByteWriter(capacity: 512)
         let identity = [("workload", workload), ("namespace", namespace), ("pod", pod)].compactMap { pair in
             pair.1.map { (pair.0, $0) }

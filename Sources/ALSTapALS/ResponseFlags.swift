@@ -5,7 +5,7 @@ import CProtobufC
 ///
 /// ResponseFlags has 27 bool fields and one message field (13, unauthorized → UAEX); reading
 /// them by the descriptor's offsets keeps the list of codes in one place, ordered by field number.
-struct ResponseFlagCodes {
+public struct ResponseFlagCodes: Sendable {
     /// Envoy's short code for field number N at index N-1.
     private static let codes: [StaticString] = [
         "LH", "UH", "UT", "LR", "UR", "UF", "UC", "UO", "NR", "DI", "FI", "RL", "UAEX", "RLSE",
@@ -15,7 +15,13 @@ struct ResponseFlagCodes {
     private struct Field {
         let offset: Int
         let isMessage: Bool
+        let number: Int
         let code: StaticString
+    }
+
+    /// The field number of a short code (`UH` → 2), for filters; nil if Envoy has no such flag.
+    public static func fieldNumber(of code: String) -> Int? {
+        codes.firstIndex { $0.description == code }.map { $0 + 1 }
     }
 
     private let fields: [Field]
@@ -28,19 +34,28 @@ struct ResponseFlagCodes {
             let number = Int(field.id)
             guard number >= 1 && number <= Self.codes.count else { continue }
             fields.append(Field(offset: Int(field.offset), isMessage: field.type == PROTOBUF_C_TYPE_MESSAGE,
-                                code: Self.codes[number - 1]))
+                                number: number, code: Self.codes[number - 1]))
         }
         self.fields = fields.sorted { $0.offset < $1.offset }
+    }
+
+    /// The flags set, as bit N-1 for field N.
+    func mask(_ flags: UnsafeRawPointer) -> UInt32 {
+        var mask: UInt32 = 0
+        for field in fields where isSet(field, flags) { mask |= 1 << (field.number - 1) }
+        return mask
+    }
+
+    @inline(__always)
+    private func isSet(_ field: Field, _ flags: UnsafeRawPointer) -> Bool {
+        field.isMessage
+            ? flags.load(fromByteOffset: field.offset, as: UnsafeRawPointer?.self) != nil
+            : flags.load(fromByteOffset: field.offset, as: protobuf_c_boolean.self) != 0
     }
 
     /// Calls `body` with the code of every flag set, in field order.
     @inline(__always)
     func forEachSet(_ flags: UnsafeRawPointer, _ body: (StaticString) -> Void) {
-        for field in fields {
-            let isSet = field.isMessage
-                ? flags.load(fromByteOffset: field.offset, as: UnsafeRawPointer?.self) != nil
-                : flags.load(fromByteOffset: field.offset, as: protobuf_c_boolean.self) != 0
-            if isSet { body(field.code) }
-        }
+        for field in fields where isSet(field, flags) { body(field.code) }
     }
 }

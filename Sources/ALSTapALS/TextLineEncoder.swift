@@ -6,9 +6,9 @@ struct TextLineEncoder {
     let out: ByteWriter
     let flagCodes: ResponseFlagCodes
 
-    func http(_ entry: UnsafePointer<CHTTPEntry>, reporter: Reporter) {
-        let common = UnsafePointer(entry.pointee.common_properties)
-        prefix(common, reporter: reporter)
+    func http(_ entry: UnsafePointer<CHTTPEntry>, view: EntryView, reporter: Reporter) {
+        let common = view.common
+        prefix(view, reporter: reporter)
         if let request = entry.pointee.request?.pointee {
             out.append(UInt8(ascii: " "))
             if let method = JSONLineEncoder.methodName(request.request_method.rawValue) { out.append(method) } else {
@@ -27,9 +27,9 @@ struct TextLineEncoder {
         suffix(common)
     }
 
-    func tcp(_ entry: UnsafePointer<CTCPEntry>, reporter: Reporter) {
-        let common = UnsafePointer(entry.pointee.common_properties)
-        prefix(common, reporter: reporter)
+    func tcp(_ entry: UnsafePointer<CTCPEntry>, view: EntryView, reporter: Reporter) {
+        let common = view.common
+        prefix(view, reporter: reporter)
         out.append(" TCP")
         if let connection = entry.pointee.connection_properties?.pointee {
             out.append(" rx=")
@@ -41,34 +41,28 @@ struct TextLineEncoder {
     }
 
     /// time, direction, source → destination.
-    private func prefix(_ common: UnsafePointer<CCommon>?, reporter: Reporter) {
-        if let start = common?.pointee.start_time {
+    private func prefix(_ view: EntryView, reporter: Reporter) {
+        let c = view.common?.pointee
+        if let start = c?.start_time {
             out.appendTimestamp(seconds: start.pointee.seconds, nanos: start.pointee.nanos)
         } else {
             out.append(UInt8(ascii: "-"))
         }
-        let cluster = ClusterName(common?.pointee.upstream_cluster)
         out.append(UInt8(ascii: " "))
-        out.append(cluster.direction.jsonName)
+        out.append(view.direction.jsonName)
         out.append(UInt8(ascii: " "))
-        let c = common?.pointee
-        switch cluster.direction {
+        switch view.direction {
         case .outbound:
             out.append(reporter.textLabel)
             out.append(" → ")
-            if let service = cluster.service, let namespace = cluster.namespace {
-                out.appendEscaped(service, mode: .text)
-                out.append(UInt8(ascii: "."))
-                out.appendEscaped(namespace, mode: .text)
-                if let port = cluster.port {
-                    out.append(UInt8(ascii: ":"))
-                    out.appendEscaped(port, mode: .text)
-                }
-            } else if !out.appendAddress(c?.upstream_remote_address, mode: .text) {
+            if !appendLabel(view.peer, port: view.cluster.port),
+               !out.appendAddress(c?.upstream_remote_address, mode: .text) {
                 out.append(UInt8(ascii: "-"))
             }
         case .inbound:
-            if !out.appendAddress(c?.downstream_remote_address, mode: .text) { out.append(UInt8(ascii: "-")) }
+            if !appendLabel(view.peer, port: nil), !out.appendAddress(c?.downstream_remote_address, mode: .text) {
+                out.append(UInt8(ascii: "-"))
+            }
             out.append(" → ")
             out.append(reporter.textLabel)
         case .unknown:
@@ -76,6 +70,21 @@ struct TextLineEncoder {
             out.append(" → ")
             if !out.appendAddress(c?.upstream_remote_address, mode: .text) { out.append(reporter.textLabel) }
         }
+    }
+
+    /// `workload.namespace`, else `service.namespace:port`; false when the peer has neither.
+    private func appendLabel(_ peer: Identity, port: UnsafeBufferPointer<UInt8>?) -> Bool {
+        guard let name = peer.workload ?? peer.service else { return false }
+        out.appendEscaped(name, mode: .text)
+        if let namespace = peer.namespace {
+            out.append(UInt8(ascii: "."))
+            out.appendEscaped(namespace, mode: .text)
+        }
+        if peer.workload == nil, let port {
+            out.append(UInt8(ascii: ":"))
+            out.appendEscaped(port, mode: .text)
+        }
+        return true
     }
 
     /// total duration and response flags, then the newline.

@@ -74,7 +74,8 @@ final class HTTP1Connection: Connection, InitialBytesConsumer, HeadDeadline, Sub
 
     private func answer(_ head: HTTP1RequestHead) {
         let route = HTTPRoute(method: head.method, target: head.target)
-        if case .tap(let format) = route {
+        if case .tap(let query) = route {
+            let format = query.format
             write(HTTP1Response.streamingHead(contentType: format.contentType))
             guard head.method == "GET" else {
                 write(HTTP1Response.lastChunk)
@@ -82,8 +83,8 @@ final class HTTP1Connection: Connection, InitialBytesConsumer, HeadDeadline, Sub
                 if !hasPendingOutput { close() }
                 return
             }
-            let subscriber = Subscriber(format: format, capacityLines: context.config.subscriberQueueLines,
-                                        counters: context.counters)
+            let subscriber = Subscriber(format: format, filter: query.filter,
+                                        capacityLines: context.config.subscriberQueueLines, counters: context.counters)
             subscriber.transport = self
             self.subscriber = subscriber
             context.addSubscriber(subscriber)

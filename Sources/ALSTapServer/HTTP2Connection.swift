@@ -92,9 +92,10 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
             return
         }
         let route = HTTPRoute(method: head.method, target: head.path)
-        if case .tap(let format) = route, head.method == "GET" {
-            let subscriber = Subscriber(format: format, capacityLines: context.config.subscriberQueueLines,
-                                        counters: context.counters)
+        if case .tap(let query) = route, head.method == "GET" {
+            let format = query.format
+            let subscriber = Subscriber(format: format, filter: query.filter,
+                                        capacityLines: context.config.subscriberQueueLines, counters: context.counters)
             let tap = HTTP2TapStream(stream: stream, subscriber: subscriber, connection: self)
             subscriber.transport = tap
             streams[stream] = .tap(tap)
@@ -118,6 +119,7 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
             try als.deframer.feed(chunk) { (payload) throws(GRPCStatusError) in
                 let batch = try context.decoder.decode(payload, reporter: &als.reporter,
                                                        formats: context.hub.wantedFormats,
+                                                       withFacts: context.hub.wantsFacts,
                                                        decodedAtNanos: monotonicNanos())
                 context.counters.add(.messagesReceived)
                 context.counters.add(.entriesReceived, batch.entryCount)

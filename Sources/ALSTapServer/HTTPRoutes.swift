@@ -1,9 +1,10 @@
 import ALSTapALS
+import ALSTapFilter
 import ALSTapHTTP1
 
 /// What an HTTP request (HTTP/1.1 or HTTP/2, not gRPC) asks for.
 enum HTTPRoute: Equatable {
-    case tap(OutputFormat)
+    case tap(TapQuery)
     case healthz
     case readyz
     case stats
@@ -32,18 +33,11 @@ enum HTTPRoute: Equatable {
     }
 
     private static func tap(_ query: [RequestTarget.QueryParameter]) -> HTTPRoute {
-        var format = OutputFormat.json
-        for parameter in query {
-            switch (parameter.name, parameter.value) {
-            case ("format", "json"), ("format", "ndjson"): format = .json
-            case ("format", "text"): format = .text
-            case ("format", let value):
-                return .badRequest("bad value for format: \"\(value)\" (use json or text)\n")
-            default:
-                return .badRequest("unknown parameter: \"\(parameter.name)\"\n")
-            }
+        do {
+            return .tap(try TapQuery(query))
+        } catch {
+            return .badRequest(error.message + "\n")
         }
-        return .tap(format)
     }
 
     /// The fixed response for every route but `tap`: status, reason, body.

@@ -10,6 +10,7 @@ import Synchronization
 public final class Hub: Sendable {
     let inboxes: [LoopInbox]
     private let subscribersByFormat: [AtomicCounter]
+    private let filteredSubscribers = AtomicCounter()
     let counters: Counters
 
     init(loops: [EventLoop], inboxLimit: Int, counters: Counters) {
@@ -27,14 +28,19 @@ public final class Hub: Sendable {
         return formats
     }
 
-    func subscriberAdded(format: OutputFormat, loop: Int) {
+    /// True when some subscriber filters: the decoder then computes per-entry facts.
+    var wantsFacts: Bool { filteredSubscribers.value > 0 }
+
+    func subscriberAdded(format: OutputFormat, filtered: Bool, loop: Int) {
         subscribersByFormat[format.rawValue].add(1)
+        if filtered { filteredSubscribers.add(1) }
         inboxes[loop].subscribers.add(1)
         counters.add(.subscribersActive)
     }
 
-    func subscriberRemoved(format: OutputFormat, loop: Int) {
+    func subscriberRemoved(format: OutputFormat, filtered: Bool, loop: Int) {
         subscribersByFormat[format.rawValue].add(-1)
+        if filtered { filteredSubscribers.add(-1) }
         inboxes[loop].subscribers.add(-1)
         counters.subtract(.subscribersActive)
     }

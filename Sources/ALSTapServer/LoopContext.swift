@@ -41,12 +41,12 @@ final class LoopContext: @unchecked Sendable {
 
     func addSubscriber(_ subscriber: Subscriber) {
         subscribers[ObjectIdentifier(subscriber)] = subscriber
-        hub.subscriberAdded(format: subscriber.format, loop: loop.index)
+        hub.subscriberAdded(format: subscriber.format, filtered: subscriber.filter != nil, loop: loop.index)
     }
 
     func removeSubscriber(_ subscriber: Subscriber) {
         guard subscribers.removeValue(forKey: ObjectIdentifier(subscriber)) != nil else { return }
-        hub.subscriberRemoved(format: subscriber.format, loop: loop.index)
+        hub.subscriberRemoved(format: subscriber.format, filtered: subscriber.filter != nil, loop: loop.index)
     }
 
     func watchHead(_ connection: any HeadDeadline) {

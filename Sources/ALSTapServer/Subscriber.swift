@@ -1,4 +1,5 @@
 import ALSTapALS
+import ALSTapFilter
 
 /// Where a subscriber's bytes go (an HTTP/1.1 chunked response or an HTTP/2 stream).
 protocol SubscriberTransport: AnyObject {
@@ -13,12 +14,15 @@ protocol SubscriberTransport: AnyObject {
 /// has drained, a `lost` line tells the client how many it missed.
 final class Subscriber {
     let format: OutputFormat
+    /// nil: every entry.
+    let filter: TapFilter?
     let capacityLines: Int
     private let counters: Counters
     weak var transport: (any SubscriberTransport)?
 
     private struct Item {
         let bytes: SharedBytes
+        let range: Range<Int>
         let lines: Int
     }
 
@@ -29,25 +33,55 @@ final class Subscriber {
     private(set) var queuedLines = 0
     private var lost = 0
 
-    init(format: OutputFormat, capacityLines: Int, counters: Counters) {
+    init(format: OutputFormat, filter: TapFilter?, capacityLines: Int, counters: Counters) {
         self.format = format
+        self.filter = filter
         self.capacityLines = capacityLines
         self.counters = counters
     }
 
     var hasData: Bool { head < items.count }
 
-    /// Queues the batch's lines in this subscriber's format; false if dropped (queue full).
-    @discardableResult
-    func offer(_ batch: EncodedBatch) -> Bool {
-        guard let bytes = batch.bytes(for: format) else { return false }
-        if queuedLines + batch.entryCount > capacityLines {
-            noteLost(batch.entryCount)
-            return false
+    /// Queues the lines of the batch's entries that pass the filter; drops them all if they do
+    /// not fit the queue.
+    func offer(_ batch: EncodedBatch) {
+        guard let lines = batch.lines(for: format) else { return }
+        guard let filter else {
+            enqueue(lines, entries: 0..<batch.entryCount)
+            return
         }
-        items.append(Item(bytes: bytes, lines: batch.entryCount))
-        queuedLines += batch.entryCount
-        return true
+        guard let table = batch.facts else { return }
+        var matched = 0
+        for facts in table.facts where filter.matches(facts, in: table) { matched += 1 }
+        guard matched > 0 else { return }
+        if queuedLines + matched > capacityLines {
+            noteLost(matched)
+            return
+        }
+        // Consecutive matches become one slice of the shared bytes.
+        var runStart = -1
+        for (index, facts) in table.facts.enumerated() {
+            if filter.matches(facts, in: table) {
+                if runStart < 0 { runStart = index }
+            } else if runStart >= 0 {
+                append(lines, entries: runStart..<index)
+                runStart = -1
+            }
+        }
+        if runStart >= 0 { append(lines, entries: runStart..<batch.entryCount) }
+    }
+
+    private func enqueue(_ lines: EncodedLines, entries: Range<Int>) {
+        if queuedLines + entries.count > capacityLines {
+            noteLost(entries.count)
+            return
+        }
+        append(lines, entries: entries)
+    }
+
+    private func append(_ lines: EncodedLines, entries: Range<Int>) {
+        items.append(Item(bytes: lines.bytes, range: lines.range(entries), lines: entries.count))
+        queuedLines += entries.count
     }
 
     /// Entries this subscriber missed (its queue or its loop's inbox was full).
@@ -58,7 +92,7 @@ final class Subscriber {
 
     /// Queues a line that is not an entry (notices); never dropped.
     func enqueueNotice(_ bytes: SharedBytes) {
-        items.append(Item(bytes: bytes, lines: 0))
+        items.append(Item(bytes: bytes, range: 0..<bytes.count, lines: 0))
     }
 
     /// Calls `body` with queued bytes in order, from where the last write stopped, until it returns false.
@@ -66,8 +100,9 @@ final class Subscriber {
         var index = head
         var offset = headOffset
         while index < items.count {
-            let bytes = items[index].bytes.bytes
-            if !body(UnsafeRawBufferPointer(rebasing: bytes[offset...])) { return }
+            let item = items[index]
+            let bytes = UnsafeRawBufferPointer(rebasing: item.bytes.bytes[(item.range.lowerBound + offset)..<item.range.upperBound])
+            if !body(bytes) { return }
             index += 1
             offset = 0
         }
@@ -77,7 +112,7 @@ final class Subscriber {
     func consume(_ count: Int) {
         var remaining = count
         while remaining > 0 && head < items.count {
-            let left = items[head].bytes.count - headOffset
+            let left = items[head].range.count - headOffset
             if remaining < left {
                 headOffset += remaining
                 return

@@ -47,7 +47,7 @@ enum MicroBench {
                 message.withUnsafeBytes { bytes in
                     let batch = try! decoder.decode(bytes, reporter: &reporter, formats: formats, decodedAtNanos: 0)
                     entries += batch.entryCount
-                    outputBytes += (batch.json?.count ?? 0) + (batch.text?.count ?? 0)
+                    outputBytes += (batch.json?.bytes.count ?? 0) + (batch.text?.bytes.count ?? 0)
                 }
             }
         }

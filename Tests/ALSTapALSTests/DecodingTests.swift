@@ -15,13 +15,13 @@ import Testing
         let bytes = try fixture(name)
         let decoder = ALSDecoder()
         let batch = try bytes.withUnsafeBytes {
-            try decoder.decode($0, reporter: &reporter, formats: [.json, .text], decodedAtNanos: 0)
+            try decoder.decode($0, reporter: &reporter, formats: [.json, .text], withFacts: true, decodedAtNanos: 0)
         }
-        let jsonText = String(decoding: batch.json!.bytes, as: UTF8.self)
+        let jsonText = String(decoding: batch.json!.bytes.bytes, as: UTF8.self)
         let lines = jsonText.split(separator: "\n")
         #expect(lines.count == batch.entryCount)
         let json = try lines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
-        let text = String(decoding: batch.text!.bytes, as: UTF8.self).split(separator: "\n").map(String.init)
+        let text = String(decoding: batch.text!.bytes.bytes, as: UTF8.self).split(separator: "\n").map(String.init)
         return (json, text)
     }
 

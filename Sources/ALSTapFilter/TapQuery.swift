@@ -1,0 +1,170 @@
+import ALSTapALS
+import ALSTapHTTP1
+
+/// A tap request parsed from `/tap`'s query: output format and filter.
+public struct TapQuery: Sendable, Equatable {
+    public var format = OutputFormat.json
+    /// nil: every entry.
+    public var filter: TapFilter?
+
+    /// A bad query: the message names the parameter (answered with 400).
+    public struct Error: Swift.Error, Equatable, Sendable {
+        public let message: String
+    }
+
+    /// Parameters alstap knows; anything else is an error, never ignored.
+    public static let parameters = ["format", "ns", "workload", "pod", "destination", "destination_ns", "method", "path",
+                                    "authority", "scheme", "direction", "code", "flags", "min_duration", "type",
+                                    "reporter", "log_name"]
+
+    public init() {}
+
+    /// Parses query parameters. A parameter may repeat (OR); different parameters AND.
+    /// Comma-separated values count as repeats (`code=500,503`).
+    public init(_ parameters: [RequestTarget.QueryParameter]) throws(Error) {
+        var values: [String: [String]] = [:]
+        var order: [String] = []
+        for parameter in parameters {
+            guard Self.parameters.contains(parameter.name) else {
+                throw Error(message: "unknown parameter \"\(parameter.name)\"; known: \(Self.parameters.joined(separator: ", "))")
+            }
+            let parts = parameter.value.split(separator: ",", omittingEmptySubsequences: true).map(String.init)
+            guard !parts.isEmpty else { throw Error(message: "parameter \"\(parameter.name)\" needs a value") }
+            if values[parameter.name] == nil { order.append(parameter.name) }
+            values[parameter.name, default: []] += parts
+        }
+        var clauses: [TapFilter.Clause] = []
+        for name in order {
+            let list = values[name]!
+            if name == "format" {
+                guard list.count == 1, let format = ["json": OutputFormat.json, "ndjson": .json, "text": .text][list[0]] else {
+                    throw Error(message: "bad value for format: \"\(list.joined(separator: ","))\" (json or text)")
+                }
+                self.format = format
+                continue
+            }
+            clauses.append(try Self.clause(name, list))
+        }
+        filter = clauses.isEmpty ? nil : TapFilter(clauses: clauses)
+    }
+
+    private static func clause(_ name: String, _ values: [String]) throws(Error) -> TapFilter.Clause {
+        func bad(_ value: String, _ expected: String) -> Error {
+            Error(message: "bad value for \(name): \"\(value)\" (\(expected))")
+        }
+        switch name {
+        case "ns":
+            return .either(.namespace, values.map { QualifiedName(namespace: nil, name: Array($0.utf8)) })
+        case "workload", "pod":
+            var names: [QualifiedName] = []
+            for value in values { names.append(try qualified(value, bad(value, "NAME or NAMESPACE/NAME"))) }
+            return .either(name == "pod" ? .pod : .workload, names)
+        case "destination", "reporter":
+            var kind: TapFilter.Kind?
+            var names: [QualifiedName] = []
+            for value in values {
+                let expected = name == "reporter" ? "workload/NAME or pod/NAME" : "ns/NAME, workload/NAME or pod/NAME"
+                guard let slash = value.firstIndex(of: "/") else { throw bad(value, expected) }
+                let kinds: [String: TapFilter.Kind] = name == "reporter" ? ["workload": .workload, "pod": .pod]
+                    : ["ns": .namespace, "workload": .workload, "pod": .pod]
+                guard let parsed = kinds[String(value[..<slash])], kind == nil || kind == parsed else {
+                    throw bad(value, expected + ", one kind per parameter")
+                }
+                kind = parsed
+                names.append(try qualified(String(value[value.index(after: slash)...]), bad(value, expected)))
+            }
+            return name == "reporter" ? .reporter(kind!, names) : .destination(kind!, names)
+        case "destination_ns":
+            return .destination(.namespace, values.map { QualifiedName(namespace: nil, name: Array($0.utf8)) })
+        case "method":
+            var mask: UInt16 = 0
+            for value in values {
+                guard let raw = methods.firstIndex(of: value.uppercased()) else {
+                    throw bad(value, methods.dropFirst().joined(separator: ", "))
+                }
+                mask |= 1 << raw
+            }
+            return .methods(mask)
+        case "path":
+            for value in values where !value.hasPrefix("/") { throw bad(value, "a path prefix starting with /") }
+            return .pathPrefix(values.map { Array($0.utf8) })
+        case "authority":
+            return .authority(values.map { Array($0.utf8) })
+        case "scheme":
+            return .scheme(values.map { Array($0.lowercased().utf8) })
+        case "direction":
+            var inbound = false
+            var outbound = false
+            for value in values {
+                switch value {
+                case "inbound", "in": inbound = true
+                case "outbound", "out": outbound = true
+                default: throw bad(value, "inbound, outbound, in or out")
+                }
+            }
+            return .directions(inbound: inbound, outbound: outbound)
+        case "code":
+            var ranges: [ClosedRange<UInt16>] = []
+            for value in values {
+                guard let range = codeRange(value) else {
+                    throw bad(value, "a code like 404, a range like 500-599, or a class like 5xx")
+                }
+                ranges.append(range)
+            }
+            return .codes(ranges)
+        case "flags":
+            var mask: UInt32 = 0
+            for value in values {
+                guard let number = ResponseFlagCodes.fieldNumber(of: value) else {
+                    throw bad(value, "Envoy response flags such as UH, UF, URX, NR, DC")
+                }
+                mask |= 1 << (number - 1)
+            }
+            return .flags(mask)
+        case "min_duration":
+            guard values.count == 1, let micros = durationMicros(values[0]) else {
+                throw bad(values.joined(separator: ","), "one duration such as 250ms, 1.5s, 100us")
+            }
+            return .minDurationMicros(micros)
+        case "type":
+            guard values.count == 1, values[0] == "http" || values[0] == "tcp" else {
+                throw bad(values.joined(separator: ","), "http or tcp")
+            }
+            return .type(isTCP: values[0] == "tcp")
+        case "log_name":
+            return .logName(values.map { Array($0.utf8) })
+        default:
+            throw Error(message: "unknown parameter \"\(name)\"")
+        }
+    }
+
+    /// Index = RequestMethod raw value.
+    static let methods = ["", "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]
+
+    private static func qualified(_ value: String, _ error: Error) throws(Error) -> QualifiedName {
+        let parts = value.split(separator: "/", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), parts.allSatisfy({ !$0.isEmpty }) else { throw error }
+        return parts.count == 2 ? QualifiedName(namespace: Array(parts[0].utf8), name: Array(parts[1].utf8))
+            : QualifiedName(namespace: nil, name: Array(parts[0].utf8))
+    }
+
+    static func codeRange(_ value: String) -> ClosedRange<UInt16>? {
+        if value.count == 3, value.hasSuffix("xx"), let digit = UInt16(value.prefix(1)), (1...5).contains(digit) {
+            return (digit * 100)...(digit * 100 + 99)
+        }
+        let bounds = value.split(separator: "-", omittingEmptySubsequences: false)
+        guard (1...2).contains(bounds.count), let low = UInt16(bounds[0]), let high = UInt16(bounds.last!),
+              (100...599).contains(low), (100...599).contains(high), low <= high else { return nil }
+        return low...high
+    }
+
+    /// `250ms`, `1.5s`, `100us`, `2m` in µs.
+    static func durationMicros(_ value: String) -> Int64? {
+        let units: [(String, Double)] = [("us", 1), ("µs", 1), ("ms", 1000), ("s", 1_000_000), ("m", 60_000_000)]
+        for (suffix, scale) in units where value.hasSuffix(suffix) {
+            guard let number = Double(value.dropLast(suffix.count)), number >= 0, number.isFinite else { return nil }
+            return Int64(number * scale)
+        }
+        return nil
+    }
+}
