@@ -51,13 +51,9 @@ public struct TapFilter: Sendable, Equatable {
         switch clause {
         case .either(let kind, let names):
             return side(kind, f.sourceNamespace, f.sourceWorkload, f.sourcePod, names, table)
-                || side(kind, f.destinationNamespace, f.destinationWorkload, f.destinationPod, names, table)
-                || (kind == .workload && f.sourceWorkload.length == 0 && f.destinationWorkload.length == 0
-                    && side(kind, f.destinationNamespace, f.destinationService, f.destinationPod, names, table))
+                || side(kind, f.destinationNamespace, destinationWorkload(f), f.destinationPod, names, table)
         case .destination(let kind, let names):
-            // Without peer metadata an outbound destination is known by its service name.
-            let workload = f.destinationWorkload.length > 0 ? f.destinationWorkload : f.destinationService
-            return side(kind, f.destinationNamespace, workload, f.destinationPod, names, table)
+            return side(kind, f.destinationNamespace, destinationWorkload(f), f.destinationPod, names, table)
         case .reporter(let kind, let names):
             let (namespace, workload, pod) = f.direction == .inbound
                 ? (f.destinationNamespace, f.destinationWorkload, f.destinationPod)
@@ -89,6 +85,12 @@ public struct TapFilter: Sendable, Equatable {
         case .logName(let values):
             return values.contains { equals(table.bytes(f.logName), $0) }
         }
+    }
+
+    /// Without peer metadata an outbound destination is known by its service name only.
+    @inline(__always)
+    private static func destinationWorkload(_ f: EntryFacts) -> StringRef {
+        f.destinationWorkload.length > 0 ? f.destinationWorkload : f.destinationService
     }
 
     /// One side (namespace, workload, pod) against qualified names of `kind`.
