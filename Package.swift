@@ -4,7 +4,9 @@ import PackageDescription
 /// One settings array for every Swift target (Swift 6 language mode, strict concurrency).
 let swiftSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
-    .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+    // The hot path is bounds-checked by construction (ByteWriter reserves before writing);
+    // release builds drop the runtime checks. Debug builds, and so the tests, keep them.
+    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]
 
 let package = Package(
@@ -16,6 +18,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
     targets: [
         // C libraries, each behind a small module with a documented shim.
@@ -35,7 +38,8 @@ let package = Package(
         .target(name: "ALSTapFilter", dependencies: ["ALSTapALS", "ALSTapHTTP1"], swiftSettings: swiftSettings),
         .target(name: "ALSTapServer",
                 dependencies: ["ALSTapSystem", "ALSTapHTTP2", "ALSTapHTTP1", "ALSTapALS", "ALSTapFilter",
-                               .product(name: "Logging", package: "swift-log")],
+                               .product(name: "Logging", package: "swift-log"),
+                               .product(name: "DequeModule", package: "swift-collections")],
                 swiftSettings: swiftSettings),
         .executableTarget(name: "alstap",
                           dependencies: ["ALSTapServer",

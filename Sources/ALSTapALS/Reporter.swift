@@ -5,18 +5,20 @@ import CEnvoyProtos
 /// Istio sidecars set node.id `sidecar~IP~POD.NS~NS.svc.cluster.local` and node.metadata
 /// NAMESPACE, NAME (pod), WORKLOAD_NAME, LABELS, CLUSTER_ID; plain Envoy sets only id and cluster.
 /// Parsed once per stream and kept pre-encoded, so entries splice bytes instead of re-encoding.
-public struct Reporter: Sendable, Equatable {
-    public var logName = ""
-    public var nodeId = ""
-    public var cluster = ""
-    public var namespace: String?
-    public var workload: String?
-    public var pod: String?
-    public var clusterId: String?
-    public var labels: [(key: String, value: String)] = []
+/// A class: every entry refers to it, and a reference costs one retain where a struct of
+/// strings and arrays would cost a dozen.
+public final class Reporter: Equatable {
+    public private(set) var logName = ""
+    public private(set) var nodeId = ""
+    public private(set) var cluster = ""
+    public private(set) var namespace: String?
+    public private(set) var workload: String?
+    public private(set) var pod: String?
+    public private(set) var clusterId: String?
+    public private(set) var labels: [(key: String, value: String)] = []
     /// Istio's INSTANCE_IPS: the pod's own addresses (tells inbound from outbound when the
     /// upstream cluster is empty).
-    public var instanceIPs: [String] = []
+    public private(set) var instanceIPs: [String] = []
 
     /// UTF-8 of namespace, workload and pod, for the per-entry filter facts.
     private(set) var namespaceBytes: [UInt8] = []
@@ -48,7 +50,7 @@ public struct Reporter: Sendable, Equatable {
     }
 
     /// `sidecar~10.1.2.3~reviews-v1-abc.default~default.svc.cluster.local` (also `router~…`).
-    private mutating func parseIstioNodeID() {
+    private func parseIstioNodeID() {
         let parts = nodeId.split(separator: "~", omittingEmptySubsequences: false)
         guard parts.count == 4, parts[0] == "sidecar" || parts[0] == "router" else { return }
         let podAndNamespace = parts[2]
@@ -60,7 +62,7 @@ public struct Reporter: Sendable, Equatable {
         }
     }
 
-    private mutating func readIstioMetadata(_ metadata: UnsafePointer<CStruct>) {
+    private func readIstioMetadata(_ metadata: UnsafePointer<CStruct>) {
         namespace = stringValue(structField(metadata, "NAMESPACE")) ?? namespace
         pod = stringValue(structField(metadata, "NAME")) ?? pod
         workload = stringValue(structField(metadata, "WORKLOAD_NAME")) ?? workload
@@ -77,7 +79,7 @@ public struct Reporter: Sendable, Equatable {
         }
     }
 
-    private mutating func encode() {
+    private func encode() {
         namespaceBytes = Array((namespace ?? "").utf8)
         workloadBytes = Array((workload ?? "").utf8)
         podBytes = Array((pod ?? "").utf8)

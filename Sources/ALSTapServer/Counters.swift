@@ -11,6 +11,8 @@ public final class Counters: Sendable {
     }
 
     private let values: [AtomicCounter]
+    /// From decoding a message to writing its lines to a subscriber's socket.
+    public let deliveryLatency = LatencyHistogram()
 
     public init() {
         values = Name.allCases.map { _ in AtomicCounter() }
@@ -24,7 +26,12 @@ public final class Counters: Sendable {
 
     /// `name value` lines for every counter (the /stats endpoint).
     public func snapshot() -> String {
-        Name.allCases.map { "\($0) \(get($0))" }.joined(separator: "\n") + "\n"
+        var lines = Name.allCases.map { "\($0) \(get($0))" }
+        lines.append("latencySamples \(deliveryLatency.count)")
+        for (name, q) in [("latencyP50Micros", 0.5), ("latencyP99Micros", 0.99), ("latencyP999Micros", 0.999)] {
+            lines.append("\(name) \(deliveryLatency.quantile(q))")
+        }
+        return lines.joined(separator: "\n") + "\n"
     }
 }
 

@@ -14,6 +14,7 @@ public final class Server: Sendable {
     private let threads = Mutex<[LoopThread]>([])
 
     public init(config: ServerConfig, logger: Logger) throws {
+        Memory.setMmapThreshold(64 << 20)
         let loops = try (0..<max(1, config.threads)).map { try EventLoop(index: $0) }
         hub = Hub(loops: loops, inboxLimit: config.loopInboxEntries, counters: counters)
         let hub = hub

@@ -11,7 +11,7 @@ public struct ServerConfig: Sendable {
     /// Lines a subscriber may have queued before new ones are dropped for it.
     public var subscriberQueueLines = 16_384
     /// Entries waiting for one loop's subscribers before they are dropped (cross-thread hand-off bound).
-    public var loopInboxEntries = 262_144
+    public var loopInboxEntries = 16_384
     /// Largest HTTP/1.1 request head; larger gets 431 and a close.
     public var maxHeadBytes = 16 * 1024
     /// A client must finish its request head (or HTTP/2 preface) within this time.

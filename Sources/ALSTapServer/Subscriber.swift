@@ -1,5 +1,7 @@
 import ALSTapALS
 import ALSTapFilter
+import ALSTapSystem
+import DequeModule
 
 /// Where a subscriber's bytes go (an HTTP/1.1 chunked response or an HTTP/2 stream).
 protocol SubscriberTransport: AnyObject {
@@ -24,11 +26,13 @@ final class Subscriber {
         let bytes: SharedBytes
         let range: Range<Int>
         let lines: Int
+        /// When the batch was decoded (0 for notices).
+        let decodedAtNanos: UInt64
     }
 
-    private var items: [Item] = []
-    private var head = 0
-    /// Bytes of `items[head]` already written.
+    /// Written items leave at once, releasing their share of the batch.
+    private var items = Deque<Item>()
+    /// Bytes of `items.first` already written.
     private var headOffset = 0
     private(set) var queuedLines = 0
     private var lost = 0
@@ -40,14 +44,14 @@ final class Subscriber {
         self.counters = counters
     }
 
-    var hasData: Bool { head < items.count }
+    var hasData: Bool { !items.isEmpty }
 
     /// Queues the lines of the batch's entries that pass the filter; drops them all if they do
     /// not fit the queue.
     func offer(_ batch: EncodedBatch) {
         guard let lines = batch.lines(for: format) else { return }
         guard let filter else {
-            enqueue(lines, entries: 0..<batch.entryCount)
+            enqueue(lines, entries: 0..<batch.entryCount, decodedAt: batch.decodedAtNanos)
             return
         }
         guard let table = batch.facts else { return }
@@ -64,23 +68,24 @@ final class Subscriber {
             if filter.matches(facts, in: table) {
                 if runStart < 0 { runStart = index }
             } else if runStart >= 0 {
-                append(lines, entries: runStart..<index)
+                append(lines, entries: runStart..<index, decodedAt: batch.decodedAtNanos)
                 runStart = -1
             }
         }
-        if runStart >= 0 { append(lines, entries: runStart..<batch.entryCount) }
+        if runStart >= 0 { append(lines, entries: runStart..<batch.entryCount, decodedAt: batch.decodedAtNanos) }
     }
 
-    private func enqueue(_ lines: EncodedLines, entries: Range<Int>) {
+    private func enqueue(_ lines: EncodedLines, entries: Range<Int>, decodedAt: UInt64) {
         if queuedLines + entries.count > capacityLines {
             noteLost(entries.count)
             return
         }
-        append(lines, entries: entries)
+        append(lines, entries: entries, decodedAt: decodedAt)
     }
 
-    private func append(_ lines: EncodedLines, entries: Range<Int>) {
-        items.append(Item(bytes: lines.bytes, range: lines.range(entries), lines: entries.count))
+    private func append(_ lines: EncodedLines, entries: Range<Int>, decodedAt: UInt64) {
+        items.append(Item(bytes: lines.bytes, range: lines.range(entries), lines: entries.count,
+                          decodedAtNanos: decodedAt))
         queuedLines += entries.count
     }
 
@@ -92,18 +97,15 @@ final class Subscriber {
 
     /// Queues a line that is not an entry (notices); never dropped.
     func enqueueNotice(_ bytes: SharedBytes) {
-        items.append(Item(bytes: bytes, range: 0..<bytes.count, lines: 0))
+        items.append(Item(bytes: bytes, range: 0..<bytes.count, lines: 0, decodedAtNanos: 0))
     }
 
     /// Calls `body` with queued bytes in order, from where the last write stopped, until it returns false.
     func forEachQueuedSlice(_ body: (UnsafeRawBufferPointer) -> Bool) {
-        var index = head
         var offset = headOffset
-        while index < items.count {
-            let item = items[index]
+        for item in items {
             let bytes = UnsafeRawBufferPointer(rebasing: item.bytes.bytes[(item.range.lowerBound + offset)..<item.range.upperBound])
             if !body(bytes) { return }
-            index += 1
             offset = 0
         }
     }
@@ -111,26 +113,22 @@ final class Subscriber {
     /// Marks `count` bytes as written; finished items are released.
     func consume(_ count: Int) {
         var remaining = count
-        while remaining > 0 && head < items.count {
-            let left = items[head].range.count - headOffset
+        while remaining > 0, let item = items.first {
+            let left = item.range.count - headOffset
             if remaining < left {
                 headOffset += remaining
                 return
             }
             remaining -= left
-            queuedLines -= items[head].lines
-            counters.add(.linesSent, items[head].lines)
-            head += 1
+            items.removeFirst()
             headOffset = 0
+            queuedLines -= item.lines
+            counters.add(.linesSent, item.lines)
+            if item.decodedAtNanos != 0 {
+                counters.deliveryLatency.record(micros: (monotonicNanos() &- item.decodedAtNanos) / 1000)
+            }
         }
-        if head == items.count {
-            items.removeAll(keepingCapacity: true)
-            head = 0
-            if lost > 0 { enqueueLostNotice() }
-        } else if head > 1024 && head * 2 > items.count {
-            items.removeFirst(head)
-            head = 0
-        }
+        if items.isEmpty && lost > 0 { enqueueLostNotice() }
     }
 
     private func enqueueLostNotice() {

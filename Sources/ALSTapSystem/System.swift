@@ -78,3 +78,12 @@ public enum Syscalls {
         _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }
 }
+
+/// Process-wide memory settings.
+public enum Memory {
+    /// Allocations below `bytes` come from the heap instead of fresh mmaps (glibc's default is
+    /// 128 KiB, under which every batch of encoded lines would fault in new pages and unmap them).
+    public static func setMmapThreshold(_ bytes: Int) {
+        CLinux_set_mmap_threshold(Int32(clamping: bytes))
+    }
+}

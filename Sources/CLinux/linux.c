@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <malloc.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include "CLinux.h"
@@ -28,4 +29,8 @@ void CLinux_set_thread_name(const char *name) {
     for (; i < sizeof(truncated) - 1 && name[i] != 0; i++) truncated[i] = name[i];
     truncated[i] = 0;
     pthread_setname_np(pthread_self(), truncated);
+}
+
+void CLinux_set_mmap_threshold(int bytes) {
+    mallopt(M_MMAP_THRESHOLD, bytes);
 }

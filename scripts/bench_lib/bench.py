@@ -1,0 +1,281 @@
+"""alstap benchmark scenarios: micro (ns/entry), ingest (1 core pinned, and 2 threads), fan-out
+(100 filtered subscribers + a firehose), latency at a steady rate, memory (10 000 idle streams).
+Counts are verified on both ends: the server's own counters and each subscriber's line count."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(__file__))
+import loadgen  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+ALSTAP = os.path.join(ROOT, ".build", "release", "alstap")
+MICRO = os.path.join(ROOT, ".build", "release", "alstap-microbench")
+ALS_PATH = "/envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs"
+WORK = tempfile.mkdtemp(prefix="alstap-bench-")
+RESULTS = []
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, threads, pin=None, extra=()):
+        self.als, self.http = free_port(), free_port()
+        args = [ALSTAP, "serve", "--threads", str(threads), "--als-listen", f"127.0.0.1:{self.als}",
+                "--http-listen", f"127.0.0.1:{self.http}", "--log-level", "warning", *extra]
+        if pin is not None:
+            args = ["taskset", "-c", str(pin)] + args
+        self.proc = subprocess.Popen(args)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                self.stats()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("alstap did not start")
+
+    def stats(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/stats", timeout=5) as r:
+            return {k: int(v) for k, v in (line.split() for line in r.read().decode().splitlines())}
+
+    def peak_rss_mb(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            return int(re.search(r"VmHWM:\s+(\d+)", f.read()).group(1)) / 1024
+
+    def rss_mb(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) / 1024
+
+    def wait(self, predicate, timeout=120):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            stats = self.stats()
+            if predicate(stats):
+                return stats
+            time.sleep(0.01)
+        raise RuntimeError(f"timed out; stats {self.stats()}")
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=20)
+
+
+class Subscriber:
+    """`curl -sN URL | grep -vc NOTICE`: a real subscriber counting its entry lines (not the
+    lost/shutdown notices). Read after the server stopped, so every line sent was read."""
+
+    def __init__(self, server, query="", pin=None):
+        pinning = ["taskset", "-c", str(pin)] if pin is not None else []
+        self.curl = subprocess.Popen(pinning + ["curl", "-sN", f"http://127.0.0.1:{server.http}/tap{query}"],
+                                     stdout=subprocess.PIPE)
+        self.counter = subprocess.Popen(pinning + ["grep", "-vc", '^{"type":"'], stdin=self.curl.stdout,
+                                        stdout=subprocess.PIPE, text=True)
+        self.curl.stdout.close()
+
+    def count(self):
+        """The entry lines received; call after the server stopped (curl then ends by itself)."""
+        try:
+            self.curl.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.curl.terminate()
+        return int(self.counter.communicate(timeout=10)[0].strip() or 0)
+
+
+def body_file(name, streams_entries, per_message):
+    path = os.path.join(WORK, name)
+    with open(path, "wb") as f:
+        f.write(loadgen.request_body(0, streams_entries, per_message))
+    return path
+
+
+def h2load(server, body, requests, clients=1, pin=None, rps=None):
+    args = ["h2load", "-n", str(requests), "-c", str(clients), "-m", "1", "-d", body,
+            "-H", "content-type: application/grpc", "-H", "te: trailers"]
+    if rps:
+        args += ["--rps", str(rps)]
+    args.append(f"http://127.0.0.1:{server.als}{ALS_PATH}")
+    if pin is not None:
+        args = ["taskset", "-c", str(pin)] + args
+    out = subprocess.run(args, capture_output=True, text=True, timeout=600).stdout
+    succeeded = int(re.search(r"(\d+) succeeded", out).group(1))
+    if succeeded != requests:
+        raise RuntimeError("h2load: " + out)
+    return out
+
+
+def record(scenario, figure, target, ok, detail):
+    RESULTS.append((scenario, figure, target, "yes" if ok else "NO", detail))
+    print(f"{scenario:<34} {figure:<22} target {target:<14} {'met' if ok else 'NOT MET':<8} {detail}", flush=True)
+
+
+def micro(body):
+    out = subprocess.run(["taskset", "-c", "0", MICRO, body, "2"], capture_output=True, text=True, timeout=120).stdout
+    print(out, flush=True)
+    for line in out.splitlines():
+        if "ns/entry" in line:
+            name, rest = line.split("  ", 1)
+            RESULTS.append(("micro: " + name.strip(), rest.split("ns/entry")[0].strip() + " ns/entry", "-", "-",
+                            rest.split("ns/entry")[1].strip()))
+
+
+def ingest(body, entries_per_request, threads, pinned, requests):
+    server = Server(threads, pin=0 if pinned else None)
+    subscriber = Subscriber(server, pin=1 if pinned else None)
+    server.wait(lambda s: s["subscribersActive"] == 1)
+    total = entries_per_request * requests
+    start = time.time()
+    h2load(server, body, requests, clients=1 if pinned else 2, pin=1 if pinned else None)
+    stats = server.wait(lambda s: s["linesSent"] + s["linesDropped"] >= total)
+    elapsed = time.time() - start
+    peak = server.peak_rss_mb()
+    server.stop()
+    lines = subscriber.count()
+    rate = total / elapsed
+    label = "ingest --threads 1 pinned" if pinned else f"ingest --threads {threads} unpinned"
+    ok = stats["entriesReceived"] == total and lines == total and stats["linesDropped"] == 0
+    record(label, f"{rate:,.0f} entries/s", "250,000/s" if pinned else "-", ok and (rate >= 250_000 or not pinned),
+           f"sent {total}, server counted {stats['entriesReceived']}, subscriber got {lines}, "
+           f"dropped {stats['linesDropped']}, peak RSS {peak:.1f} MB")
+    if pinned:
+        record("peak RSS during ingest", f"{peak:.1f} MB", "<= 20 MB", peak <= 20, "VmHWM")
+
+
+def fanout(body, entries_per_request, requests):
+    rng_body = loadgen.request_body(0, entries_per_request, 100)
+    # The entries of the body, to count what each filter should match.
+    from envoy.service.accesslog.v3 import als_pb2
+    import struct
+    offset, entries = 0, []
+    while offset < len(rng_body):
+        length = struct.unpack(">I", rng_body[offset + 1:offset + 5])[0]
+        message = als_pb2.StreamAccessLogsMessage.FromString(rng_body[offset + 5:offset + 5 + length])
+        entries += list(message.http_logs.log_entry)
+        offset += 5 + length
+    server = Server(1, pin=0)
+    filters = []
+    for i in range(100):
+        namespace = loadgen.NAMESPACES[i % 10]
+        service = loadgen.WORKLOADS[i // 10].rsplit("-", 1)[0]
+        filters.append((f"?destination_ns={namespace}&destination=workload/{service}",
+                        sum(1 for e in entries
+                            if e.common_properties.upstream_cluster.endswith(f"||{service}.{namespace}.svc.cluster.local"))))
+    subscribers = [(Subscriber(server, q, pin=1), expected) for q, expected in filters]
+    firehose = Subscriber(server, pin=1)
+    server.wait(lambda s: s["subscribersActive"] == 101)
+    total = entries_per_request * requests
+    start = time.time()
+    h2load(server, body, requests, pin=1)
+    expected_lines = total + sum(expected for _, expected in filters) * requests
+    stats = server.wait(lambda s: s["linesSent"] + s["linesDropped"] >= expected_lines)
+    elapsed = time.time() - start
+    server.stop()
+    counts = [(s.count(), expected * requests) for s, expected in subscribers]
+    fire = firehose.count()
+    rate = total / elapsed
+    exact = all(got == want for got, want in counts) and fire == total
+    share = sum(want for _, want in counts) / len(counts) / total * 100
+    record("fan-out 100 filtered + firehose", f"{rate:,.0f} entries/s", "200,000/s", rate >= 200_000 and exact,
+           f"each filter matches {share:.2f} % on average; every subscriber got exactly its lines: {exact}; "
+           f"dropped {stats['linesDropped']}")
+
+
+def latency(rate_per_second=50_000, seconds=10):
+    per_request = 100
+    body = body_file("latency.bin", per_request, per_request)
+    server = Server(1, pin=0)
+    subscriber = Subscriber(server, pin=1)
+    server.wait(lambda s: s["subscribersActive"] == 1)
+    requests = rate_per_second // per_request * seconds
+    h2load(server, body, requests, clients=5, pin=1, rps=rate_per_second // per_request // 5)
+    total = requests * per_request
+    stats = server.wait(lambda s: s["linesSent"] >= total)
+    server.stop()
+    lines = subscriber.count()
+    p50, p99, p999 = stats["latencyP50Micros"], stats["latencyP99Micros"], stats["latencyP999Micros"]
+    record(f"latency at {rate_per_second:,}/s", f"p99 {p99} µs", "p99 <= 1 ms", p99 <= 1000 and lines == total,
+           f"p50 {p50} µs, p99 {p99} µs, p999 {p999} µs over {stats['latencySamples']} batches; "
+           f"subscriber got {lines}/{total}")
+
+
+def idle_streams(connections=2500, streams_per_connection=4):
+    import h2.config
+    import h2.connection
+    from envoy.service.accesslog.v3 import als_pb2
+    server = Server(1, pin=0)
+    tap = subprocess.Popen(["curl", "-sN", f"http://127.0.0.1:{server.http}/tap?format=text"], stdout=subprocess.PIPE)
+    server.wait(lambda s: s["subscribersActive"] == 1)
+    before = server.rss_mb()
+    body = loadgen.request_body(0, 1, 1)
+    clients = []
+    for c in range(connections):
+        sock = socket.create_connection(("127.0.0.1", server.als))
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        conn.initiate_connection()
+        for _ in range(streams_per_connection):
+            stream = conn.get_next_available_stream_id()
+            conn.send_headers(stream, [(":method", "POST"), (":scheme", "http"), (":path", ALS_PATH),
+                                       (":authority", "alstap"), ("content-type", "application/grpc")])
+            conn.send_data(stream, body)
+        sock.sendall(conn.data_to_send())
+        clients.append((sock, conn))
+    total_streams = connections * streams_per_connection
+    server.wait(lambda s: s["entriesReceived"] >= total_streams, timeout=120)
+    time.sleep(1)
+    held = server.rss_mb()
+    # A new entry on an idle stream must still arrive promptly.
+    lines_before = server.stats()["linesSent"]
+    sock, conn = clients[len(clients) // 2]
+    message = als_pb2.StreamAccessLogsMessage()
+    message.http_logs.log_entry.append(loadgen.entry(__import__("random").Random(7), 1))
+    payload = message.SerializeToString()
+    conn.send_data(1, b"\x00" + len(payload).to_bytes(4, "big") + payload)
+    sent_at = time.time()
+    sock.sendall(conn.data_to_send())
+    server.wait(lambda s: s["linesSent"] > lines_before, timeout=5)
+    delivered_ms = (time.time() - sent_at) * 1000
+    for sock, _ in clients:
+        sock.close()
+    tap.terminate()
+    server.stop()
+    record("10,000 idle ALS streams", f"{held:.1f} MB RSS", "<= 150 MB", held <= 150 and delivered_ms <= 10,
+           f"{connections} connections x {streams_per_connection} streams (RSS {before:.1f} MB before); "
+           f"a new entry was delivered in {delivered_ms:.1f} ms (polling /stats, so an upper bound)")
+
+
+def main():
+    scenarios = sys.argv[1:] or ["micro", "ingest", "fanout", "latency", "idle"]
+    entries_per_request = 20_000
+    body = body_file("ingest.bin", entries_per_request, 100)
+    print(f"machine: {os.cpu_count()} cores, {open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()}")
+    print(f"entry: {loadgen.entry_sizes():.0f} protobuf bytes on average; {entries_per_request} entries per request body "
+          f"in messages of 100", flush=True)
+    if "micro" in scenarios:
+        micro(body)
+    if "ingest" in scenarios:
+        ingest(body, entries_per_request, threads=1, pinned=True, requests=100)
+        ingest(body, entries_per_request, threads=2, pinned=False, requests=100)
+    if "fanout" in scenarios:
+        fanout(body, entries_per_request, requests=50)
+    if "latency" in scenarios:
+        latency()
+    if "idle" in scenarios:
+        idle_streams()
+    print("\n| scenario | figure | target | met | detail |\n|---|---|---|---|---|")
+    for row in RESULTS:
+        print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()
