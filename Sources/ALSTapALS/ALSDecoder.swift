@@ -5,7 +5,7 @@ import CProtobufC
 /// Decodes StreamAccessLogsMessage payloads and encodes their entries into output lines.
 ///
 /// One decoder per event loop. protobuf-c unpacks into the decoder's arena; every entry is
-/// written straight from the C structs into the reused writers, copied out once into
+/// written straight from the C structs into the writers, whose buffers are handed over as
 /// `SharedBytes`, and the arena is reset — no per-entry allocation on this path.
 public final class ALSDecoder {
     private let arena: OpaquePointer
@@ -92,8 +92,8 @@ public final class ALSDecoder {
         let hasEntries = count > 0
         return EncodedBatch(
             entryCount: count,
-            json: wantsJSON && hasEntries ? EncodedLines(bytes: SharedBytes(copying: jsonWriter.bytes), lineEnds: jsonEnds) : nil,
-            text: wantsText && hasEntries ? EncodedLines(bytes: SharedBytes(copying: textWriter.bytes), lineEnds: textEnds) : nil,
+            json: wantsJSON && hasEntries ? EncodedLines(bytes: jsonWriter.take(), lineEnds: jsonEnds) : nil,
+            text: wantsText && hasEntries ? EncodedLines(bytes: textWriter.take(), lineEnds: textEnds) : nil,
             facts: withFacts && hasEntries ? facts.finish() : nil,
             decodedAtNanos: decodedAtNanos)
     }

@@ -23,6 +23,14 @@ public final class ByteWriter {
 
     public func removeAll() { count = 0 }
 
+    /// Hands the written bytes over without copying them and starts a new buffer of the same size.
+    public func take() -> SharedBytes {
+        let taken = SharedBytes(adopting: UnsafeMutableRawPointer(base), count: count)
+        base = .allocate(capacity: capacity)
+        count = 0
+        return taken
+    }
+
     /// Removes bytes written after `mark` (used to drop a half-written entry).
     public func truncate(to mark: Int) { count = mark }
 

@@ -32,6 +32,12 @@ public final class SharedBytes: @unchecked Sendable {
         if count > 0 { base.copyMemory(from: bytes.baseAddress!, byteCount: count) }
     }
 
+    /// Takes ownership of memory from `UnsafeMutableRawPointer.allocate` (deallocated in deinit).
+    init(adopting base: UnsafeMutableRawPointer, count: Int) {
+        self.base = base
+        self.count = count
+    }
+
     public convenience init(_ text: String) {
         var copy = text
         self.init(copying: copy.withUTF8 { UnsafeRawBufferPointer($0) })

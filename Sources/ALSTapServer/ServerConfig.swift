@@ -9,7 +9,7 @@ public struct ServerConfig: Sendable {
     /// The largest gRPC message accepted (gRPC's default, 4 MiB).
     public var maxMessageBytes = 4 << 20
     /// Lines a subscriber may have queued before new ones are dropped for it.
-    public var subscriberQueueLines = 16_384
+    public var subscriberQueueLines = 8_192
     /// Entries waiting for one loop's subscribers before they are dropped (cross-thread hand-off bound).
     public var loopInboxEntries = 16_384
     /// Largest HTTP/1.1 request head; larger gets 431 and a close.

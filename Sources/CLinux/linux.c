@@ -33,4 +33,7 @@ void CLinux_set_thread_name(const char *name) {
 
 void CLinux_set_mmap_threshold(int bytes) {
     mallopt(M_MMAP_THRESHOLD, bytes);
+    // Setting the mmap threshold freezes the trim threshold at 128 KiB; raise it alike, or the
+    // heap top is returned after every batch and faulted in again for the next.
+    mallopt(M_TRIM_THRESHOLD, bytes);
 }

@@ -26,7 +26,7 @@ extension AlsTap {
         var maxMessageBytes = 4 << 20
 
         @Option(help: "Lines a tap subscriber may have queued before new lines are dropped for it.")
-        var subscriberQueue = 16_384
+        var subscriberQueue = 8_192
 
         @Option(help: "trace, debug, info, notice, warning, error or critical.")
         var logLevel: Logger.Level = .info

@@ -1,5 +1,8 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension AlsTap {
     struct Tap: ParsableCommand {
@@ -113,16 +116,25 @@ extension AlsTap {
             items += method.map { ("method", $0) } + path.map { ("path", $0) } + authority.map { ("authority", $0) }
                 + scheme.map { ("scheme", $0) }
             if let direction { items.append(("direction", direction)) }
-            if let responseCode { items.append(("code", responseCode.replacingOccurrences(of: ",", with: "-"))) }
+            if let responseCode { items.append(("code", responseCode.split(separator: ",").joined(separator: "-"))) }
             if let flags { items.append(("flags", flags)) }
             if let minDuration { items.append(("min_duration", minDuration)) }
             return items.map { "\($0.0)=\(Self.escape($0.1))" }.joined(separator: "&")
         }
 
+        /// Percent-encodes a query value (unreserved characters, `/` and `,` stay).
         static func escape(_ value: String) -> String {
-            var allowed = CharacterSet.alphanumerics
-            allowed.insert(charactersIn: "-._~/,")
-            return value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value
+            var out = ""
+            for byte in value.utf8 {
+                let scalar = Unicode.Scalar(byte)
+                if byte < 0x80 && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)
+                    || "-._~/,".unicodeScalars.contains(scalar)) {
+                    out.unicodeScalars.append(scalar)
+                } else {
+                    out += "%" + (byte < 16 ? "0" : "") + String(byte, radix: 16, uppercase: true)
+                }
+            }
+            return out
         }
 
         func run() throws {
@@ -133,17 +145,17 @@ extension AlsTap {
             let color = isatty(STDOUT_FILENO) == 1 && environment["NO_COLOR"] == nil
             let formatter = TapFormatter(style: style, color: color)
             let client = TapClient(server: serverURL, token: environment["ALSTAP_TOKEN"])!
+            let decoder = JSONDecoder()
             var printed = 0
             var backoff = 0.5
             while true {
                 do {
                     try client.stream(query: query) { line in
                         backoff = 0.5
-                        guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-                        else { return true }
-                        switch object["type"] as? String {
+                        guard let entry = try? decoder.decode(TapEntry.self, from: Data(line.utf8)) else { return true }
+                        switch entry.type {
                         case "lost":
-                            note("\(object["count"] ?? 0) entries lost: this client read too slowly")
+                            note("\(entry.count ?? 0) entries lost: this client read too slowly")
                             return true
                         case "shutdown":
                             note("the server is shutting down")
@@ -151,7 +163,7 @@ extension AlsTap {
                         default:
                             break
                         }
-                        print(style == .json ? String(line) : formatter.format(object))
+                        print(style == .json ? String(line) : formatter.format(entry))
                         fflush(nil)
                         printed += 1
                         return max.map { printed < $0 } ?? true
@@ -163,13 +175,14 @@ extension AlsTap {
                 } catch {
                     note("\(error) (\(serverURL)); reconnecting in \(backoff)s")
                 }
-                Thread.sleep(forTimeInterval: backoff)
+                usleep(useconds_t(backoff * 1_000_000))
                 backoff = min(backoff * 2, 5)
             }
         }
 
         private func note(_ message: String) {
-            FileHandle.standardError.write(Data("alstap tap: \(message)\n".utf8))
+            let bytes = Array("alstap tap: \(message)\n".utf8)
+            _ = bytes.withUnsafeBytes { Glibc.write(STDERR_FILENO, $0.baseAddress, $0.count) }
         }
     }
 }

@@ -1,6 +1,4 @@
-import Foundation
-
-/// Turns the server's JSON lines into what `alstap tap -o text|wide` prints.
+/// Turns the server's entries into what `alstap tap -o text|wide` prints.
 struct TapFormatter {
     enum Style: String, CaseIterable {
         case text, json, wide
@@ -9,59 +7,49 @@ struct TapFormatter {
     let style: Style
     let color: Bool
 
-    /// The line to print for one entry (nil: not an entry, e.g. a notice).
-    func format(_ object: [String: Any]) -> String {
-        let request = object["request"] as? [String: Any] ?? [:]
-        let response = object["response"] as? [String: Any] ?? [:]
-        let time = (object["time"] as? String).map(Self.clock) ?? "-"
-        let direction = object["direction"] as? String ?? "unknown"
-        let arrow = "\(label(object["source"], port: nil)) → \(label(object["destination"], port: true))"
+    func format(_ entry: TapEntry) -> String {
+        let time = entry.time.map(Self.clock) ?? "-"
+        let direction = entry.direction ?? "unknown"
+        let arrow = "\(label(entry.source, withPort: false)) → \(label(entry.destination, withPort: true))"
         var line = "\(time) \(paint(Self.short(direction), direction == "inbound" ? "34" : direction == "outbound" ? "35" : "0"))"
-        line += " \(arrow.padding(toLength: max(44, arrow.count), withPad: " ", startingAt: 0))"
-        if object["type"] as? String == "tcp" {
-            let connection = object["connection"] as? [String: Any] ?? [:]
-            line += " \"TCP rx=\(connection["receivedBytes"] ?? 0) tx=\(connection["sentBytes"] ?? 0)\""
+        line += " " + arrow + String(repeating: " ", count: max(0, 44 - arrow.count))
+        if entry.type == "tcp" {
+            line += " \"TCP rx=\(entry.connection?.receivedBytes ?? 0) tx=\(entry.connection?.sentBytes ?? 0)\""
         } else {
-            let scheme = request["scheme"] as? String ?? "-"
-            let method = request["method"] as? String ?? "-"
-            let path = request["path"] as? String ?? "-"
-            let proto = object["protocol"] as? String ?? "-"
-            line += " \"\(scheme) \(method) \(path) \(proto)\""
+            let request = entry.request
+            line += " \"\(request?.scheme ?? "-") \(request?.method ?? "-") \(request?.path ?? "-") \(entry.protocol ?? "-")\""
         }
-        if let code = response["code"] as? Int {
+        if let code = entry.response?.code {
             let colors = [2: "32", 3: "36", 4: "33", 5: "31"]
             line += " " + paint(String(code), colors[code / 100] ?? "0")
         } else {
             line += " -"
         }
-        if let total = (object["durations"] as? [String: Any])?["total"] as? Double {
-            line += " " + Self.latency(total)
-        }
-        if let flags = response["flags"] as? [String], !flags.isEmpty {
+        if let total = entry.durations?.total { line += " " + Self.latency(total) }
+        if let flags = entry.response?.flags, !flags.isEmpty {
             line += " " + paint(flags.joined(separator: ","), "31")
         }
         if style == .wide {
-            line += " id=\(request["id"] as? String ?? "-")"
-            line += " ua=\"\(request["userAgent"] as? String ?? "-")\""
-            line += " upstream=\((object["upstream"] as? [String: Any])?["host"] as? String ?? "-")"
-            line += " reporter=\((object["reporter"] as? [String: Any])?["nodeId"] as? String ?? "-")"
+            line += " id=\(entry.request?.id ?? "-")"
+            line += " ua=\"\(entry.request?.userAgent ?? "-")\""
+            line += " upstream=\(entry.upstream?.host ?? "-")"
+            line += " reporter=\(entry.reporter?.nodeId ?? "-")"
         }
         return line
     }
 
     /// `workload.namespace`, `service.namespace:port` or the address.
-    private func label(_ value: Any?, port: Bool?) -> String {
-        guard let side = value as? [String: Any] else { return "-" }
-        let namespace = side["namespace"] as? String
-        if let workload = side["workload"] as? String {
-            return namespace.map { "\(workload).\($0)" } ?? workload
+    private func label(_ side: TapEntry.Side?, withPort: Bool) -> String {
+        guard let side else { return "-" }
+        if let workload = side.workload {
+            return side.namespace.map { "\(workload).\($0)" } ?? workload
         }
-        if let service = side["service"] as? String {
-            var label = namespace.map { "\(service).\($0)" } ?? service
-            if port == true, let number = side["port"] as? Int { label += ":\(number)" }
+        if let service = side.service {
+            var label = side.namespace.map { "\(service).\($0)" } ?? service
+            if withPort, let port = side.port { label += ":\(port)" }
             return label
         }
-        return side["address"] as? String ?? "-"
+        return side.address ?? "-"
     }
 
     private func paint(_ text: String, _ code: String) -> String {
@@ -82,7 +70,11 @@ struct TapFormatter {
         return String(time[time.index(after: t)...].prefix(12))
     }
 
+    /// `1.65ms`, `2.50s`: two decimals.
     static func latency(_ milliseconds: Double) -> String {
-        milliseconds >= 1000 ? String(format: "%.2fs", milliseconds / 1000) : String(format: "%.2fms", milliseconds)
+        let (value, unit) = milliseconds >= 1000 ? (milliseconds / 1000, "s") : (milliseconds, "ms")
+        let hundredths = Int((value * 100).rounded())
+        let fraction = hundredths % 100
+        return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)\(unit)"
     }
 }

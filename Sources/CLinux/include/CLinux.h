@@ -28,7 +28,7 @@ int CLinux_epoll_wait(int epfd, uint64_t *tags, uint32_t *masks, int max, int ti
 int CLinux_accept_nonblocking(int fd);
 int CLinux_socket_nonblocking(int domain, int type);
 void CLinux_set_thread_name(const char *name);
-/// mallopt(M_MMAP_THRESHOLD, bytes): <malloc.h> is not part of Glibc's Swift module.
+/// mallopt(M_MMAP_THRESHOLD and M_TRIM_THRESHOLD, bytes): <malloc.h> is not part of Glibc's Swift module.
 void CLinux_set_mmap_threshold(int bytes);
 static inline int CLinux_errno(void) { return errno; }
 #endif
