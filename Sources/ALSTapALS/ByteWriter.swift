@@ -84,10 +84,10 @@ public final class ByteWriter {
 
     public func appendDecimal(_ value: UInt64) {
         var digits = 1
-        var rest = value
-        while rest >= 10 {
-            rest /= 10
+        var limit: UInt64 = 10
+        while value >= limit && digits < 20 {
             digits += 1
+            limit = limit &* 10
         }
         appendPadded(value, width: digits)
     }
@@ -101,17 +101,26 @@ public final class ByteWriter {
         }
     }
 
-    /// Appends exactly `width` digits, zero-padded (timestamps, fractions).
+    /// Appends exactly `width` digits, zero-padded (timestamps, fractions), two digits per division.
     @inline(__always)
     public func appendPadded(_ value: UInt64, width: Int) {
         reserve(width)
         var rest = value
         var position = count + width
-        while position > count {
-            position -= 1
-            base[position] = UInt8(truncatingIfNeeded: rest % 10) &+ 48
-            rest /= 10
+        Self.digitPairs.withUTF8Buffer { pairs in
+            while position - count >= 2 {
+                let pair = Int(rest % 100) * 2
+                rest /= 100
+                position -= 2
+                base[position] = pairs[pair]
+                base[position + 1] = pairs[pair + 1]
+            }
+            if position > count {
+                base[count] = UInt8(truncatingIfNeeded: rest % 10) &+ 48
+            }
         }
         count += width
     }
+
+    private static let digitPairs: StaticString = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
 }

@@ -1,25 +1,40 @@
 // Micro-benchmark: ns per entry for protobuf-c decode alone and for decode + JSON / text encode,
 // on a gRPC request body made by scripts/bench (realistic Istio entries). Run by scripts/bench.
 //   alstap-microbench BODY_FILE [SECONDS_PER_CASE]
+//   alstap-microbench BODY_FILE --passes N CASE    (fixed work, for callgrind: CASE is decode,
+//                                                   json, text or json+text)
 import ALSTapALS
 import ALSTapSystem
 import Foundation
 
 @main
 enum MicroBench {
+    static let cases: [(String, FormatSet)] = [("decode", []), ("json", .json), ("text", .text),
+                                               ("json+text", [.json, .text])]
+
     static func main() throws {
         let arguments = CommandLine.arguments
         guard arguments.count >= 2 else {
-            print("usage: alstap-microbench BODY_FILE [SECONDS_PER_CASE]")
+            print("usage: alstap-microbench BODY_FILE [SECONDS_PER_CASE] | BODY_FILE --passes N CASE")
             exit(2)
         }
-        let seconds = arguments.count > 2 ? Double(arguments[2]) ?? 2 : 2
         let body = [UInt8](try Data(contentsOf: URL(fileURLWithPath: arguments[1])))
         let messages = split(body)
+        if arguments.count == 5, arguments[2] == "--passes", let passes = Int(arguments[3]),
+           let formats = cases.first(where: { $0.0 == arguments[4] })?.1 {
+            let (entries, _) = decodeAll(messages, formats: formats, passes: passes, until: nil)
+            print("\(entries) entries decoded")
+            return
+        }
+        let seconds = arguments.count > 2 ? Double(arguments[2]) ?? 2 : 2
         print("messages: \(messages.count), bytes/message: \(body.count / max(1, messages.count))")
-        for (name, formats) in [("decode only", FormatSet()), ("decode + json", .json), ("decode + text", .text),
-                                ("decode + json + text", [.json, .text] as FormatSet)] {
-            run(name, formats: formats, messages: messages, seconds: seconds)
+        for (name, formats) in cases {
+            let start = monotonicNanos()
+            let (entries, outputBytes) = decodeAll(messages, formats: formats, passes: .max,
+                                                   until: start + UInt64(seconds * 1e9))
+            let perEntry = Double(monotonicNanos() - start) / Double(entries)
+            print(String(format: "%-10@ %8.1f ns/entry %10.0f entries/s %6.0f output bytes/entry", name as NSString,
+                         perEntry, 1e9 / perEntry, Double(outputBytes) / Double(entries)))
         }
     }
 
@@ -35,14 +50,15 @@ enum MicroBench {
         return messages
     }
 
-    static func run(_ name: String, formats: FormatSet, messages: [[UInt8]], seconds: Double) {
+    /// Decodes every message `passes` times (or until the deadline); returns entries and output bytes.
+    static func decodeAll(_ messages: [[UInt8]], formats: FormatSet, passes: Int, until deadline: UInt64?)
+        -> (entries: Int, outputBytes: Int) {
         let decoder = ALSDecoder()
         var reporter = Reporter()
         var entries = 0
         var outputBytes = 0
-        let start = monotonicNanos()
-        let deadline = start + UInt64(seconds * 1e9)
-        while monotonicNanos() < deadline {
+        var pass = 0
+        while pass < passes, deadline.map({ monotonicNanos() < $0 }) ?? true {
             for message in messages {
                 message.withUnsafeBytes { bytes in
                     let batch = try! decoder.decode(bytes, reporter: &reporter, formats: formats, decodedAtNanos: 0)
@@ -50,9 +66,8 @@ enum MicroBench {
                     outputBytes += (batch.json?.bytes.count ?? 0) + (batch.text?.bytes.count ?? 0)
                 }
             }
+            pass += 1
         }
-        let perEntry = Double(monotonicNanos() - start) / Double(entries)
-        print(String(format: "%-22@ %8.1f ns/entry %10.0f entries/s %6.0f output bytes/entry", name as NSString,
-                     perEntry, 1e9 / perEntry, Double(outputBytes) / Double(entries)))
+        return (entries, outputBytes)
     }
 }
