@@ -55,24 +55,28 @@ final class Subscriber {
             return
         }
         guard let table = batch.facts else { return }
-        var matched = 0
-        for facts in table.facts where filter.matches(facts, in: table) { matched += 1 }
-        guard matched > 0 else { return }
-        if queuedLines + matched > capacityLines {
-            noteLost(matched)
-            return
-        }
-        // Consecutive matches become one slice of the shared bytes.
+        // One pass: consecutive matches become one slice of the shared bytes. A batch that
+        // does not fit the queue as a whole is dropped as a whole.
+        let mark = items.count
+        let linesBefore = queuedLines
         var runStart = -1
-        for (index, facts) in table.facts.enumerated() {
-            if filter.matches(facts, in: table) {
-                if runStart < 0 { runStart = index }
-            } else if runStart >= 0 {
-                append(lines, entries: runStart..<index, decodedAt: batch.decodedAtNanos)
-                runStart = -1
+        filter.withMatcher { matcher in
+            for (index, facts) in table.facts.enumerated() {
+                if matcher.matches(facts, in: table) {
+                    if runStart < 0 { runStart = index }
+                } else if runStart >= 0 {
+                    append(lines, entries: runStart..<index, decodedAt: batch.decodedAtNanos)
+                    runStart = -1
+                }
             }
         }
         if runStart >= 0 { append(lines, entries: runStart..<batch.entryCount, decodedAt: batch.decodedAtNanos) }
+        if queuedLines > capacityLines {
+            let matched = queuedLines - linesBefore
+            items.removeLast(items.count - mark)
+            queuedLines = linesBefore
+            noteLost(matched)
+        }
     }
 
     private func enqueue(_ lines: EncodedLines, entries: Range<Int>, decodedAt: UInt64) {
