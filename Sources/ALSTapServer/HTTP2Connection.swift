@@ -34,11 +34,11 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
                 context.logger.debug("HTTP/2 protocol error: \(error)")
                 break  // nghttp2 queued a GOAWAY; flush sends it and then closes
             }
-            // Lines decoded from this read go out to this loop's subscribers now, before the
-            // gRPC replies and the other connections of this round.
-            context.deliverInbox()
             if isClosed { return }
         }
+        // Lines decoded from these reads go out to this loop's subscribers now, before the
+        // gRPC replies and the other connections of this round.
+        context.deliverInbox()
         flush()
     }
 
