@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
     ],
     targets: [
         // C libraries, each behind a small module with a documented shim.
@@ -39,7 +41,9 @@ let package = Package(
         .target(name: "ALSTapServer",
                 dependencies: ["ALSTapSystem", "ALSTapHTTP2", "ALSTapHTTP1", "ALSTapALS", "ALSTapFilter",
                                .product(name: "Logging", package: "swift-log"),
-                               .product(name: "DequeModule", package: "swift-collections")],
+                               .product(name: "DequeModule", package: "swift-collections"),
+                               .product(name: "CoreMetrics", package: "swift-metrics"),
+                               .product(name: "Prometheus", package: "swift-prometheus")],
                 swiftSettings: swiftSettings),
         .executableTarget(name: "alstap",
                           dependencies: ["ALSTapServer",

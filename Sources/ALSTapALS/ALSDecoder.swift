@@ -17,11 +17,13 @@ public final class ALSDecoder {
     private var jsonEnds: [UInt32] = []
     private var textEnds: [UInt32] = []
 
-    public init() {
+    /// `redactedHeaders`: lowercased header names whose values the JSON shows as `[redacted]`.
+    public init(redactedHeaders: [String] = []) {
         guard let arena = CProtobufArena_create(256 * 1024) else { fatalError("out of memory creating the decode arena") }
         self.arena = arena
         let flagCodes = ResponseFlagCodes()
-        json = JSONLineEncoder(out: jsonWriter, flagCodes: flagCodes)
+        json = JSONLineEncoder(out: jsonWriter, flagCodes: flagCodes,
+                               redactedHeaders: redactedHeaders.map { Array($0.lowercased().utf8) })
         text = TextLineEncoder(out: textWriter, flagCodes: flagCodes)
         facts = EntryFactsBuilder(flagCodes: flagCodes)
     }
@@ -92,6 +94,7 @@ public final class ALSDecoder {
         let hasEntries = count > 0
         return EncodedBatch(
             entryCount: count,
+            isTCP: message.pointee.log_entries_case == ENVOY__SERVICE__ACCESSLOG__V3__STREAM_ACCESS_LOGS_MESSAGE__LOG_ENTRIES_TCP_LOGS,
             json: wantsJSON && hasEntries ? EncodedLines(bytes: jsonWriter.take(), lineEnds: jsonEnds) : nil,
             text: wantsText && hasEntries ? EncodedLines(bytes: textWriter.take(), lineEnds: textEnds) : nil,
             facts: withFacts && hasEntries ? facts.finish() : nil,

@@ -63,6 +63,8 @@ public struct EncodedLines: Sendable {
 /// The entries of one gRPC message, encoded once per requested format and shared by every subscriber.
 public struct EncodedBatch: Sendable {
     public let entryCount: Int
+    /// All entries of a message are of one type.
+    public let isTCP: Bool
     public let json: EncodedLines?
     public let text: EncodedLines?
     /// Per-entry facts for filters; nil when no subscriber filters.
@@ -70,9 +72,10 @@ public struct EncodedBatch: Sendable {
     /// Monotonic time the message was decoded (latency measurement).
     public let decodedAtNanos: UInt64
 
-    public init(entryCount: Int, json: EncodedLines?, text: EncodedLines?, facts: EntryFactsTable?,
+    public init(entryCount: Int, isTCP: Bool, json: EncodedLines?, text: EncodedLines?, facts: EntryFactsTable?,
                 decodedAtNanos: UInt64) {
         self.entryCount = entryCount
+        self.isTCP = isTCP
         self.json = json
         self.text = text
         self.facts = facts

@@ -5,6 +5,7 @@ public enum GRPCStatusCode: Int, Sendable {
     case resourceExhausted = 8
     case unimplemented = 12
     case `internal` = 13
+    case unavailable = 14
 }
 
 /// Why an ALS stream ended badly; mapped to `grpc-status` / `grpc-message` at the HTTP/2 edge.

@@ -4,6 +4,8 @@ import CEnvoyProtos
 struct JSONLineEncoder {
     let out: ByteWriter
     let flagCodes: ResponseFlagCodes
+    /// Lowercased names of headers whose values are replaced by `[redacted]`.
+    let redactedHeaders: [[UInt8]]
 
     func http(_ entry: UnsafePointer<CHTTPEntry>, view: EntryView, reporter: Reporter) {
         let common = view.common
@@ -224,8 +226,22 @@ struct JSONLineEncoder {
             for i in 0..<count {
                 guard let entry = entries[i], let key = present(entry.pointee.key) else { continue }
                 h.key(cString: key)
-                if let value = entry.pointee.value { out.appendJSONString(value) } else { out.append("\"\"") }
+                if isRedacted(key) {
+                    out.append("\"[redacted]\"")
+                } else if let value = entry.pointee.value {
+                    out.appendJSONString(value)
+                } else {
+                    out.append("\"\"")
+                }
             }
+        }
+    }
+
+    /// Header names compare without regard to case (Envoy logs them lowercased already).
+    private func isRedacted(_ key: UnsafePointer<CChar>) -> Bool {
+        let name = utf8Bytes(key)
+        return redactedHeaders.contains { redacted in
+            redacted.count == name.count && zip(redacted, name).allSatisfy { $0 == ($1 >= 65 && $1 <= 90 ? $1 + 32 : $1) }
         }
     }
 

@@ -21,6 +21,12 @@ final class Acceptor: EventHandler {
                 return
             }
             guard let client else { return }
+            guard context.counters.get(.connectionsActive) < context.config.maxConnections else {
+                // Over --max-connections: accepted only to be closed, so the backlog does not fill.
+                Syscalls.close(client)
+                context.counters.add(.connectionsRejected)
+                continue
+            }
             Syscalls.setNoDelay(client)
             let sniffer = ProtocolSniffer(fd: client, context: context)
             do {

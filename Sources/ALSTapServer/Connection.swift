@@ -41,7 +41,9 @@ class Connection: EventHandler {
     func readOnce() -> UnsafeRawBufferPointer? {
         do {
             switch try Syscalls.read(fd, into: context.readBuffer) {
-            case .processed(let count): return UnsafeRawBufferPointer(rebasing: context.readBuffer[..<count])
+            case .processed(let count):
+                context.counters.add(.bytesReceived, count)
+                return UnsafeRawBufferPointer(rebasing: context.readBuffer[..<count])
             case .wouldBlock: return nil
             case .endOfFile:
                 close()
@@ -65,7 +67,9 @@ class Connection: EventHandler {
         while offset < bytes.count {
             do {
                 switch try Syscalls.write(fd, UnsafeRawBufferPointer(rebasing: bytes[offset...])) {
-                case .processed(let count): offset += count
+                case .processed(let count):
+                    offset += count
+                    context.counters.add(.bytesSent, count)
                 case .wouldBlock, .endOfFile:
                     pending.removeAll(keepingCapacity: true)
                     pending.append(contentsOf: bytes[offset...])
@@ -107,6 +111,7 @@ class Connection: EventHandler {
             return false
         }
         pendingOffset += written
+        context.counters.add(.bytesSent, written)
         if written == remaining {
             pending.removeAll(keepingCapacity: pending.capacity <= 64 * 1024)
             pendingOffset = 0

@@ -1,32 +1,129 @@
+import CoreMetrics
+import Prometheus
 import Synchronization
 
-/// Server-wide counters, updated once per message or batch (never per entry), read by /metrics and tests.
+/// Server-wide counters, updated once per message, batch or connection (never per entry).
+/// Each is an atomic read by `/stats` and tests, exported on `/metrics` in Prometheus text
+/// format through swift-metrics and swift-prometheus.
 public final class Counters: Sendable {
     public enum Name: Int, CaseIterable, Sendable {
-        case connectionsAccepted, connectionsActive
-        case alsStreamsStarted, alsStreamsActive, alsStreamsOK, alsStreamsFailed
-        case messagesReceived, entriesReceived, decodeErrors, oversizedMessages
-        case subscribersActive, linesSent, linesDropped, inboxDropped
-        case headTooLarge, headTimeouts
+        case connectionsAccepted, connectionsActive, connectionsRejected
+        case alsStreamsStarted, alsStreamsActive
+        case alsStreamsOK, alsStreamsInvalidArgument, alsStreamsResourceExhausted, alsStreamsUnimplemented
+        case alsStreamsInternal, alsStreamsCancelled
+        case messagesReceived, entriesHTTP, entriesTCP
+        case decodeInvalidProtobuf, decodeTooLarge, decodeCompressed, decodeTruncated
+        case subscribersActive, subscribersRejected, linesSent, linesDropped, inboxDropped
+        case headTooLarge, headTimeouts, unauthorized
+        case bytesReceived, bytesSent
+    }
+
+    /// How a counter appears on /metrics.
+    private struct Export {
+        let name: String
+        let labels: [(String, String)]
+        let isGauge: Bool
+    }
+
+    private static func export(_ name: Name) -> Export {
+        func counter(_ metric: String, _ labels: [(String, String)] = []) -> Export {
+            Export(name: metric, labels: labels, isGauge: false)
+        }
+        func gauge(_ metric: String) -> Export { Export(name: metric, labels: [], isGauge: true) }
+        let streams = "alstap_als_streams_finished_total"
+        let decode = "alstap_decode_errors_total"
+        let limits = "alstap_limit_hits_total"
+        switch name {
+        case .connectionsAccepted: return counter("alstap_connections_accepted_total")
+        case .connectionsActive: return gauge("alstap_connections_active")
+        case .connectionsRejected: return counter(limits, [("limit", "max_connections")])
+        case .alsStreamsStarted: return counter("alstap_als_streams_started_total")
+        case .alsStreamsActive: return gauge("alstap_als_streams_active")
+        case .alsStreamsOK: return counter(streams, [("grpc_status", "0")])
+        case .alsStreamsInvalidArgument: return counter(streams, [("grpc_status", "3")])
+        case .alsStreamsResourceExhausted: return counter(streams, [("grpc_status", "8")])
+        case .alsStreamsUnimplemented: return counter(streams, [("grpc_status", "12")])
+        case .alsStreamsInternal: return counter(streams, [("grpc_status", "13")])
+        case .alsStreamsCancelled: return counter(streams, [("grpc_status", "cancelled")])
+        case .messagesReceived: return counter("alstap_messages_received_total")
+        case .entriesHTTP: return counter("alstap_entries_received_total", [("type", "http")])
+        case .entriesTCP: return counter("alstap_entries_received_total", [("type", "tcp")])
+        case .decodeInvalidProtobuf: return counter(decode, [("reason", "invalid_protobuf")])
+        case .decodeTooLarge: return counter(limits, [("limit", "max_message_bytes")])
+        case .decodeCompressed: return counter(decode, [("reason", "compressed")])
+        case .decodeTruncated: return counter(decode, [("reason", "truncated")])
+        case .subscribersActive: return gauge("alstap_subscribers_active")
+        case .subscribersRejected: return counter(limits, [("limit", "max_subscribers")])
+        case .linesSent: return counter("alstap_lines_sent_total")
+        case .linesDropped: return counter("alstap_lines_dropped_total", [("reason", "subscriber_queue")])
+        case .inboxDropped: return counter("alstap_lines_dropped_total", [("reason", "loop_inbox")])
+        case .headTooLarge: return counter(limits, [("limit", "max_head_bytes")])
+        case .headTimeouts: return counter(limits, [("limit", "head_timeout")])
+        case .unauthorized: return counter("alstap_unauthorized_requests_total")
+        case .bytesReceived: return counter("alstap_bytes_received_total")
+        case .bytesSent: return counter("alstap_bytes_sent_total")
+        }
     }
 
     private let values: [AtomicCounter]
+    private let registry = PrometheusCollectorRegistry()
+    private let counters: [CoreMetrics.Counter?]
+    private let gauges: [CoreMetrics.Gauge?]
     /// From decoding a message to writing its lines to a subscriber's socket.
     public let deliveryLatency = LatencyHistogram()
 
     public init() {
         values = Name.allCases.map { _ in AtomicCounter() }
+        let factory = PrometheusMetricsFactory(registry: registry)
+        counters = Name.allCases.map { name in
+            let export = Self.export(name)
+            return export.isGauge ? nil : CoreMetrics.Counter(label: export.name, dimensions: export.labels, factory: factory)
+        }
+        gauges = Name.allCases.map { name in
+            let export = Self.export(name)
+            return export.isGauge ? CoreMetrics.Gauge(label: export.name, dimensions: export.labels, factory: factory) : nil
+        }
     }
 
-    public func add(_ name: Name, _ amount: Int = 1) { values[name.rawValue].add(amount) }
+    public func add(_ name: Name, _ amount: Int = 1) {
+        values[name.rawValue].add(amount)
+        counters[name.rawValue]?.increment(by: amount)
+    }
 
-    public func subtract(_ name: Name, _ amount: Int = 1) { values[name.rawValue].add(-amount) }
+    /// Gauges only (active connections, streams, subscribers).
+    public func subtract(_ name: Name, _ amount: Int = 1) {
+        values[name.rawValue].add(-amount)
+    }
 
     public func get(_ name: Name) -> Int { values[name.rawValue].value }
 
-    /// `name value` lines for every counter (the /stats endpoint).
+    public var entriesReceived: Int { self.get(.entriesHTTP) + self.get(.entriesTCP) }
+
+    public var alsStreamsFailed: Int {
+        [Name.alsStreamsInvalidArgument, .alsStreamsResourceExhausted, .alsStreamsUnimplemented, .alsStreamsInternal,
+         .alsStreamsCancelled].reduce(0) { $0 + get($1) }
+    }
+
+    /// `/metrics`: Prometheus text format. Gauges are read from the atomics at scrape time.
+    public func prometheusText(extra: [(name: String, value: Int)] = []) -> [UInt8] {
+        for name in Name.allCases { gauges[name.rawValue]?.record(get(name)) }
+        var text = registry.emitToBuffer()
+        var lines = ""
+        for (quantile, label) in [(0.5, "0.5"), (0.99, "0.99"), (0.999, "0.999")] {
+            let seconds = Double(deliveryLatency.quantile(quantile)) / 1_000_000
+            lines += "alstap_delivery_latency_seconds{quantile=\"\(label)\"} \(seconds)\n"
+        }
+        lines += "alstap_delivery_latency_seconds_count \(deliveryLatency.count)\n"
+        for (name, value) in extra { lines += "\(name) \(value)\n" }
+        text += Array(("# TYPE alstap_delivery_latency_seconds summary\n" + lines).utf8)
+        return text
+    }
+
+    /// `/stats`: `name value` lines for every counter, plus a few sums and latency quantiles.
     public func snapshot() -> String {
         var lines = Name.allCases.map { "\($0) \(get($0))" }
+        lines.append("entriesReceived \(entriesReceived)")
+        lines.append("alsStreamsFailed \(alsStreamsFailed)")
         lines.append("latencySamples \(deliveryLatency.count)")
         for (name, q) in [("latencyP50Micros", 0.5), ("latencyP99Micros", 0.99), ("latencyP999Micros", 0.999)] {
             lines.append("\(name) \(deliveryLatency.quantile(q))")

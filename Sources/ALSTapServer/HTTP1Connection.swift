@@ -37,10 +37,10 @@ final class HTTP1Connection: Connection, InitialBytesConsumer, HeadDeadline, Sub
     }
 
     override func writable() {
-        if subscriber != nil {
-            writeQueuedLines()
-        } else if closeWhenFlushed {
+        if closeWhenFlushed {
             close()
+        } else if subscriber != nil {
+            writeQueuedLines()
         }
     }
 
@@ -74,25 +74,30 @@ final class HTTP1Connection: Connection, InitialBytesConsumer, HeadDeadline, Sub
 
     private func answer(_ head: HTTP1RequestHead) {
         let route = HTTPRoute(method: head.method, target: head.target)
-        if case .tap(let query) = route {
-            let format = query.format
-            write(HTTP1Response.streamingHead(contentType: format.contentType))
-            guard head.method == "GET" else {
-                write(HTTP1Response.lastChunk)
-                closeWhenFlushed = true
-                if !hasPendingOutput { close() }
-                return
-            }
-            let subscriber = Subscriber(format: format, filter: query.filter,
-                                        capacityLines: context.config.subscriberQueueLines, counters: context.counters)
-            subscriber.transport = self
-            self.subscriber = subscriber
-            context.addSubscriber(subscriber)
+        guard route.isAuthorized(head.header("authorization"), token: context.config.tapToken) else {
+            context.counters.add(.unauthorized)
+            respond(.unauthorized, to: head)
             return
         }
-        let response = route.fixedResponse(counters: context.counters, ready: !context.draining)
-        var bytes = HTTP1Response.simple(status: response.status, reason: response.reason, body: response.body,
-                                         close: !head.keepAlive)
+        if case .tap(let query) = route {
+            let subscriber = Subscriber(format: query.format, filter: query.filter,
+                                        capacityLines: context.config.subscriberQueueLines, counters: context.counters)
+            guard head.method == "GET", context.admitSubscriber(subscriber) else {
+                respond(head.method == "GET" ? .tooManySubscribers : HTTPResponse(200, "OK", ""), to: head)
+                return
+            }
+            write(HTTP1Response.streamingHead(contentType: query.format.contentType))
+            subscriber.transport = self
+            self.subscriber = subscriber
+            return
+        }
+        respond(route.fixedResponse(counters: context.counters, ready: !context.draining), to: head)
+    }
+
+    private func respond(_ response: HTTPResponse, to head: HTTP1RequestHead) {
+        var bytes = HTTP1Response.simple(status: response.status, reason: response.reason,
+                                         contentType: response.contentType, body: response.body,
+                                         close: !head.keepAlive, extraHeaders: response.extraHeaders)
         if head.method == "HEAD" { bytes.removeLast(response.body.utf8.count) }
         if head.keepAlive {
             write(bytes)
@@ -115,6 +120,13 @@ final class HTTP1Connection: Connection, InitialBytesConsumer, HeadDeadline, Sub
     /// A partial write leaves the rest of the chunk in the connection's backlog.
     private func writeQueuedLines() {
         guard let subscriber else { return }
+        defer {
+            if !isClosed && subscriber.isFinished && !closeWhenFlushed {
+                closeWhenFlushed = true
+                write(HTTP1Response.lastChunk)
+                if !hasPendingOutput { close() }
+            }
+        }
         while !isClosed && flushPending() && subscriber.hasData {
             var header: (UInt64, UInt64, UInt64) = (0, 0, 0)
             var crlf: (UInt8, UInt8) = (13, 10)
@@ -144,6 +156,7 @@ final class HTTP1Connection: Connection, InitialBytesConsumer, HeadDeadline, Sub
                             watchWritable(true)
                             return 0
                         }
+                        context.counters.add(.bytesSent, sent)
                         if sent < total { keepUnsent(iov, count: slices + 2, skipping: sent) }
                         subscriber.consume(payload)
                         return sent

@@ -15,6 +15,7 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
     private var streams: [Int32: Role] = [:]
 
     func start(with initialBytes: UnsafeRawBufferPointer) {
+        context.http2Opened(self)
         do {
             session = try HTTP2ServerSession(delegate: self, settings: context.config.http2)
             try session.receive(initialBytes)
@@ -71,6 +72,7 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
     }
 
     override func closing() {
+        context.http2Closed(self)
         for (_, role) in streams {
             switch role {
             case .als(let stream): finishALS(stream, cancelled: true)
@@ -95,23 +97,54 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
             return
         }
         let route = HTTPRoute(method: head.method, target: head.path)
+        guard route.isAuthorized(head.authorization, token: context.config.tapToken) else {
+            context.counters.add(.unauthorized)
+            respondFixed(stream, .unauthorized, headOnly: head.method == "HEAD")
+            return
+        }
         if case .tap(let query) = route, head.method == "GET" {
             let format = query.format
             let subscriber = Subscriber(format: format, filter: query.filter,
                                         capacityLines: context.config.subscriberQueueLines, counters: context.counters)
+            guard context.admitSubscriber(subscriber) else {
+                respondFixed(stream, .tooManySubscribers, headOnly: false)
+                return
+            }
             let tap = HTTP2TapStream(stream: stream, subscriber: subscriber, connection: self)
             subscriber.transport = tap
             streams[stream] = .tap(tap)
-            context.addSubscriber(subscriber)
             respond(stream, [(":status", "200"), ("content-type", format.contentType), ("cache-control", "no-cache")],
                     hasBody: true)
             return
         }
-        let response = route.fixedResponse(counters: context.counters, ready: !context.draining)
-        let body = head.method == "HEAD" ? [] : Array(response.body.utf8)
-        streams[stream] = .fixed(body: body, sent: 0)
-        respond(stream, [(":status", String(response.status)), ("content-type", "text/plain; charset=utf-8"),
-                         ("content-length", String(response.body.utf8.count))], hasBody: true)
+        respondFixed(stream, route.fixedResponse(counters: context.counters, ready: !context.draining),
+                     headOnly: head.method == "HEAD")
+    }
+
+    private func respondFixed(_ stream: Int32, _ response: HTTPResponse, headOnly: Bool) {
+        streams[stream] = .fixed(body: headOnly ? [] : Array(response.body.utf8), sent: 0)
+        respond(stream, [(":status", String(response.status)), ("content-type", response.contentType),
+                         ("content-length", String(response.body.utf8.count))]
+                    + response.extraHeaders.map { ($0.0.lowercased(), $0.1) }, hasBody: true)
+    }
+
+    /// Shutdown, step 1: HTTP/2's graceful notice (GOAWAY with the highest stream id).
+    func announceShutdown() {
+        session?.announceShutdown()
+        flush()
+    }
+
+    /// Shutdown, step 2: the final GOAWAY, and Envoy's log streams end with UNAVAILABLE so its
+    /// next batch opens a stream on another replica.
+    func goAway() {
+        guard let session else { return }
+        session.goAway()
+        for (stream, role) in streams {
+            if case .als(let als) = role, !als.answered {
+                fail(stream, als, GRPCStatusError(.unavailable, "alstap is shutting down"))
+            }
+        }
+        flush()
     }
 
     func requestData(stream: Int32, _ chunk: UnsafeRawBufferPointer) {
@@ -125,7 +158,7 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
                                                        withFacts: context.hub.wantsFacts,
                                                        decodedAtNanos: monotonicNanos())
                 context.counters.add(.messagesReceived)
-                context.counters.add(.entriesReceived, batch.entryCount)
+                context.counters.add(batch.isTCP ? .entriesTCP : .entriesHTTP, batch.entryCount)
                 context.hub.publish(batch, fromLoop: context.loop.index)
             }
         } catch {
@@ -182,15 +215,31 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
     private func fail(_ stream: Int32, _ als: ALSStream, _ error: GRPCStatusError) {
         als.answered = true
         als.status = error
-        if error.code == .invalidArgument { context.counters.add(.decodeErrors) }
-        if error.code == .resourceExhausted { context.counters.add(.oversizedMessages) }
-        context.logger.info("ALS stream \(stream) failed: \(error)")
+        switch error.code {
+        case .invalidArgument: context.counters.add(.decodeInvalidProtobuf)
+        case .resourceExhausted: context.counters.add(.decodeTooLarge)
+        case .unimplemented where error.message.hasPrefix("compressed"): context.counters.add(.decodeCompressed)
+        case .internal: context.counters.add(.decodeTruncated)
+        default: break
+        }
+        if error.code != .unavailable { context.logger.info("ALS stream \(stream) failed: \(error)") }
         respond(stream, ALSStream.trailersOnly(error))
     }
 
     private func finishALS(_ als: ALSStream, cancelled: Bool) {
         context.counters.subtract(.alsStreamsActive)
-        context.counters.add(cancelled || als.status.code != .ok ? .alsStreamsFailed : .alsStreamsOK)
+        if cancelled {
+            context.counters.add(.alsStreamsCancelled)
+            return
+        }
+        switch als.status.code {
+        case .ok: context.counters.add(.alsStreamsOK)
+        case .invalidArgument: context.counters.add(.alsStreamsInvalidArgument)
+        case .resourceExhausted: context.counters.add(.alsStreamsResourceExhausted)
+        case .unimplemented: context.counters.add(.alsStreamsUnimplemented)
+        case .internal: context.counters.add(.alsStreamsInternal)
+        case .unavailable: context.counters.add(.alsStreamsCancelled)
+        }
     }
 
     private func respond(_ stream: Int32, _ headers: [(String, String)], hasBody: Bool = false) {
@@ -233,6 +282,7 @@ final class HTTP2TapStream: SubscriberTransport {
             return copied < buffer.count
         }
         subscriber.consume(copied)
+        if subscriber.isFinished { return .bytes(count: copied, end: true) }
         return copied == 0 ? .deferred : .bytes(count: copied, end: false)
     }
 }

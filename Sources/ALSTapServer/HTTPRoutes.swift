@@ -8,6 +8,7 @@ enum HTTPRoute: Equatable {
     case healthz
     case readyz
     case stats
+    case metrics
     case notFound
     case methodNotAllowed
     case badRequest(String)
@@ -15,7 +16,7 @@ enum HTTPRoute: Equatable {
     init(method: String, target: String) {
         let parsed = RequestTarget(target)
         switch parsed.path {
-        case "/tap", "/healthz", "/readyz", "/stats":
+        case "/tap", "/healthz", "/readyz", "/stats", "/metrics":
             guard method == "GET" || method == "HEAD" else {
                 self = .methodNotAllowed
                 return
@@ -28,6 +29,7 @@ enum HTTPRoute: Equatable {
         case "/healthz": self = .healthz
         case "/readyz": self = .readyz
         case "/stats": self = .stats
+        case "/metrics": self = .metrics
         default: self = Self.tap(parsed.query)
         }
     }
@@ -40,18 +42,62 @@ enum HTTPRoute: Equatable {
         }
     }
 
-    /// The fixed response for every route but `tap`: status, reason, body.
-    func fixedResponse(counters: Counters, ready: Bool) -> (status: Int, reason: String, body: String) {
+    /// Health probes stay open; everything else wants the token when one is configured.
+    func isAuthorized(_ authorization: String?, token: String?) -> Bool {
+        guard let token else { return true }
         switch self {
-        case .tap: (200, "OK", "")
-        case .healthz: (200, "OK", "ok\n")
-        case .readyz: ready ? (200, "OK", "ready\n") : (503, "Service Unavailable", "not ready\n")
-        case .stats: (200, "OK", counters.snapshot())
-        case .notFound: (404, "Not Found", "not found; try /tap\n")
-        case .methodNotAllowed: (405, "Method Not Allowed", "method not allowed\n")
-        case .badRequest(let message): (400, "Bad Request", message)
+        case .healthz, .readyz: return true
+        default: return constantTimeEquals(authorization ?? "", "Bearer " + token)
         }
     }
+
+    /// The fixed response for every route but `tap`: status, reason, content type, body.
+    func fixedResponse(counters: Counters, ready: Bool) -> HTTPResponse {
+        switch self {
+        case .tap: HTTPResponse(200, "OK", "")
+        case .healthz: HTTPResponse(200, "OK", "ok\n")
+        case .readyz: ready ? HTTPResponse(200, "OK", "ready\n") : HTTPResponse(503, "Service Unavailable", "not ready\n")
+        case .stats: HTTPResponse(200, "OK", counters.snapshot())
+        case .metrics: HTTPResponse(200, "OK", String(decoding: counters.prometheusText(), as: UTF8.self),
+                                    contentType: "text/plain; version=0.0.4; charset=utf-8")
+        case .notFound: HTTPResponse(404, "Not Found", "not found; try /tap\n")
+        case .methodNotAllowed: HTTPResponse(405, "Method Not Allowed", "method not allowed\n")
+        case .badRequest(let message): HTTPResponse(400, "Bad Request", message)
+        }
+    }
+}
+
+/// A complete response with a short body, for either HTTP version.
+struct HTTPResponse {
+    let status: Int
+    let reason: String
+    let body: String
+    var contentType = "text/plain; charset=utf-8"
+    var extraHeaders: [(String, String)] = []
+
+    init(_ status: Int, _ reason: String, _ body: String, contentType: String = "text/plain; charset=utf-8",
+         extraHeaders: [(String, String)] = []) {
+        self.status = status
+        self.reason = reason
+        self.body = body
+        self.contentType = contentType
+        self.extraHeaders = extraHeaders
+    }
+
+    static let unauthorized = HTTPResponse(401, "Unauthorized", "a bearer token is required\n",
+                                           extraHeaders: [("WWW-Authenticate", "Bearer")])
+    static let tooManySubscribers = HTTPResponse(503, "Service Unavailable", "too many subscribers (--max-subscribers)\n")
+}
+
+/// Compares without an early exit, so the time taken does not tell how much of a guess was right.
+func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+    let x = Array(a.utf8)
+    let y = Array(b.utf8)
+    var difference = x.count ^ y.count
+    for i in 0..<max(x.count, y.count) {
+        difference |= Int((i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0))
+    }
+    return difference == 0
 }
 
 extension OutputFormat {

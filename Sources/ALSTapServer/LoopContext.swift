@@ -18,14 +18,18 @@ final class LoopContext: @unchecked Sendable {
     let hub: Hub
     let counters: Counters
     let logger: Logger
-    let decoder = ALSDecoder()
+    let decoder: ALSDecoder
     /// Socket reads land here; protocol code consumes the bytes before the next read.
     let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
     /// Output gathered before one write (HTTP/2 frames).
     let sendScratch = ByteWriter(capacity: 256 * 1024)
     private(set) var subscribers: [ObjectIdentifier: Subscriber] = [:]
     private var waitingForHead: [ObjectIdentifier: any HeadDeadline] = [:]
+    /// HTTP/2 connections, for the shutdown notice and GOAWAY.
+    private var http2Connections: [ObjectIdentifier: HTTP2Connection] = [:]
     var draining = false
+    /// When the final GOAWAY goes out (one tick after the shutdown notice).
+    private var goAwayAtNanos: UInt64?
 
     init(loop: EventLoop, config: ServerConfig, hub: Hub, counters: Counters, logger: Logger) {
         self.loop = loop
@@ -33,20 +37,44 @@ final class LoopContext: @unchecked Sendable {
         self.hub = hub
         self.counters = counters
         self.logger = logger
+        decoder = ALSDecoder(redactedHeaders: config.redactedHeaders)
     }
 
     deinit { readBuffer.deallocate() }
 
     var inbox: LoopInbox { hub.inboxes[loop.index] }
 
-    func addSubscriber(_ subscriber: Subscriber) {
+    /// Registers a subscriber unless `--max-subscribers` are already there (then counts the refusal).
+    func admitSubscriber(_ subscriber: Subscriber) -> Bool {
+        guard !draining, counters.get(.subscribersActive) < config.maxSubscribers else {
+            counters.add(.subscribersRejected)
+            return false
+        }
         subscribers[ObjectIdentifier(subscriber)] = subscriber
         hub.subscriberAdded(format: subscriber.format, filtered: subscriber.filter != nil, loop: loop.index)
+        return true
     }
 
     func removeSubscriber(_ subscriber: Subscriber) {
         guard subscribers.removeValue(forKey: ObjectIdentifier(subscriber)) != nil else { return }
         hub.subscriberRemoved(format: subscriber.format, filtered: subscriber.filter != nil, loop: loop.index)
+    }
+
+    func http2Opened(_ connection: HTTP2Connection) {
+        http2Connections[ObjectIdentifier(connection)] = connection
+    }
+
+    func http2Closed(_ connection: HTTP2Connection) {
+        http2Connections[ObjectIdentifier(connection)] = nil
+    }
+
+    /// Shutdown, on this loop: not ready any more, HTTP/2's shutdown notice to every client (the
+    /// final GOAWAY follows on a later tick), and a last line to every subscriber.
+    func beginShutdown() {
+        draining = true
+        for connection in http2Connections.values { connection.announceShutdown() }
+        goAwayAtNanos = monotonicNanos() + 100_000_000
+        for subscriber in subscribers.values { subscriber.finish() }
     }
 
     func watchHead(_ connection: any HeadDeadline) {
@@ -70,6 +98,10 @@ final class LoopContext: @unchecked Sendable {
     }
 
     func tick(now: UInt64) {
+        if let goAway = goAwayAtNanos, now >= goAway {
+            goAwayAtNanos = nil
+            for connection in http2Connections.values { connection.goAway() }
+        }
         for connection in waitingForHead.values where connection.headDeadlineNanos <= now {
             waitingForHead[ObjectIdentifier(connection)] = nil
             counters.add(.headTimeouts)

@@ -56,22 +56,24 @@ public final class Server: Sendable {
         }
     }
 
-    /// Stops accepting, marks the server not ready and sends every subscriber a final
-    /// `{"type":"shutdown"}` line. Returns at once; call `stop()` after the grace period.
+    /// Stops accepting, marks the server not ready, sends HTTP/2 clients the shutdown notice and
+    /// then GOAWAY (Envoy moves to another replica), ends Envoy's streams, and gives every
+    /// subscriber a final `{"type":"shutdown"}` line before its stream ends. Returns at once;
+    /// `isDrained` tells when nothing is left, `stop()` ends it.
     public func beginShutdown() {
         for (index, context) in contexts.enumerated() {
             let acceptors = UncheckedBox(self.acceptors.value[index])
             context.inbox.push(task: {
-                context.draining = true
                 acceptors.value.forEach { $0.close() }
-                for subscriber in context.subscribers.values {
-                    subscriber.enqueueNotice(SharedBytes(subscriber.format == .json
-                        ? "{\"type\":\"shutdown\"}\n" : "# alstap is shutting down\n"))
-                    subscriber.transport?.subscriberHasData()
-                }
+                context.beginShutdown()
             })
             context.loop.wake()
         }
+    }
+
+    /// True once every subscriber stream and every ALS stream has ended.
+    public var isDrained: Bool {
+        counters.get(.subscribersActive) == 0 && counters.get(.alsStreamsActive) == 0
     }
 
     /// Stops every loop and waits for the threads.

@@ -17,6 +17,14 @@ public struct ServerConfig: Sendable {
     /// A client must finish its request head (or HTTP/2 preface) within this time.
     public var headTimeoutMillis: UInt64 = 5_000
     public var http2 = HTTP2ServerSettings()
+    /// Open connections on both listeners together; more are accepted and closed at once.
+    public var maxConnections = 10_000
+    /// Tap subscribers; more get 503.
+    public var maxSubscribers = 1000
+    /// When set, the HTTP listener wants `Authorization: Bearer <token>` (not on health probes).
+    public var tapToken: String?
+    /// Lowercased header names whose values every output shows as `[redacted]`.
+    public var redactedHeaders = ["authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"]
 
     public init() {}
 }

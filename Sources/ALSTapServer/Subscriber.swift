@@ -5,7 +5,7 @@ import DequeModule
 
 /// Where a subscriber's bytes go (an HTTP/1.1 chunked response or an HTTP/2 stream).
 protocol SubscriberTransport: AnyObject {
-    /// New lines were queued; write them when the socket allows.
+    /// New lines were queued (or the stream should end); write them when the socket allows.
     func subscriberHasData()
 }
 
@@ -36,6 +36,8 @@ final class Subscriber {
     private var headOffset = 0
     private(set) var queuedLines = 0
     private var lost = 0
+    /// Set on shutdown: once the queue (ending with the shutdown notice) is written, the stream ends.
+    private(set) var isFinishing = false
 
     init(format: OutputFormat, filter: TapFilter?, capacityLines: Int, counters: Counters) {
         self.format = format
@@ -49,7 +51,7 @@ final class Subscriber {
     /// Queues the lines of the batch's entries that pass the filter; drops them all if they do
     /// not fit the queue.
     func offer(_ batch: EncodedBatch) {
-        guard let lines = batch.lines(for: format) else { return }
+        guard !isFinishing, let lines = batch.lines(for: format) else { return }
         guard let filter else {
             enqueue(lines, entries: 0..<batch.entryCount, decodedAt: batch.decodedAtNanos)
             return
@@ -92,6 +94,17 @@ final class Subscriber {
                           decodedAtNanos: decodedAt))
         queuedLines += entries.count
     }
+
+    /// Queues the final notice; the transport ends the stream once everything before it is written.
+    func finish() {
+        guard !isFinishing else { return }
+        enqueueNotice(SharedBytes(format == .json ? "{\"type\":\"shutdown\"}\n" : "# alstap is shutting down\n"))
+        isFinishing = true
+        transport?.subscriberHasData()
+    }
+
+    /// True when the stream should end now: finishing and nothing left to write.
+    var isFinished: Bool { isFinishing && items.isEmpty }
 
     /// Entries this subscriber missed (its queue or its loop's inbox was full).
     func noteLost(_ count: Int) {

@@ -9,69 +9,140 @@ import Glibc
 extension AlsTap {
     struct Serve: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Receive Envoy access logs over gRPC and stream them live to tap subscribers.")
+            abstract: "Receive Envoy access logs over gRPC and stream them live to tap subscribers.",
+            discussion: "Every option can also be set by the environment variable named in its help; a flag wins.")
 
-        @Option(help: ArgumentHelp("Address for Envoy's gRPC access log streams (env ALSTAP_ALS_LISTEN).",
+        @Option(help: ArgumentHelp("Envoy's gRPC access log streams [ALSTAP_ALS_LISTEN, 0.0.0.0:9001].",
                                    valueName: "host:port"))
         var alsListen: String?
 
-        @Option(help: ArgumentHelp("Address for /tap, /healthz, /readyz, /stats (env ALSTAP_HTTP_LISTEN).",
+        @Option(help: ArgumentHelp("/tap, /metrics, /healthz, /readyz, /stats [ALSTAP_HTTP_LISTEN, 0.0.0.0:9002].",
                                    valueName: "host:port"))
         var httpListen: String?
 
-        @Option(help: "Event loop threads (default: the number of cores).")
+        @Option(help: "Event loop threads [ALSTAP_THREADS, the number of cores].")
         var threads: Int?
 
-        @Option(help: "Largest gRPC message accepted; larger ends the stream with RESOURCE_EXHAUSTED.")
-        var maxMessageBytes = 4 << 20
+        @Option(help: "Largest gRPC message; larger ends the stream with RESOURCE_EXHAUSTED [ALSTAP_MAX_MESSAGE_BYTES, 4194304].")
+        var maxMessageBytes: Int?
 
-        @Option(help: "Lines a tap subscriber may have queued before new lines are dropped for it.")
-        var subscriberQueue = 8_192
+        @Option(help: "Lines a subscriber may have queued before new ones are dropped for it [ALSTAP_SUBSCRIBER_QUEUE, 8192].")
+        var subscriberQueue: Int?
 
-        @Option(help: "trace, debug, info, notice, warning, error or critical.")
-        var logLevel: Logger.Level = .info
+        @Option(help: "Open connections, both listeners together; more are closed at once [ALSTAP_MAX_CONNECTIONS, 10000].")
+        var maxConnections: Int?
 
-        @Option(help: "Seconds a client has to send its request head (or HTTP/2 preface) before it is closed.")
-        var headTimeout = 5.0
+        @Option(help: "Concurrent HTTP/2 streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS) [ALSTAP_MAX_STREAMS, 1024].")
+        var maxStreams: Int?
 
-        @Option(help: "Seconds to let subscribers receive their final line on SIGTERM/SIGINT.")
-        var shutdownGrace = 1.0
+        @Option(help: "Tap subscribers; more get 503 [ALSTAP_MAX_SUBSCRIBERS, 1000].")
+        var maxSubscribers: Int?
+
+        @Option(help: "Largest HTTP/1.1 request head; larger gets 431 [ALSTAP_MAX_HEAD_BYTES, 16384].")
+        var maxHeadBytes: Int?
+
+        @Option(help: "Seconds to send a request head or the HTTP/2 preface [ALSTAP_HEAD_TIMEOUT, 5].")
+        var headTimeout: Double?
+
+        @Option(help: "Seconds to drain on SIGTERM/SIGINT before exiting [ALSTAP_SHUTDOWN_GRACE, 5].")
+        var shutdownGrace: Double?
+
+        @Option(help: ArgumentHelp("Require `Authorization: Bearer <token>` on the HTTP listener (not /healthz, /readyz) [ALSTAP_TAP_TOKEN_FILE].",
+                                   valueName: "path"))
+        var tapTokenFile: String?
+
+        @Option(help: ArgumentHelp("A header whose value is shown as [redacted] (repeatable) [ALSTAP_REDACT_HEADERS, comma-separated; default authorization, proxy-authorization, cookie, set-cookie, x-api-key].",
+                                   valueName: "name"))
+        var redactHeader: [String] = []
+
+        @Option(help: "trace, debug, info, notice, warning, error or critical [ALSTAP_LOG_LEVEL, info].")
+        var logLevel: String?
 
         func validate() throws {
-            for (name, value) in [("--als-listen", resolvedALSListen), ("--http-listen", resolvedHTTPListen)]
-            where ListenAddress(parsing: value) == nil {
-                throw ValidationError("\(name): \"\(value)\" is not HOST:PORT (e.g. 0.0.0.0:9001, [::]:9001)")
+            _ = try settings()
+        }
+
+        /// Flags, else environment, else defaults; every value checked.
+        func settings() throws -> (config: ServerConfig, logLevel: Logger.Level, grace: Double) {
+            var config = ServerConfig()
+            func address(_ flag: String?, _ env: String, _ fallback: String, _ name: String) throws -> ListenAddress {
+                let text = flag ?? environment(env) ?? fallback
+                guard let parsed = ListenAddress(parsing: text) else {
+                    throw ValidationError("\(name): \"\(text)\" is not HOST:PORT (e.g. 0.0.0.0:9001, [::]:9001)")
+                }
+                return parsed
             }
-            if let threads, threads < 1 || threads > 256 { throw ValidationError("--threads must be 1...256") }
-            if maxMessageBytes < 1024 { throw ValidationError("--max-message-bytes must be at least 1024") }
-            if headTimeout <= 0 { throw ValidationError("--head-timeout must be positive") }
-            if subscriberQueue < 1 { throw ValidationError("--subscriber-queue must be at least 1") }
+            func number<T: LosslessStringConvertible & Comparable>(
+                _ flag: T?, _ env: String, _ fallback: T, _ name: String, _ range: ClosedRange<T>
+            ) throws -> T {
+                let value: T
+                if let flag {
+                    value = flag
+                } else if let text = environment(env) {
+                    guard let parsed = T(text) else { throw ValidationError("\(env)=\"\(text)\" is not a number") }
+                    value = parsed
+                } else {
+                    value = fallback
+                }
+                guard range.contains(value) else { throw ValidationError("\(name) must be in \(range), not \(value)") }
+                return value
+            }
+            config.alsListen = try address(alsListen, "ALSTAP_ALS_LISTEN", "0.0.0.0:9001", "--als-listen")
+            config.httpListen = try address(httpListen, "ALSTAP_HTTP_LISTEN", "0.0.0.0:9002", "--http-listen")
+            config.threads = try number(threads, "ALSTAP_THREADS", Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))),
+                                        "--threads", 1...256)
+            config.maxMessageBytes = try number(maxMessageBytes, "ALSTAP_MAX_MESSAGE_BYTES", 4 << 20,
+                                                "--max-message-bytes", 1024...(1 << 30))
+            config.subscriberQueueLines = try number(subscriberQueue, "ALSTAP_SUBSCRIBER_QUEUE", 8192,
+                                                     "--subscriber-queue", 1...(1 << 24))
+            config.maxConnections = try number(maxConnections, "ALSTAP_MAX_CONNECTIONS", 10_000,
+                                               "--max-connections", 1...1_000_000)
+            config.http2.maxConcurrentStreams = UInt32(try number(maxStreams, "ALSTAP_MAX_STREAMS", 1024,
+                                                                  "--max-streams", 1...100_000))
+            config.maxSubscribers = try number(maxSubscribers, "ALSTAP_MAX_SUBSCRIBERS", 1000,
+                                               "--max-subscribers", 1...100_000)
+            config.maxHeadBytes = try number(maxHeadBytes, "ALSTAP_MAX_HEAD_BYTES", 16 * 1024,
+                                             "--max-head-bytes", 256...(1 << 20))
+            config.headTimeoutMillis = UInt64(try number(headTimeout, "ALSTAP_HEAD_TIMEOUT", 5.0,
+                                                         "--head-timeout", 0.05...3600) * 1000)
+            let grace = try number(shutdownGrace, "ALSTAP_SHUTDOWN_GRACE", 5.0, "--shutdown-grace", 0...3600)
+            if let path = tapTokenFile ?? environment("ALSTAP_TAP_TOKEN_FILE") {
+                config.tapToken = try readToken(path)
+            }
+            let redacted = !redactHeader.isEmpty ? redactHeader
+                : environment("ALSTAP_REDACT_HEADERS").map { $0.split(separator: ",").map(String.init) }
+                ?? ["authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"]
+            config.redactedHeaders = redacted.map { $0.lowercased() }
+            let levelText = logLevel ?? environment("ALSTAP_LOG_LEVEL") ?? "info"
+            guard let level = Logger.Level(rawValue: levelText) else {
+                throw ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical")
+            }
+            return (config, level, grace)
         }
 
-        private var resolvedALSListen: String {
-            alsListen ?? environment("ALSTAP_ALS_LISTEN") ?? "0.0.0.0:9001"
-        }
-
-        private var resolvedHTTPListen: String {
-            httpListen ?? environment("ALSTAP_HTTP_LISTEN") ?? "0.0.0.0:9002"
+        private func readToken(_ path: String) throws -> String {
+            guard let file = fopen(path, "r") else { throw ValidationError("cannot read --tap-token-file \(path)") }
+            defer { fclose(file) }
+            var bytes: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = fread(&chunk, 1, chunk.count, file)
+                if count <= 0 { break }
+                bytes += chunk[..<count]
+            }
+            let token = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: " \t\r\n")
+            guard !token.isEmpty else { throw ValidationError("--tap-token-file \(path) is empty") }
+            return token
         }
 
         func run() throws {
-            let level = logLevel
+            let (config, level, grace) = try settings()
             LoggingSystem.bootstrap { label in
                 var handler = StreamLogHandler.standardError(label: label)
                 handler.logLevel = level
                 return handler
             }
             let logger = Logger(label: "alstap")
-
-            var config = ServerConfig()
-            config.alsListen = ListenAddress(parsing: resolvedALSListen)!
-            config.httpListen = ListenAddress(parsing: resolvedHTTPListen)!
-            config.threads = threads ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-            config.maxMessageBytes = maxMessageBytes
-            config.subscriberQueueLines = subscriberQueue
-            config.headTimeoutMillis = UInt64(headTimeout * 1000)
 
             // Signals are taken synchronously by this thread (sigwait); block them before the
             // loop threads start so those inherit the mask.
@@ -97,20 +168,25 @@ extension AlsTap {
 
             var received: Int32 = 0
             sigwait(&signals, &received)
-            logger.info("signal \(received): shutting down")
+            logger.info("signal \(received): draining for up to \(grace) s; a second signal exits at once")
             server.beginShutdown()
-            let graceMicros = useconds_t(max(0, shutdownGrace) * 1_000_000)
-            usleep(graceMicros)
+            // A second signal ends the wait early; otherwise the grace period or an idle server does.
+            var timeout = timespec(tv_sec: 0, tv_nsec: 50_000_000)
+            let deadline = monotonicNanos() + UInt64(grace * 1e9)
+            while monotonicNanos() < deadline && !server.isDrained {
+                if sigtimedwait(&signals, nil, &timeout) > 0 {
+                    logger.info("second signal: exiting now")
+                    break
+                }
+            }
             server.stop()
-            logger.info("stopped", metadata: ["entries": "\(server.counters.get(.entriesReceived))"])
+            logger.info("stopped", metadata: ["entries": "\(server.counters.entriesReceived)"])
         }
     }
 }
 
-private func environment(_ name: String) -> String? {
+func environment(_ name: String) -> String? {
     guard let value = getenv(name) else { return nil }
     let text = String(cString: value)
     return text.isEmpty ? nil : text
 }
-
-extension Logger.Level: @retroactive ExpressibleByArgument {}

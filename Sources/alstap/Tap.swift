@@ -67,6 +67,18 @@ extension AlsTap {
         @Option(help: "Exit after N entries.")
         var max: Int?
 
+        @Option(help: ArgumentHelp("A file holding the server's bearer token (default: $ALSTAP_TOKEN).", valueName: "path"))
+        var tokenFile: String?
+
+        /// The bearer token to send, from --token-file or $ALSTAP_TOKEN.
+        func token() throws -> String? {
+            guard let tokenFile else { return environment("ALSTAP_TOKEN") }
+            guard let data = FileManager.default.contents(atPath: tokenFile) else {
+                throw ValidationError("cannot read --token-file \(tokenFile)")
+            }
+            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: " \t\r\n")
+        }
+
         func validate() throws {
             guard TapFormatter.Style(rawValue: output) != nil else {
                 throw ValidationError("-o must be text, json or wide")
@@ -93,8 +105,7 @@ extension AlsTap {
         }
 
         var serverURL: String {
-            server ?? ProcessInfo.processInfo.environment["ALSTAP_SERVER"].flatMap { $0.isEmpty ? nil : $0 }
-                ?? "http://127.0.0.1:9002"
+            server ?? environment("ALSTAP_SERVER") ?? "http://127.0.0.1:9002"
         }
 
         static func splitResource(_ text: String) -> (kind: String, name: String)? {
@@ -141,10 +152,9 @@ extension AlsTap {
             signal(SIGINT) { _ in Glibc.exit(0) }
             signal(SIGPIPE) { _ in Glibc.exit(0) }
             let style = TapFormatter.Style(rawValue: output)!
-            let environment = ProcessInfo.processInfo.environment
-            let color = isatty(STDOUT_FILENO) == 1 && environment["NO_COLOR"] == nil
+            let color = isatty(STDOUT_FILENO) == 1 && getenv("NO_COLOR") == nil
             let formatter = TapFormatter(style: style, color: color)
-            let client = TapClient(server: serverURL, token: environment["ALSTAP_TOKEN"])!
+            let client = TapClient(server: serverURL, token: try token())!
             let decoder = JSONDecoder()
             var printed = 0
             var backoff = 0.5
