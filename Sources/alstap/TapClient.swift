@@ -177,10 +177,15 @@ struct TapClient {
 }
 
 extension StringProtocol {
+    /// Drops leading and trailing characters made only of scalars in `set` (so "\r\n" counts
+    /// when "\r" and "\n" are in it, though Swift sees "\r\n" as one Character).
     func trimmingCharacters(in set: String) -> String {
+        func isTrimmed(_ character: Character) -> Bool {
+            character.unicodeScalars.allSatisfy { set.unicodeScalars.contains($0) }
+        }
         var text = self[...]
-        while let first = text.first, set.contains(first) { text = text.dropFirst() }
-        while let last = text.last, set.contains(last) { text = text.dropLast() }
+        while let first = text.first, isTrimmed(first) { text = text.dropFirst() }
+        while let last = text.last, isTrimmed(last) { text = text.dropLast() }
         return String(text)
     }
 }

@@ -39,6 +39,7 @@ class Alstap:
                      "--threads", str(threads), "--shutdown-grace", "0.2", *extra]
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.log = []
+        self.token = None  # set when the server was started with --tap-token-file
         deadline = time.time() + 10
         while time.time() < deadline:
             line = self.proc.stderr.readline()
@@ -65,7 +66,10 @@ class Alstap:
         return f"http://127.0.0.1:{self.http_port}{path}"
 
     def stats(self):
-        with urllib.request.urlopen(self.url("/stats"), timeout=5) as response:
+        request = urllib.request.Request(self.url("/stats"))
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        with urllib.request.urlopen(request, timeout=5) as response:
             return {k: int(v) for k, v in (line.split() for line in response.read().decode().splitlines())}
 
     def wait_stat(self, name, predicate, timeout=10):

@@ -59,6 +59,13 @@ class RawH2:
             self.flush()
         return self.headers.get(stream, {})
 
+    def receive_settings(self):
+        """Reads until the server's SETTINGS arrived; returns them (h2's remote_settings)."""
+        while not any(isinstance(e, h2.events.RemoteSettingsChanged) for e in self.conn.receive_data(self.sock.recv(65536))):
+            pass
+        self.flush()
+        return self.conn.remote_settings
+
     def abort(self):
         """Drops the connection at once (RST), as a crashed client would."""
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

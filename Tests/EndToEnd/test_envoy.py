@@ -5,6 +5,7 @@ with the right method, path, code, flags, reporter and direction; TCP connection
 `alstap tap` filters them as the README says."""
 import json
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -162,3 +163,36 @@ def test_envoy_access_logs_arrive_once_each(mesh):
     assert Counter(paths) == Counter({p: 1 if p.startswith("/dead") else 2 for p in expected})
     tap.close()
     text.close()
+
+
+def test_sigterm_hands_envoy_to_a_second_instance(mesh):
+    """Runs last in this module: it stops the module's alstap. SIGTERM with a live Envoy and a
+    subscriber: exit 0, the final line, nothing received lost; Envoy's next batch lands on a
+    second alstap on the same address."""
+    first = mesh
+    tap = Tap(first)
+    wait_subscribers(first, 1)
+    before = first.stats()["entriesReceived"]
+    for i in range(5):
+        assert request("GET", f"/ok/drain-{i}") == 200
+    first.wait_stat("entriesReceived", lambda v: v == before + 10)
+    first.proc.send_signal(signal.SIGTERM)
+    second = None
+    deadline = time.time() + 5
+    while second is None:
+        try:
+            second = Alstap(als="127.0.0.1:9001", http="127.0.0.1:9002")
+        except AssertionError:
+            assert time.time() < deadline, "the port was not released while draining"
+            time.sleep(0.05)
+    try:
+        assert first.proc.wait(timeout=15) == 0
+        tap.done.wait(5)
+        entries = tap.json()
+        assert entries[-1] == {"type": "shutdown"}
+        assert len(entries) - 1 == 10, "every entry the first instance received reached the subscriber"
+        for i in range(5):
+            assert request("GET", f"/ok/after-{i}") == 200
+        second.wait_stat("entriesReceived", lambda v: v == 10, timeout=15)
+    finally:
+        second.stop()
