@@ -50,6 +50,14 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: swiftSettings),
+        // libFuzzer targets (scripts/fuzz builds them with -DFUZZING); in a normal build each
+        // is a replayer of saved inputs.
+        .target(name: "FuzzReplay", swiftSettings: swiftSettings),
+        .executableTarget(name: "FuzzALS", dependencies: ["ALSTapALS", "FuzzReplay"], swiftSettings: swiftSettings),
+        .executableTarget(name: "FuzzHTTP1", dependencies: ["ALSTapHTTP1", "FuzzReplay"], swiftSettings: swiftSettings),
+        .executableTarget(name: "FuzzTapQuery", dependencies: ["ALSTapALS", "ALSTapFilter", "ALSTapHTTP1", "FuzzReplay"],
+                          swiftSettings: swiftSettings),
+        .executableTarget(name: "FuzzHTTP2", dependencies: ["ALSTapHTTP2", "FuzzReplay"], swiftSettings: swiftSettings),
         .executableTarget(name: "alstap-microbench", dependencies: ["ALSTapALS", "ALSTapSystem"],
                           swiftSettings: swiftSettings),
 

@@ -42,10 +42,16 @@ final class Acceptor: EventHandler {
         }
     }
 
+    private var isClosed = false
+
     func close() {
+        guard !isClosed else { return }
+        isClosed = true
         context.loop.deregister(fd)
         Syscalls.close(fd)
     }
+
+    func loopStopped() { close() }
 }
 
 /// Reads a new connection's first bytes: the HTTP/2 client preface means HTTP/2 (gRPC from

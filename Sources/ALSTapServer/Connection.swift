@@ -30,6 +30,8 @@ class Connection: EventHandler {
         if events & (EventMask.readable | EventMask.hangup) != 0 { readable() }
     }
 
+    func loopStopped() { close() }
+
     /// Subclasses: the socket has bytes (or EOF) to read.
     func readable() {}
     /// Subclasses: pending output drained; more may be written.

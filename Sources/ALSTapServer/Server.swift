@@ -83,6 +83,8 @@ public final class Server: Sendable {
             threads.forEach { $0.join() }
             threads.removeAll()
         }
+        // The threads are gone, so their loop-confined state may be touched here.
+        for context in contexts { context.loop.tearDown() }
     }
 }
 

@@ -8,6 +8,8 @@ import Glibc
 public protocol EventHandler: AnyObject {
     /// Called on the loop's thread with the epoll event mask (`EventMask`).
     func handle(events: UInt32)
+    /// The loop has stopped for good: release the descriptor and the state.
+    func loopStopped()
 }
 
 /// epoll event bits, as plain integers.
@@ -99,6 +101,17 @@ public final class EventLoop: @unchecked Sendable {
     public func stop() {
         stopRequested.store(true, ordering: .releasing)
         wake()
+    }
+
+    /// After `run()` returned (its thread joined): tells every handler and drops the callbacks,
+    /// which would otherwise keep the loop and its connections alive in a cycle.
+    public func tearDown() {
+        let remaining = handlers.values
+        handlers.removeAll()
+        for handler in remaining { handler.loopStopped() }
+        onWake = nil
+        onIterationEnd = nil
+        onTick = nil
     }
 
     /// Runs until `stop()`. Must be called on the thread that owns this loop.

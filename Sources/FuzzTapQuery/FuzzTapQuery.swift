@@ -1,0 +1,46 @@
+// libFuzzer target: the tap query / filter parser, and matching the parsed filter against the
+// facts of a real decoded entry.
+import FuzzReplay
+import ALSTapALS
+import ALSTapFilter
+import ALSTapHTTP1
+
+func fuzzTapQuery(_ data: UnsafeRawBufferPointer) {
+    let target = "/tap?" + String(decoding: data, as: UTF8.self)
+    guard let query = try? TapQuery(RequestTarget(target).query), let filter = query.filter else { return }
+    _ = filter.matches(Sample.facts.facts[0], in: Sample.facts)
+}
+
+/// One decoded entry's facts to match filters against.
+enum Sample {
+    static let facts: EntryFactsTable = {
+        // StreamAccessLogsMessage { http_logs { log_entry { common_properties { upstream_cluster:
+        // "outbound|80||a.b.svc.cluster.local" } request { path: "/x" } response { response_code { value: 503 } } } } }
+        let cluster = Array("outbound|80||a.b.svc.cluster.local".utf8)
+        let common: [UInt8] = [0x7A, UInt8(cluster.count)] + cluster
+        let request: [UInt8] = [0x2A, 2] + Array("/x".utf8)
+        let response: [UInt8] = [0x0A, 3, 0x08, 0xF7, 0x03]
+        let entry: [UInt8] = [0x0A, UInt8(common.count)] + common + [0x1A, UInt8(request.count)] + request
+            + [0x22, UInt8(response.count)] + response
+        let logs: [UInt8] = [0x0A, UInt8(entry.count)] + entry
+        let message: [UInt8] = [0x12, UInt8(logs.count)] + logs
+        var reporter = Reporter()
+        let batch = message.withUnsafeBytes {
+            try! ALSDecoder().decode($0, reporter: &reporter, formats: [], withFacts: true, decodedAtNanos: 0)
+        }
+        return batch.facts!
+    }()
+}
+
+#if FUZZING
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    fuzzTapQuery(UnsafeRawBufferPointer(start: data, count: size))
+    return 0
+}
+#else
+@main
+enum Replay {
+    static func main() { replayFiles(CommandLine.arguments.dropFirst(), fuzzTapQuery) }
+}
+#endif
