@@ -1,6 +1,5 @@
 import ALSTapALS
 import ALSTapSystem
-import Synchronization
 
 /// Fans decoded batches out to every loop that has subscribers.
 ///
@@ -74,7 +73,7 @@ final class LoopInbox: Sendable {
     let loop: EventLoop
     let subscribers = AtomicCounter()
     private let limit: Int
-    private let pending = Mutex(Pending())
+    private let pending = Locked(Pending())
 
     init(loop: EventLoop, limit: Int) {
         self.loop = loop

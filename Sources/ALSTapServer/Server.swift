@@ -1,7 +1,6 @@
 import ALSTapALS
 import ALSTapSystem
 import Logging
-import Synchronization
 
 /// `alstap serve`: one event loop per thread, each accepting on its own SO_REUSEPORT sockets.
 public final class Server: Sendable {
@@ -11,7 +10,7 @@ public final class Server: Sendable {
     private let hub: Hub
     private let contexts: [LoopContext]
     private let acceptors: UncheckedBox<[[Acceptor]]>
-    private let threads = Mutex<[LoopThread]>([])
+    private let threads = Locked<[LoopThread]>([])
 
     public init(config: ServerConfig, logger: Logger) throws {
         Memory.setMmapThreshold(64 << 20)
