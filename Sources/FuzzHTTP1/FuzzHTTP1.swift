@@ -15,9 +15,14 @@ func fuzzHTTP1(_ data: UnsafeRawBufferPointer) {
 
 #if FUZZING
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     fuzzHTTP1(UnsafeRawBufferPointer(start: data, count: size))
     return 0
+}
+
+@_cdecl("FuzzHTTP1_main")
+public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    runFuzzer(argc, argv, fuzzerTestOneInput)
 }
 #else
 @main

@@ -22,3 +22,21 @@ public func replayFiles(_ paths: ArraySlice<String>, _ target: (UnsafeRawBufferP
     }
     print("replayed \(paths.count) inputs")
 }
+
+#if FUZZING
+@_silgen_name("LLVMFuzzerRunDriver")
+private func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+
+/// Hands control to libFuzzer. SwiftPM links an executable's entry point as `<Target>_main`, so
+/// each target exports that name (with `@_cdecl`) and calls this with its test function.
+public func runFuzzer(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+                      _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt {
+    var argc = argc
+    var argv = argv
+    return LLVMFuzzerRunDriver(&argc, &argv, callback)
+}
+#endif

@@ -34,9 +34,14 @@ enum Sample {
 
 #if FUZZING
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     fuzzTapQuery(UnsafeRawBufferPointer(start: data, count: size))
     return 0
+}
+
+@_cdecl("FuzzTapQuery_main")
+public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    runFuzzer(argc, argv, fuzzerTestOneInput)
 }
 #else
 @main
