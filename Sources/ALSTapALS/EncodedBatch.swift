@@ -71,6 +71,8 @@ public struct EncodedBatch: Sendable {
     public let facts: EntryFactsTable?
     /// Monotonic time the message was decoded (latency measurement).
     public let decodedAtNanos: UInt64
+    /// Order of publication, set by the hub (a replay skips live batches it already sent).
+    public var sequence: UInt64 = 0
 
     public init(entryCount: Int, isTCP: Bool, json: EncodedLines?, text: EncodedLines?, facts: EntryFactsTable?,
                 decodedAtNanos: UInt64) {

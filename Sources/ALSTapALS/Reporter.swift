@@ -6,8 +6,9 @@ import CEnvoyProtos
 /// NAMESPACE, NAME (pod), WORKLOAD_NAME, LABELS, CLUSTER_ID; plain Envoy sets only id and cluster.
 /// Parsed once per stream and kept pre-encoded, so entries splice bytes instead of re-encoding.
 /// A class: every entry refers to it, and a reference costs one retain where a struct of
-/// strings and arrays would cost a dozen.
-public final class Reporter: Equatable {
+/// strings and arrays would cost a dozen. `@unchecked Sendable`: every property is set in `init`
+/// and never changed after, so the replay ring may hold it across loops.
+public final class Reporter: Equatable, @unchecked Sendable {
     public private(set) var logName = ""
     public private(set) var nodeId = ""
     public private(set) var cluster = ""

@@ -6,6 +6,12 @@ public struct TapQuery: Sendable, Equatable {
     public var format = OutputFormat.json
     /// nil: every entry.
     public var filter: TapFilter?
+    /// Send this many of the most recent matching entries first (`last=K`).
+    public var last = 0
+    /// false (`follow=0`): end the stream after the replay.
+    public var follow = true
+    /// Entries per second at most (`max_rps=R`); 0: unlimited.
+    public var maxEntriesPerSecond = 0.0
 
     /// A bad query: the message names the parameter (answered with 400).
     public struct Error: Swift.Error, Equatable, Sendable {
@@ -13,7 +19,7 @@ public struct TapQuery: Sendable, Equatable {
     }
 
     /// Parameters alstap knows; anything else is an error, never ignored.
-    public static let parameters = ["format", "ns", "workload", "pod", "destination", "destination_ns", "method", "path",
+    public static let parameters = ["format", "last", "follow", "max_rps", "ns", "workload", "pod", "destination", "destination_ns", "method", "path",
                                     "authority", "scheme", "direction", "code", "flags", "min_duration", "type",
                                     "reporter", "log_name"]
 
@@ -36,14 +42,30 @@ public struct TapQuery: Sendable, Equatable {
         var clauses: [TapFilter.Clause] = []
         for name in order {
             let list = values[name]!
-            if name == "format" {
+            switch name {
+            case "last":
+                guard list.count == 1, let value = Int(list[0]), value >= 0 else {
+                    throw Error(message: "bad value for last: \"\(list.joined(separator: ","))\" (a count, 0 or more)")
+                }
+                last = value
+            case "follow":
+                guard list.count == 1, let value = ["1": true, "true": true, "0": false, "false": false][list[0]] else {
+                    throw Error(message: "bad value for follow: \"\(list.joined(separator: ","))\" (1 or 0)")
+                }
+                follow = value
+            case "max_rps":
+                guard list.count == 1, let value = Double(list[0]), value >= 0, value.isFinite else {
+                    throw Error(message: "bad value for max_rps: \"\(list.joined(separator: ","))\" (entries per second, 0: unlimited)")
+                }
+                maxEntriesPerSecond = value
+            case "format":
                 guard list.count == 1, let format = ["json": OutputFormat.json, "ndjson": .json, "text": .text][list[0]] else {
                     throw Error(message: "bad value for format: \"\(list.joined(separator: ","))\" (json or text)")
                 }
                 self.format = format
-                continue
+            default:
+                clauses.append(try Self.clause(name, list))
             }
-            clauses.append(try Self.clause(name, list))
         }
         filter = clauses.isEmpty ? nil : TapFilter(clauses: clauses)
     }

@@ -13,7 +13,7 @@ public final class Counters: Sendable {
         case alsStreamsInternal, alsStreamsCancelled
         case messagesReceived, entriesHTTP, entriesTCP
         case decodeInvalidProtobuf, decodeTooLarge, decodeCompressed, decodeTruncated
-        case subscribersActive, subscribersRejected, linesSent, linesDropped, inboxDropped
+        case subscribersActive, subscribersRejected, linesSent, linesDropped, linesRateLimited, inboxDropped
         case headTooLarge, headTimeouts, unauthorized
         case bytesReceived, bytesSent
     }
@@ -56,6 +56,7 @@ public final class Counters: Sendable {
         case .subscribersRejected: return counter(limits, [("limit", "max_subscribers")])
         case .linesSent: return counter("alstap_lines_sent_total")
         case .linesDropped: return counter("alstap_lines_dropped_total", [("reason", "subscriber_queue")])
+        case .linesRateLimited: return counter("alstap_lines_dropped_total", [("reason", "rate_limit")])
         case .inboxDropped: return counter("alstap_lines_dropped_total", [("reason", "loop_inbox")])
         case .headTooLarge: return counter(limits, [("limit", "max_head_bytes")])
         case .headTimeouts: return counter(limits, [("limit", "head_timeout")])
@@ -138,6 +139,9 @@ final class AtomicCounter: Sendable {
 
     @inline(__always)
     func add(_ amount: Int) { atomic.wrappingAdd(amount, ordering: .relaxed) }
+
+    /// Adds and returns the new value (sequence numbers).
+    func addAndGet(_ amount: Int) -> Int { atomic.wrappingAdd(amount, ordering: .relaxed).newValue }
 
     var value: Int { atomic.load(ordering: .relaxed) }
 }

@@ -81,14 +81,16 @@ final class HTTP1Connection: Connection, InitialBytesConsumer, HeadDeadline, Sub
         }
         if case .tap(let query) = route {
             let subscriber = Subscriber(format: query.format, filter: query.filter,
+                                        maxEntriesPerSecond: query.maxEntriesPerSecond,
                                         capacityLines: context.config.subscriberQueueLines, counters: context.counters)
-            guard head.method == "GET", context.admitSubscriber(subscriber) else {
+            guard head.method == "GET", context.admitSubscriber(subscriber, last: query.last, follow: query.follow) else {
                 respond(head.method == "GET" ? .tooManySubscribers : HTTPResponse(200, "OK", ""), to: head)
                 return
             }
             write(HTTP1Response.streamingHead(contentType: query.format.contentType))
             subscriber.transport = self
             self.subscriber = subscriber
+            writeQueuedLines()  // a replay may have queued lines, or ended the stream already
             return
         }
         respond(route.fixedResponse(counters: context.counters, ready: !context.draining), to: head)

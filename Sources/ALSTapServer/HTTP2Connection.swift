@@ -105,8 +105,9 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
         if case .tap(let query) = route, head.method == "GET" {
             let format = query.format
             let subscriber = Subscriber(format: format, filter: query.filter,
+                                        maxEntriesPerSecond: query.maxEntriesPerSecond,
                                         capacityLines: context.config.subscriberQueueLines, counters: context.counters)
-            guard context.admitSubscriber(subscriber) else {
+            guard context.admitSubscriber(subscriber, last: query.last, follow: query.follow) else {
                 respondFixed(stream, .tooManySubscribers, headOnly: false)
                 return
             }
@@ -159,7 +160,7 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
                                                        decodedAtNanos: monotonicNanos())
                 context.counters.add(.messagesReceived)
                 context.counters.add(batch.isTCP ? .entriesTCP : .entriesHTTP, batch.entryCount)
-                context.hub.publish(batch, fromLoop: context.loop.index)
+                context.hub.publish(batch, payload: payload, reporter: als.reporter, fromLoop: context.loop.index)
             }
         } catch {
             fail(stream, als, error)

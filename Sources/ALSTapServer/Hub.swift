@@ -10,9 +10,12 @@ public final class Hub: Sendable {
     let inboxes: [LoopInbox]
     private let subscribersByFormat: [AtomicCounter]
     private let filteredSubscribers = AtomicCounter()
+    private let sequence = AtomicCounter()
     let counters: Counters
+    let replayRing: ReplayRing
 
-    init(loops: [EventLoop], inboxLimit: Int, counters: Counters) {
+    init(loops: [EventLoop], inboxLimit: Int, replayEntries: Int, counters: Counters) {
+        replayRing = ReplayRing(capacityEntries: replayEntries)
         inboxes = loops.map { LoopInbox(loop: $0, limit: inboxLimit) }
         subscribersByFormat = OutputFormat.allCases.map { _ in AtomicCounter() }
         self.counters = counters
@@ -44,10 +47,19 @@ public final class Hub: Sendable {
         counters.subtract(.subscribersActive)
     }
 
-    /// Hands `batch` to every loop with subscribers. `fromLoop` is drained at the end of its
-    /// current iteration anyway, so it is not woken.
-    func publish(_ batch: EncodedBatch, fromLoop: Int) {
+    /// Hands `batch` to every loop with subscribers and keeps `payload` (the message as received)
+    /// in the replay ring. `fromLoop` is drained at the end of its current iteration anyway, so
+    /// it is not woken.
+    func publish(_ batch: EncodedBatch, payload: UnsafeRawBufferPointer, reporter: Reporter, fromLoop: Int) {
         guard batch.entryCount > 0 else { return }
+        var batch = batch
+        // Numbered and kept in the ring before any loop sees it: a replay then knows exactly
+        // which live batches it already covered.
+        batch.sequence = UInt64(sequence.addAndGet(1))
+        if replayRing.isEnabled {
+            replayRing.append(ReplayRing.Record(sequence: batch.sequence, payload: SharedBytes(copying: payload),
+                                                reporter: reporter, entries: batch.entryCount))
+        }
         for inbox in inboxes where inbox.subscribers.value > 0 {
             switch inbox.push(batch) {
             case .wake where inbox.loop.index != fromLoop: inbox.loop.wake()

@@ -44,15 +44,47 @@ final class LoopContext: @unchecked Sendable {
 
     var inbox: LoopInbox { hub.inboxes[loop.index] }
 
-    /// Registers a subscriber unless `--max-subscribers` are already there (then counts the refusal).
-    func admitSubscriber(_ subscriber: Subscriber) -> Bool {
+    /// Registers a subscriber unless `--max-subscribers` are already there (then counts the
+    /// refusal), replays the `last` most recent matching entries into it, and with `follow`
+    /// false ends it after them.
+    func admitSubscriber(_ subscriber: Subscriber, last: Int = 0, follow: Bool = true) -> Bool {
         guard !draining, counters.get(.subscribersActive) < config.maxSubscribers else {
             counters.add(.subscribersRejected)
             return false
         }
         subscribers[ObjectIdentifier(subscriber)] = subscriber
         hub.subscriberAdded(format: subscriber.format, filtered: subscriber.filter != nil, loop: loop.index)
+        // Registered first, so no live batch published from now on is missed; the ring's
+        // sequence numbers tell which of those the replay already covers.
+        if last > 0 { replay(last, into: subscriber) }
+        if !follow { subscriber.finish(notice: nil) }
         return true
+    }
+
+    /// Decodes the ring's messages again, newest first, until `count` entries match, then
+    /// queues those oldest first.
+    private func replay(_ count: Int, into subscriber: Subscriber) {
+        let records = hub.replayRing.snapshot()
+        subscriber.replayedThrough = records.last?.sequence ?? 0
+        var selected: [(batch: EncodedBatch, entries: [Int])] = []
+        var found = 0
+        for record in records.reversed() where found < count {
+            var reporter = record.reporter
+            guard let batch = try? decoder.decode(record.payload.bytes, reporter: &reporter,
+                                                  formats: FormatSet(subscriber.format),
+                                                  withFacts: subscriber.filter != nil, decodedAtNanos: 0)
+            else { continue }
+            var matching = (0..<batch.entryCount).filter { index in
+                guard let filter = subscriber.filter, let table = batch.facts else { return true }
+                return filter.matches(table.facts[index], in: table)
+            }
+            matching = Array(matching.suffix(count - found))
+            found += matching.count
+            if !matching.isEmpty { selected.append((batch, matching)) }
+        }
+        for (batch, entries) in selected.reversed() {
+            for index in entries { subscriber.offer(batch, entries: index..<(index + 1), decodedAt: 0) }
+        }
     }
 
     func removeSubscriber(_ subscriber: Subscriber) {
@@ -74,7 +106,7 @@ final class LoopContext: @unchecked Sendable {
         draining = true
         for connection in http2Connections.values { connection.announceShutdown() }
         goAwayAtNanos = monotonicNanos() + 100_000_000
-        for subscriber in subscribers.values { subscriber.finish() }
+        for subscriber in subscribers.values { subscriber.finish(notice: subscriber.shutdownNotice) }
     }
 
     func watchHead(_ connection: any HeadDeadline) {
@@ -91,7 +123,7 @@ final class LoopContext: @unchecked Sendable {
         for task in tasks { task() }
         guard !batches.isEmpty || dropped > 0 else { return }
         for subscriber in subscribers.values {
-            if dropped > 0 { subscriber.noteLost(dropped) }
+            if dropped > 0 { subscriber.noteLost(dropped, .slow) }
             for batch in batches { subscriber.offer(batch) }
             if subscriber.hasData { subscriber.transport?.subscriberHasData() }
         }

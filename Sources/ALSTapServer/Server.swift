@@ -15,7 +15,8 @@ public final class Server: Sendable {
     public init(config: ServerConfig, logger: Logger) throws {
         Memory.setMmapThreshold(64 << 20)
         let loops = try (0..<max(1, config.threads)).map { try EventLoop(index: $0) }
-        hub = Hub(loops: loops, inboxLimit: config.loopInboxEntries, counters: counters)
+        hub = Hub(loops: loops, inboxLimit: config.loopInboxEntries, replayEntries: config.replayEntries,
+                  counters: counters)
         let hub = hub
         let counters = counters
         contexts = loops.map { LoopContext(loop: $0, config: config, hub: hub, counters: counters, logger: logger) }

@@ -19,6 +19,8 @@ public struct ServerConfig: Sendable {
     public var http2 = HTTP2ServerSettings()
     /// Open connections on both listeners together; more are accepted and closed at once.
     public var maxConnections = 10_000
+    /// Entries kept for `last=K` replays (0: off).
+    public var replayEntries = 10_000
     /// Tap subscribers; more get 503.
     public var maxSubscribers = 1000
     /// When set, the HTTP listener wants `Authorization: Bearer <token>` (not on health probes).

@@ -9,24 +9,60 @@ protocol SubscriberTransport: AnyObject {
     func subscriberHasData()
 }
 
+/// Why a subscriber missed entries (the `reason` of its `lost` lines).
+enum LostReason: String, CaseIterable {
+    /// It read too slowly: its queue, or its loop's hand-off, was full.
+    case slow
+    /// Its `max_rps` limit.
+    case rate
+}
+
+/// Entries per second at most, with a one-second burst (a token bucket).
+struct RateLimit {
+    let perSecond: Double
+    private var tokens: Double
+    private var lastNanos: UInt64
+
+    init(perSecond: Double) {
+        self.perSecond = perSecond
+        tokens = perSecond
+        lastNanos = monotonicNanos()
+    }
+
+    /// Adds the tokens earned since the last batch (once per batch, not per entry).
+    mutating func refill(now: UInt64) {
+        tokens = min(perSecond, tokens + Double(now &- lastNanos) / 1e9 * perSecond)
+        lastNanos = now
+    }
+
+    mutating func take() -> Bool {
+        guard tokens >= 1 else { return false }
+        tokens -= 1
+        return true
+    }
+}
+
 /// One tap client: a bounded queue of shared, already-encoded lines.
 ///
 /// Loop-confined: created, fed and drained only on the loop that owns its connection.
 /// A full queue drops new batches for this subscriber alone and counts them; once the queue
-/// has drained, a `lost` line tells the client how many it missed.
+/// has drained, a `lost` line per reason tells the client how many it missed.
 final class Subscriber {
     let format: OutputFormat
     /// nil: every entry.
     let filter: TapFilter?
     let capacityLines: Int
     private let counters: Counters
+    private var rateLimit: RateLimit?
+    /// Live batches up to this sequence were already sent by a replay.
+    var replayedThrough: UInt64 = 0
     weak var transport: (any SubscriberTransport)?
 
     private struct Item {
         let bytes: SharedBytes
         let range: Range<Int>
         let lines: Int
-        /// When the batch was decoded (0 for notices).
+        /// When the batch was decoded (0 for notices and replays).
         let decodedAtNanos: UInt64
     }
 
@@ -35,55 +71,78 @@ final class Subscriber {
     /// Bytes of `items.first` already written.
     private var headOffset = 0
     private(set) var queuedLines = 0
-    private var lost = 0
-    /// Set on shutdown: once the queue (ending with the shutdown notice) is written, the stream ends.
+    private var lost: [LostReason: Int] = [:]
+    /// Set on shutdown (or after a replay without follow): once the queue is written, the stream ends.
     private(set) var isFinishing = false
 
-    init(format: OutputFormat, filter: TapFilter?, capacityLines: Int, counters: Counters) {
+    init(format: OutputFormat, filter: TapFilter?, maxEntriesPerSecond: Double = 0, capacityLines: Int,
+         counters: Counters) {
         self.format = format
         self.filter = filter
         self.capacityLines = capacityLines
         self.counters = counters
+        if maxEntriesPerSecond > 0 { rateLimit = RateLimit(perSecond: maxEntriesPerSecond) }
     }
 
     var hasData: Bool { !items.isEmpty }
 
-    /// Queues the lines of the batch's entries that pass the filter; drops them all if they do
-    /// not fit the queue.
+    /// Queues the lines of a live batch's entries that pass the filter and the rate limit; drops
+    /// them all if they do not fit the queue.
     func offer(_ batch: EncodedBatch) {
-        guard !isFinishing, let lines = batch.lines(for: format) else { return }
-        guard let filter else {
-            enqueue(lines, entries: 0..<batch.entryCount, decodedAt: batch.decodedAtNanos)
+        guard !isFinishing, batch.sequence > replayedThrough else { return }
+        offer(batch, entries: 0..<batch.entryCount, decodedAt: batch.decodedAtNanos)
+    }
+
+    /// Queues entries of `batch` (all of them, or a replay's selection) that pass the filter and
+    /// the rate limit, as slices of its shared bytes.
+    func offer(_ batch: EncodedBatch, entries: Range<Int>, decodedAt: UInt64) {
+        guard let lines = batch.lines(for: format) else { return }
+        if filter == nil && rateLimit == nil {
+            enqueue(lines, entries: entries, decodedAt: decodedAt)
             return
         }
-        guard let table = batch.facts else { return }
-        // One pass: consecutive matches become one slice of the shared bytes. A batch that
-        // does not fit the queue as a whole is dropped as a whole.
+        guard filter == nil || batch.facts != nil else { return }
+        rateLimit?.refill(now: monotonicNanos())
         let mark = items.count
         let linesBefore = queuedLines
         var runStart = -1
-        filter.withMatcher { matcher in
-            for (index, facts) in table.facts.enumerated() {
-                if matcher.matches(facts, in: table) {
+        var rateLimited = 0
+        func visit(_ passes: (Int) -> Bool) {
+            for index in entries {
+                var keep = passes(index)
+                if keep, rateLimit != nil, !rateLimit!.take() {
+                    keep = false
+                    rateLimited += 1
+                }
+                if keep {
                     if runStart < 0 { runStart = index }
                 } else if runStart >= 0 {
-                    append(lines, entries: runStart..<index, decodedAt: batch.decodedAtNanos)
+                    append(lines, entries: runStart..<index, decodedAt: decodedAt)
                     runStart = -1
                 }
             }
         }
-        if runStart >= 0 { append(lines, entries: runStart..<batch.entryCount, decodedAt: batch.decodedAtNanos) }
+        // One pass: consecutive kept entries become one slice of the shared bytes.
+        if let filter, let table = batch.facts {
+            filter.withMatcher { matcher in visit { matcher.matches(table.facts[$0], in: table) } }
+        } else {
+            visit { _ in true }
+        }
+        if runStart >= 0 { append(lines, entries: runStart..<entries.upperBound, decodedAt: decodedAt) }
+        if rateLimited > 0 { noteLost(rateLimited, .rate) }
         if queuedLines > capacityLines {
             let matched = queuedLines - linesBefore
             items.removeLast(items.count - mark)
             queuedLines = linesBefore
-            noteLost(matched)
+            noteLost(matched, .slow)
         }
+        // Nothing queued to carry the news: tell now rather than with some later entry.
+        if items.isEmpty && !lost.isEmpty { enqueueLostNotices() }
     }
 
     private func enqueue(_ lines: EncodedLines, entries: Range<Int>, decodedAt: UInt64) {
         if queuedLines + entries.count > capacityLines {
-            noteLost(entries.count)
+            noteLost(entries.count, .slow)
             return
         }
         append(lines, entries: entries, decodedAt: decodedAt)
@@ -95,21 +154,26 @@ final class Subscriber {
         queuedLines += entries.count
     }
 
-    /// Queues the final notice; the transport ends the stream once everything before it is written.
-    func finish() {
+    /// Ends the stream once everything queued is written, after `notice` if there is one.
+    func finish(notice: SharedBytes?) {
         guard !isFinishing else { return }
-        enqueueNotice(SharedBytes(format == .json ? "{\"type\":\"shutdown\"}\n" : "# alstap is shutting down\n"))
+        if let notice { enqueueNotice(notice) }
         isFinishing = true
         transport?.subscriberHasData()
+    }
+
+    /// The shutdown notice in this subscriber's format.
+    var shutdownNotice: SharedBytes {
+        SharedBytes(format == .json ? "{\"type\":\"shutdown\"}\n" : "# alstap is shutting down\n")
     }
 
     /// True when the stream should end now: finishing and nothing left to write.
     var isFinished: Bool { isFinishing && items.isEmpty }
 
-    /// Entries this subscriber missed (its queue or its loop's inbox was full).
-    func noteLost(_ count: Int) {
-        lost += count
-        counters.add(.linesDropped, count)
+    /// Entries this subscriber missed, and why.
+    func noteLost(_ count: Int, _ reason: LostReason) {
+        lost[reason, default: 0] += count
+        counters.add(reason == .rate ? .linesRateLimited : .linesDropped, count)
     }
 
     /// Queues a line that is not an entry (notices); never dropped.
@@ -145,15 +209,19 @@ final class Subscriber {
                 counters.deliveryLatency.record(micros: (monotonicNanos() &- item.decodedAtNanos) / 1000)
             }
         }
-        if items.isEmpty && lost > 0 { enqueueLostNotice() }
+        if items.isEmpty && !lost.isEmpty { enqueueLostNotices() }
     }
 
-    private func enqueueLostNotice() {
-        let notice = switch format {
-        case .json: "{\"type\":\"lost\",\"count\":\(lost)}\n"
-        case .text: "# lost \(lost) entries: this subscriber read too slowly\n"
+    private func enqueueLostNotices() {
+        for reason in LostReason.allCases {
+            guard let count = lost[reason] else { continue }
+            let notice = switch (format, reason) {
+            case (.json, _): "{\"type\":\"lost\",\"count\":\(count),\"reason\":\"\(reason.rawValue)\"}\n"
+            case (.text, .slow): "# lost \(count) entries: this subscriber read too slowly\n"
+            case (.text, .rate): "# skipped \(count) entries over this subscriber's max_rps\n"
+            }
+            enqueueNotice(SharedBytes(notice))
         }
-        lost = 0
-        enqueueNotice(SharedBytes(notice))
+        lost.removeAll()
     }
 }

@@ -38,6 +38,9 @@ extension AlsTap {
         @Option(help: "Tap subscribers; more get 503 [ALSTAP_MAX_SUBSCRIBERS, 1000].")
         var maxSubscribers: Int?
 
+        @Option(help: "Recent entries kept for `last=K` replays; 0: off [ALSTAP_REPLAY_ENTRIES, 10000].")
+        var replayEntries: Int?
+
         @Option(help: "Largest HTTP/1.1 request head; larger gets 431 [ALSTAP_MAX_HEAD_BYTES, 16384].")
         var maxHeadBytes: Int?
 
@@ -101,6 +104,8 @@ extension AlsTap {
                                                                   "--max-streams", 1...100_000))
             config.maxSubscribers = try number(maxSubscribers, "ALSTAP_MAX_SUBSCRIBERS", 1000,
                                                "--max-subscribers", 1...100_000)
+            config.replayEntries = try number(replayEntries, "ALSTAP_REPLAY_ENTRIES", 10_000,
+                                              "--replay-entries", 0...10_000_000)
             config.maxHeadBytes = try number(maxHeadBytes, "ALSTAP_MAX_HEAD_BYTES", 16 * 1024,
                                              "--max-head-bytes", 256...(1 << 20))
             config.headTimeoutMillis = UInt64(try number(headTimeout, "ALSTAP_HEAD_TIMEOUT", 5.0,

@@ -67,6 +67,15 @@ extension AlsTap {
         @Option(help: "Exit after N entries.")
         var max: Int?
 
+        @Option(help: "First the K most recent matching entries the server kept, then live ones.")
+        var last: Int?
+
+        @Flag(help: "End after the --last entries instead of following live ones.")
+        var noFollow = false
+
+        @Option(help: "At most R entries per second; the server skips the rest and says how many.")
+        var maxRps: Double?
+
         @Option(help: ArgumentHelp("A file holding the server's bearer token (default: $ALSTAP_TOKEN).", valueName: "path"))
         var tokenFile: String?
 
@@ -99,6 +108,8 @@ extension AlsTap {
                 throw ValidationError("--direction must be in or out")
             }
             if let max, max < 1 { throw ValidationError("--max must be at least 1") }
+            if let last, last < 0 { throw ValidationError("--last must be 0 or more") }
+            if let maxRps, maxRps < 0 { throw ValidationError("--max-rps must be 0 (unlimited) or more") }
             if TapClient(server: serverURL, token: nil) == nil {
                 throw ValidationError("--server must look like http://HOST:PORT, not \"\(serverURL)\"")
             }
@@ -130,6 +141,9 @@ extension AlsTap {
             if let responseCode { items.append(("code", responseCode.split(separator: ",").joined(separator: "-"))) }
             if let flags { items.append(("flags", flags)) }
             if let minDuration { items.append(("min_duration", minDuration)) }
+            if let last { items.append(("last", String(last))) }
+            if noFollow { items.append(("follow", "0")) }
+            if let maxRps { items.append(("max_rps", String(maxRps))) }
             return items.map { "\($0.0)=\(Self.escape($0.1))" }.joined(separator: "&")
         }
 
@@ -164,6 +178,9 @@ extension AlsTap {
                         backoff = 0.5
                         guard let entry = try? decoder.decode(TapEntry.self, from: Data(line.utf8)) else { return true }
                         switch entry.type {
+                        case "lost" where entry.reason == "rate":
+                            note("\(entry.count ?? 0) entries skipped over --max-rps")
+                            return true
                         case "lost":
                             note("\(entry.count ?? 0) entries lost: this client read too slowly")
                             return true
@@ -179,6 +196,8 @@ extension AlsTap {
                         return max.map { printed < $0 } ?? true
                     }
                     return
+                } catch .lost where noFollow {
+                    return  // the replay is over
                 } catch .rejected(let status, let body) {
                     note("\(body) (HTTP \(status))")
                     throw ExitCode(2)

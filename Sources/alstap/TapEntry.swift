@@ -42,6 +42,7 @@ struct TapEntry: Decodable {
     /// `lost` and `shutdown` notices carry only a type (and a count).
     var type: String?
     var count: Int?
+    var reason: String?
     var time: String?
     var direction: String?
     var source: Side?

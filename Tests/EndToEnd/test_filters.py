@@ -195,6 +195,7 @@ def test_filters_select_exactly_the_matching_entries(alstap):
     ("code=5yy", "code"), ("code=599-500", "code"), ("flags=ZZ", "flags"), ("min_duration=fast", "min_duration"),
     ("direction=sideways", "direction"), ("type=udp", "type"), ("destination=svc/x", "destination"),
     ("reporter=ns/x", "reporter"), ("path=api", "path"), ("workload=a/b/c", "workload"), ("ns=", "ns"),
+    ("last=-1", "last"), ("follow=maybe", "follow"), ("max_rps=fast", "max_rps"),
 ])
 def test_bad_values_are_400_naming_the_parameter(alstap, query, names):
     with pytest.raises(urllib.error.HTTPError) as error:
