@@ -93,16 +93,19 @@ def test_limits_answer_and_count():
         extra.close()
         held.close()
         client.close()
+        # Only the tap is left before the next probes (else they would meet the connection limit).
+        server.wait_stat("connectionsActive", lambda v: v <= 2)  # the tap and this /stats request
         # message size, head size, head timeout
         channel, _ = als.stub(server.als_target)
         with pytest.raises(grpc.RpcError) as rpc:
             als.raw_stream(channel)(iter([b"\x00" * 4096]), timeout=5)
         assert rpc.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         channel.close()
-        time.sleep(0.2)
+        server.wait_stat("connectionsActive", lambda v: v <= 2)  # the tap and this /stats request
         with socket.create_connection(("127.0.0.1", server.http_port), timeout=5) as sock:
             sock.sendall(b"GET /healthz HTTP/1.1\r\nX: " + b"a" * 2000 + b"\r\n\r\n")
             assert sock.recv(100).startswith(b"HTTP/1.1 431")
+        server.wait_stat("connectionsActive", lambda v: v <= 2)  # the tap and this /stats request
         with socket.create_connection(("127.0.0.1", server.http_port), timeout=5) as sock:
             sock.sendall(b"GET /healthz HTTP/1.1\r\n")
             assert sock.recv(100) == b""
