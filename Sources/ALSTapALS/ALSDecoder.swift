@@ -71,9 +71,9 @@ public final class ALSDecoder {
                 for i in 0..<logs.n_log_entry {
                     guard let entry = logs.log_entry[i] else { continue }
                     add(entry.pointee.common_properties) { view in
-                        if wantsJSON { json.http(entry, view: view, reporter: reporter) }
+                        let sections = wantsJSON ? json.http(entry, view: view, reporter: reporter) : JSONSections()
                         if wantsText { text.http(entry, view: view, reporter: reporter) }
-                        if withFacts { facts.add(http: entry, view: view, reporter: reporter) }
+                        if withFacts { facts.add(http: entry, view: view, reporter: reporter, sections: sections) }
                     }
                 }
             }
@@ -82,9 +82,9 @@ public final class ALSDecoder {
                 for i in 0..<logs.n_log_entry {
                     guard let entry = logs.log_entry[i] else { continue }
                     add(entry.pointee.common_properties) { view in
-                        if wantsJSON { json.tcp(entry, view: view, reporter: reporter) }
+                        let sections = wantsJSON ? json.tcp(entry, view: view, reporter: reporter) : JSONSections()
                         if wantsText { text.tcp(entry, view: view, reporter: reporter) }
-                        if withFacts { facts.add(tcp: entry, view: view, reporter: reporter) }
+                        if withFacts { facts.add(tcp: entry, view: view, reporter: reporter, sections: sections) }
                     }
                 }
             }

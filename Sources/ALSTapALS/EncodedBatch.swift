@@ -54,6 +54,11 @@ public struct EncodedLines: Sendable {
     /// `lineEnds[i]` is the offset just past entry i's newline.
     public let lineEnds: [UInt32]
 
+    public init(bytes: SharedBytes, lineEnds: [UInt32]) {
+        self.bytes = bytes
+        self.lineEnds = lineEnds
+    }
+
     /// The byte range of entries `first..<last`.
     public func range(_ entries: Range<Int>) -> Range<Int> {
         (entries.lowerBound == 0 ? 0 : Int(lineEnds[entries.lowerBound - 1]))..<Int(lineEnds[entries.upperBound - 1])

@@ -4,6 +4,11 @@ import CEnvoyProtos
 public struct StringRef: Sendable {
     public var offset: UInt32 = 0
     public var length: UInt32 = 0
+
+    public init(offset: UInt32 = 0, length: UInt32 = 0) {
+        self.offset = offset
+        self.length = length
+    }
 }
 
 /// What tap filters test, per entry, computed only when some subscriber filters.
@@ -24,12 +29,34 @@ public struct EntryFacts: Sendable {
     public var destinationService = StringRef()
     public var reporterWorkload = StringRef(), reporterPod = StringRef()
     public var path = StringRef(), authority = StringRef(), scheme = StringRef(), logName = StringRef()
+    /// x-request-id: the key that joins the two sidecars' entries of one request.
+    public var requestId = StringRef()
+    /// The connection between the sidecars, as both see it: outbound (upstream local, upstream
+    /// remote) = inbound (downstream remote, downstream local).
+    public var linkFrom = StringRef(), linkTo = StringRef()
+    /// Where `"source"`, `"destination"` and `"request"` objects sit in the entry's JSON line.
+    public var jsonSections = JSONSections()
+}
+
+/// Byte ranges of a JSON line's objects, relative to the start of the line (empty: absent).
+public struct JSONSections: Sendable {
+    public var source: Range<UInt32> = 0..<0
+    public var destination: Range<UInt32> = 0..<0
+    public var request: Range<UInt32> = 0..<0
 }
 
 /// The facts of one batch and the pool their strings live in. Immutable once built.
 public struct EntryFactsTable: Sendable {
     public let facts: [EntryFacts]
     public let strings: SharedBytes
+    /// Facts per record: 1, or 2 for paired records (a pair matches a filter if either half does).
+    public let stride: Int
+
+    public init(facts: [EntryFacts], strings: SharedBytes, stride: Int = 1) {
+        self.facts = facts
+        self.strings = strings
+        self.stride = stride
+    }
 
     /// The bytes of `ref` (empty when absent).
     @inline(__always)
@@ -57,13 +84,27 @@ final class EntryFactsBuilder {
         EntryFactsTable(facts: facts, strings: SharedBytes(copying: pool.bytes))
     }
 
-    func add(http entry: UnsafePointer<CHTTPEntry>, view: EntryView, reporter: Reporter) {
+    func add(http entry: UnsafePointer<CHTTPEntry>, view: EntryView, reporter: Reporter, sections: JSONSections) {
         var facts = common(view, reporter: reporter)
+        facts.jsonSections = sections
         if let request = entry.pointee.request?.pointee {
             facts.method = UInt8(truncatingIfNeeded: request.request_method.rawValue)
             facts.path = store(request.path)
             facts.authority = store(request.authority)
             facts.scheme = store(request.scheme)
+            facts.requestId = store(request.request_id)
+        }
+        if let c = view.common?.pointee {
+            switch view.direction {
+            case .outbound:
+                facts.linkFrom = store(address: c.upstream_local_address)
+                facts.linkTo = store(address: c.upstream_remote_address)
+            case .inbound:
+                facts.linkFrom = store(address: c.downstream_direct_remote_address ?? c.downstream_remote_address)
+                facts.linkTo = store(address: c.downstream_local_address)
+            case .unknown:
+                break
+            }
         }
         if let code = entry.pointee.response?.pointee.response_code {
             facts.code = UInt16(clamping: code.pointee.value)
@@ -71,8 +112,9 @@ final class EntryFactsBuilder {
         self.facts.append(facts)
     }
 
-    func add(tcp entry: UnsafePointer<CTCPEntry>, view: EntryView, reporter: Reporter) {
+    func add(tcp entry: UnsafePointer<CTCPEntry>, view: EntryView, reporter: Reporter, sections: JSONSections) {
         var facts = common(view, reporter: reporter)
+        facts.jsonSections = sections
         facts.isTCP = true
         self.facts.append(facts)
     }
@@ -116,6 +158,12 @@ final class EntryFactsBuilder {
         let ref = StringRef(offset: UInt32(pool.count), length: UInt32(bytes.count))
         pool.append(UnsafeRawBufferPointer(bytes))
         return ref
+    }
+
+    private func store(address: UnsafeMutablePointer<CAddress>?) -> StringRef {
+        let start = pool.count
+        guard pool.appendAddress(address, mode: .text) else { return StringRef() }
+        return StringRef(offset: UInt32(start), length: UInt32(pool.count - start))
     }
 
     private func store(_ bytes: [UInt8]) -> StringRef {

@@ -1,17 +1,22 @@
 import CEnvoyProtos
 
 /// Writes one JSON object per entry, straight from the protobuf-c structs (schema in README).
-struct JSONLineEncoder {
+public struct JSONLineEncoder {
     let out: ByteWriter
     let flagCodes: ResponseFlagCodes
     /// Lowercased names of headers whose values are replaced by `[redacted]`.
     let redactedHeaders: [[UInt8]]
 
-    func http(_ entry: UnsafePointer<CHTTPEntry>, view: EntryView, reporter: Reporter) {
+    /// Writes the line; returns where its source, destination and request objects are.
+    @discardableResult
+    func http(_ entry: UnsafePointer<CHTTPEntry>, view: EntryView, reporter: Reporter) -> JSONSections {
         let common = view.common
+        let lineStart = out.count
         var object = JSONObjectWriter(out)
-        header(&object, type: "http", view: view, reporter: reporter)
+        var sections = header(&object, type: "http", view: view, reporter: reporter, lineStart: lineStart)
         if let request = entry.pointee.request {
+            let before = out.count
+            defer { sections.request = valueRange(after: before, lineStart: lineStart) }
             object.nested("request") { r in
                 let request = request.pointee
                 r.string("id", request.request_id)
@@ -47,12 +52,15 @@ struct JSONLineEncoder {
         if let version = Self.protocolName(entry.pointee.protocol_version.rawValue) { object.literal("protocol", version) }
         object.close()
         out.append(UInt8(ascii: "\n"))
+        return sections
     }
 
-    func tcp(_ entry: UnsafePointer<CTCPEntry>, view: EntryView, reporter: Reporter) {
+    @discardableResult
+    func tcp(_ entry: UnsafePointer<CTCPEntry>, view: EntryView, reporter: Reporter) -> JSONSections {
         let common = view.common
+        let lineStart = out.count
         var object = JSONObjectWriter(out)
-        header(&object, type: "tcp", view: view, reporter: reporter)
+        let sections = header(&object, type: "tcp", view: view, reporter: reporter, lineStart: lineStart)
         object.nested("response") { flags(&$0, common) }
         trailer(&object, common: common)
         if let connection = entry.pointee.connection_properties {
@@ -63,10 +71,20 @@ struct JSONLineEncoder {
         }
         object.close()
         out.append(UInt8(ascii: "\n"))
+        return sections
+    }
+
+    /// The range of the object value written after `start` (`"key":{...}`), relative to the line.
+    private func valueRange(after start: Int, lineStart: Int) -> Range<UInt32> {
+        guard out.count > start, let brace = (start..<out.count).first(where: { out.base[$0] == UInt8(ascii: "{") })
+        else { return 0..<0 }
+        return UInt32(brace - lineStart)..<UInt32(out.count - lineStart)
     }
 
     /// time, type, logName, reporter, direction, source, destination.
-    private func header(_ object: inout JSONObjectWriter, type: StaticString, view: EntryView, reporter: Reporter) {
+    private func header(_ object: inout JSONObjectWriter, type: StaticString, view: EntryView, reporter: Reporter,
+                        lineStart: Int) -> JSONSections {
+        var sections = JSONSections()
         let common = view.common
         if let start = common?.pointee.start_time {
             object.key("time")
@@ -77,8 +95,9 @@ struct JSONLineEncoder {
         object.literal("type", type)
         out.append(reporter.jsonFragment)  // starts with a comma: `"type"` always precedes it
         object.literal("direction", view.direction.jsonName)
-        guard let common else { return }
+        guard let common else { return sections }
         let c = common.pointee
+        var before = out.count
         object.nested("source") { s in
             s.address("address", c.downstream_remote_address)
             switch view.direction {
@@ -87,6 +106,8 @@ struct JSONLineEncoder {
             case .unknown: break
             }
         }
+        sections.source = valueRange(after: before, lineStart: lineStart)
+        before = out.count
         object.nested("destination") { d in
             switch view.direction {
             case .inbound:
@@ -102,6 +123,8 @@ struct JSONLineEncoder {
                 d.address("address", c.upstream_remote_address)
             }
         }
+        sections.destination = valueRange(after: before, lineStart: lineStart)
+        return sections
     }
 
     private func identity(_ object: inout JSONObjectWriter, _ reporter: Reporter) {
@@ -245,7 +268,7 @@ struct JSONLineEncoder {
         }
     }
 
-    static func methodName(_ raw: UInt32) -> StaticString? {
+    public static func methodName(_ raw: UInt32) -> StaticString? {
         switch raw {
         case 1: "GET"
         case 2: "HEAD"

@@ -20,9 +20,9 @@ extension ByteWriter {
         append(UInt8(ascii: "Z"))
     }
 
-    /// Milliseconds with microsecond precision: `12.345`.
-    func appendMilliseconds(seconds: Int64, nanos: Int32) {
-        let micros = seconds * 1_000_000 + Int64(nanos) / 1000
+    /// Milliseconds with microsecond precision: `12.345` (plus `micros`, for differences).
+    public func appendMilliseconds(seconds: Int64, nanos: Int32, micros extra: Int64 = 0) {
+        let micros = seconds * 1_000_000 + Int64(nanos) / 1000 + extra
         if micros < 0 { append(UInt8(ascii: "-")) }
         appendDecimal(micros.magnitude / 1000)
         append(UInt8(ascii: "."))

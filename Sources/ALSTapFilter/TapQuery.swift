@@ -12,6 +12,8 @@ public struct TapQuery: Sendable, Equatable {
     public var follow = true
     /// Entries per second at most (`max_rps=R`); 0: unlimited.
     public var maxEntriesPerSecond = 0.0
+    /// `pair=1`: both sidecars' entries of a request as one record.
+    public var pair = false
 
     /// A bad query: the message names the parameter (answered with 400).
     public struct Error: Swift.Error, Equatable, Sendable {
@@ -19,7 +21,7 @@ public struct TapQuery: Sendable, Equatable {
     }
 
     /// Parameters alstap knows; anything else is an error, never ignored.
-    public static let parameters = ["format", "last", "follow", "max_rps", "ns", "workload", "pod", "destination", "destination_ns", "method", "path",
+    public static let parameters = ["format", "last", "follow", "max_rps", "pair", "ns", "workload", "pod", "destination", "destination_ns", "method", "path",
                                     "authority", "scheme", "direction", "code", "flags", "min_duration", "type",
                                     "reporter", "log_name"]
 
@@ -48,11 +50,11 @@ public struct TapQuery: Sendable, Equatable {
                     throw Error(message: "bad value for last: \"\(list.joined(separator: ","))\" (a count, 0 or more)")
                 }
                 last = value
-            case "follow":
+            case "follow", "pair":
                 guard list.count == 1, let value = ["1": true, "true": true, "0": false, "false": false][list[0]] else {
-                    throw Error(message: "bad value for follow: \"\(list.joined(separator: ","))\" (1 or 0)")
+                    throw Error(message: "bad value for \(name): \"\(list.joined(separator: ","))\" (1 or 0)")
                 }
-                follow = value
+                if name == "pair" { pair = value } else { follow = value }
             case "max_rps":
                 guard list.count == 1, let value = Double(list[0]), value >= 0, value.isFinite else {
                     throw Error(message: "bad value for max_rps: \"\(list.joined(separator: ","))\" (entries per second, 0: unlimited)")

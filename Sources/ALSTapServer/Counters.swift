@@ -14,7 +14,7 @@ public final class Counters: Sendable {
         case messagesReceived, entriesHTTP, entriesTCP
         case decodeInvalidProtobuf, decodeTooLarge, decodeCompressed, decodeTruncated
         case subscribersActive, subscribersRejected, linesSent, linesDropped, linesRateLimited, inboxDropped
-        case headTooLarge, headTimeouts, unauthorized
+        case headTooLarge, headTimeouts, unauthorized, pairTableFull
         case bytesReceived, bytesSent
     }
 
@@ -61,6 +61,7 @@ public final class Counters: Sendable {
         case .headTooLarge: return counter(limits, [("limit", "max_head_bytes")])
         case .headTimeouts: return counter(limits, [("limit", "head_timeout")])
         case .unauthorized: return counter("alstap_unauthorized_requests_total")
+        case .pairTableFull: return counter(limits, [("limit", "pair_table")])
         case .bytesReceived: return counter("alstap_bytes_received_total")
         case .bytesSent: return counter("alstap_bytes_sent_total")
         }

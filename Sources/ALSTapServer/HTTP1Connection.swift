@@ -81,7 +81,7 @@ final class HTTP1Connection: Connection, InitialBytesConsumer, HeadDeadline, Sub
         }
         if case .tap(let query) = route {
             let subscriber = Subscriber(format: query.format, filter: query.filter,
-                                        maxEntriesPerSecond: query.maxEntriesPerSecond,
+                                        maxEntriesPerSecond: query.maxEntriesPerSecond, pairs: query.pair,
                                         capacityLines: context.config.subscriberQueueLines, counters: context.counters)
             guard head.method == "GET", context.admitSubscriber(subscriber, last: query.last, follow: query.follow) else {
                 respond(head.method == "GET" ? .tooManySubscribers : HTTPResponse(200, "OK", ""), to: head)

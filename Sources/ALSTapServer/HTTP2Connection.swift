@@ -105,7 +105,7 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
         if case .tap(let query) = route, head.method == "GET" {
             let format = query.format
             let subscriber = Subscriber(format: format, filter: query.filter,
-                                        maxEntriesPerSecond: query.maxEntriesPerSecond,
+                                        maxEntriesPerSecond: query.maxEntriesPerSecond, pairs: query.pair,
                                         capacityLines: context.config.subscriberQueueLines, counters: context.counters)
             guard context.admitSubscriber(subscriber, last: query.last, follow: query.follow) else {
                 respondFixed(stream, .tooManySubscribers, headOnly: false)

@@ -33,16 +33,19 @@ public final class Hub: Sendable {
     /// True when some subscriber filters: the decoder then computes per-entry facts.
     var wantsFacts: Bool { filteredSubscribers.value > 0 }
 
-    func subscriberAdded(format: OutputFormat, filtered: Bool, loop: Int) {
+    /// A pairing subscriber needs facts and JSON whatever its own format and filter.
+    func subscriberAdded(format: OutputFormat, filtered: Bool, pairs: Bool, loop: Int) {
         subscribersByFormat[format.rawValue].add(1)
-        if filtered { filteredSubscribers.add(1) }
+        if filtered || pairs { filteredSubscribers.add(1) }
+        if pairs { subscribersByFormat[OutputFormat.json.rawValue].add(1) }
         inboxes[loop].subscribers.add(1)
         counters.add(.subscribersActive)
     }
 
-    func subscriberRemoved(format: OutputFormat, filtered: Bool, loop: Int) {
+    func subscriberRemoved(format: OutputFormat, filtered: Bool, pairs: Bool, loop: Int) {
         subscribersByFormat[format.rawValue].add(-1)
-        if filtered { filteredSubscribers.add(-1) }
+        if filtered || pairs { filteredSubscribers.add(-1) }
+        if pairs { subscribersByFormat[OutputFormat.json.rawValue].add(-1) }
         inboxes[loop].subscribers.add(-1)
         counters.subtract(.subscribersActive)
     }

@@ -25,6 +25,9 @@ final class LoopContext: @unchecked Sendable {
     let sendScratch = ByteWriter(capacity: 256 * 1024)
     private(set) var subscribers: [ObjectIdentifier: Subscriber] = [:]
     private var waitingForHead: [ObjectIdentifier: any HeadDeadline] = [:]
+    /// Joins both sidecars' entries while this loop has `pair=1` subscribers.
+    private var pairer: Pairer?
+    private var pairingSubscribers = 0
     /// HTTP/2 connections, for the shutdown notice and GOAWAY.
     private var http2Connections: [ObjectIdentifier: HTTP2Connection] = [:]
     var draining = false
@@ -53,10 +56,18 @@ final class LoopContext: @unchecked Sendable {
             return false
         }
         subscribers[ObjectIdentifier(subscriber)] = subscriber
-        hub.subscriberAdded(format: subscriber.format, filtered: subscriber.filter != nil, loop: loop.index)
+        hub.subscriberAdded(format: subscriber.format, filtered: subscriber.filter != nil, pairs: subscriber.pairs,
+                            loop: loop.index)
+        if subscriber.pairs {
+            pairingSubscribers += 1
+            if pairer == nil {
+                pairer = Pairer(windowNanos: config.pairWindowMillis * 1_000_000, capacity: config.pairTableSize,
+                                counters: counters)
+            }
+        }
         // Registered first, so no live batch published from now on is missed; the ring's
         // sequence numbers tell which of those the replay already covers.
-        if last > 0 { replay(last, into: subscriber) }
+        if last > 0 && !subscriber.pairs { replay(last, into: subscriber) }
         if !follow { subscriber.finish(notice: nil) }
         return true
     }
@@ -89,7 +100,12 @@ final class LoopContext: @unchecked Sendable {
 
     func removeSubscriber(_ subscriber: Subscriber) {
         guard subscribers.removeValue(forKey: ObjectIdentifier(subscriber)) != nil else { return }
-        hub.subscriberRemoved(format: subscriber.format, filtered: subscriber.filter != nil, loop: loop.index)
+        hub.subscriberRemoved(format: subscriber.format, filtered: subscriber.filter != nil, pairs: subscriber.pairs,
+                              loop: loop.index)
+        if subscriber.pairs {
+            pairingSubscribers -= 1
+            if pairingSubscribers == 0 { pairer = nil }
+        }
     }
 
     func http2Opened(_ connection: HTTP2Connection) {
@@ -122,14 +138,26 @@ final class LoopContext: @unchecked Sendable {
         let (batches, dropped, tasks) = inbox.drain()
         for task in tasks { task() }
         guard !batches.isEmpty || dropped > 0 else { return }
+        let now = monotonicNanos()
+        let pairs = pairer.map { pairer in batches.compactMap { pairer.add($0, now: now) } } ?? []
         for subscriber in subscribers.values {
             if dropped > 0 { subscriber.noteLost(dropped, .slow) }
-            for batch in batches { subscriber.offer(batch) }
+            for batch in subscriber.pairs ? pairs : batches { subscriber.offer(batch) }
+            if subscriber.hasData { subscriber.transport?.subscriberHasData() }
+        }
+    }
+
+    /// Hands records whose pairing window ended to the pairing subscribers.
+    private func expirePairs(now: UInt64) {
+        guard let records = pairer?.expire(now: now) else { return }
+        for subscriber in subscribers.values where subscriber.pairs {
+            subscriber.offer(records)
             if subscriber.hasData { subscriber.transport?.subscriberHasData() }
         }
     }
 
     func tick(now: UInt64) {
+        expirePairs(now: now)
         if let goAway = goAwayAtNanos, now >= goAway {
             goAwayAtNanos = nil
             for connection in http2Connections.values { connection.goAway() }

@@ -19,6 +19,10 @@ public struct ServerConfig: Sendable {
     public var http2 = HTTP2ServerSettings()
     /// Open connections on both listeners together; more are accepted and closed at once.
     public var maxConnections = 10_000
+    /// How long a request's half waits for its twin before it is emitted alone.
+    public var pairWindowMillis: UInt64 = 2_000
+    /// Requests waiting for their twin, per loop with pairing subscribers; more are emitted alone.
+    public var pairTableSize = 50_000
     /// Entries kept for `last=K` replays (0: off).
     public var replayEntries = 10_000
     /// Tap subscribers; more get 503.

@@ -52,6 +52,8 @@ final class Subscriber {
     /// nil: every entry.
     let filter: TapFilter?
     let capacityLines: Int
+    /// `pair=1`: this subscriber gets the pairer's records instead of single entries.
+    let pairs: Bool
     private let counters: Counters
     private var rateLimit: RateLimit?
     /// Live batches up to this sequence were already sent by a replay.
@@ -75,10 +77,11 @@ final class Subscriber {
     /// Set on shutdown (or after a replay without follow): once the queue is written, the stream ends.
     private(set) var isFinishing = false
 
-    init(format: OutputFormat, filter: TapFilter?, maxEntriesPerSecond: Double = 0, capacityLines: Int,
-         counters: Counters) {
+    init(format: OutputFormat, filter: TapFilter?, maxEntriesPerSecond: Double = 0, pairs: Bool = false,
+         capacityLines: Int, counters: Counters) {
         self.format = format
         self.filter = filter
+        self.pairs = pairs
         self.capacityLines = capacityLines
         self.counters = counters
         if maxEntriesPerSecond > 0 { rateLimit = RateLimit(perSecond: maxEntriesPerSecond) }
@@ -89,7 +92,8 @@ final class Subscriber {
     /// Queues the lines of a live batch's entries that pass the filter and the rate limit; drops
     /// them all if they do not fit the queue.
     func offer(_ batch: EncodedBatch) {
-        guard !isFinishing, batch.sequence > replayedThrough else { return }
+        // Numbered live batches the replay already covered are skipped (pair records are unnumbered).
+        guard !isFinishing, batch.sequence == 0 || batch.sequence > replayedThrough else { return }
         offer(batch, entries: 0..<batch.entryCount, decodedAt: batch.decodedAtNanos)
     }
 
@@ -124,7 +128,13 @@ final class Subscriber {
         }
         // One pass: consecutive kept entries become one slice of the shared bytes.
         if let filter, let table = batch.facts {
-            filter.withMatcher { matcher in visit { matcher.matches(table.facts[$0], in: table) } }
+            // Paired records carry both halves' facts: a pair matches if either half does.
+            let stride = table.stride
+            filter.withMatcher { matcher in
+                visit { index in
+                    (0..<stride).contains { matcher.matches(table.facts[index * stride + $0], in: table) }
+                }
+            }
         } else {
             visit { _ in true }
         }

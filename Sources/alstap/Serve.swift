@@ -38,6 +38,12 @@ extension AlsTap {
         @Option(help: "Tap subscribers; more get 503 [ALSTAP_MAX_SUBSCRIBERS, 1000].")
         var maxSubscribers: Int?
 
+        @Option(help: "Seconds a request's half waits for its twin in `pair=1` taps [ALSTAP_PAIR_WINDOW, 2].")
+        var pairWindow: Double?
+
+        @Option(help: "Requests waiting for their twin, per event loop; more are emitted alone [ALSTAP_PAIR_TABLE, 50000].")
+        var pairTable: Int?
+
         @Option(help: "Recent entries kept for `last=K` replays; 0: off [ALSTAP_REPLAY_ENTRIES, 10000].")
         var replayEntries: Int?
 
@@ -104,6 +110,9 @@ extension AlsTap {
                                                                   "--max-streams", 1...100_000))
             config.maxSubscribers = try number(maxSubscribers, "ALSTAP_MAX_SUBSCRIBERS", 1000,
                                                "--max-subscribers", 1...100_000)
+            config.pairWindowMillis = UInt64(try number(pairWindow, "ALSTAP_PAIR_WINDOW", 2.0, "--pair-window",
+                                                         0.01...600) * 1000)
+            config.pairTableSize = try number(pairTable, "ALSTAP_PAIR_TABLE", 50_000, "--pair-table", 1...10_000_000)
             config.replayEntries = try number(replayEntries, "ALSTAP_REPLAY_ENTRIES", 10_000,
                                               "--replay-entries", 0...10_000_000)
             config.maxHeadBytes = try number(maxHeadBytes, "ALSTAP_MAX_HEAD_BYTES", 16 * 1024,

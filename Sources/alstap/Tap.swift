@@ -70,6 +70,9 @@ extension AlsTap {
         @Option(help: "First the K most recent matching entries the server kept, then live ones.")
         var last: Int?
 
+        @Flag(help: "One record per request with both sidecars' entries (source and destination).")
+        var pair = false
+
         @Flag(help: "End after the --last entries instead of following live ones.")
         var noFollow = false
 
@@ -143,6 +146,7 @@ extension AlsTap {
             if let minDuration { items.append(("min_duration", minDuration)) }
             if let last { items.append(("last", String(last))) }
             if noFollow { items.append(("follow", "0")) }
+            if pair { items.append(("pair", "1")) }
             if let maxRps { items.append(("max_rps", String(maxRps))) }
             return items.map { "\($0.0)=\(Self.escape($0.1))" }.joined(separator: "&")
         }

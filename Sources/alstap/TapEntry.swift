@@ -39,6 +39,14 @@ struct TapEntry: Decodable {
         var sentBytes: Int?
     }
 
+    /// One side of a paired record (`pair=1`).
+    struct Half: Decodable {
+        var time: String?
+        var response: Response?
+        var durations: Durations?
+        var `protocol`: String?
+    }
+
     /// `lost` and `shutdown` notices carry only a type (and a count).
     var type: String?
     var count: Int?
@@ -54,4 +62,10 @@ struct TapEntry: Decodable {
     var reporter: Reporter?
     var connection: Connection?
     var `protocol`: String?
+    var paired: Bool?
+    var requestId: String?
+    var outbound: Half?
+    var inbound: Half?
+    var attempts: [Half]?
+    var overheadMs: Double?
 }

@@ -8,6 +8,7 @@ struct TapFormatter {
     let color: Bool
 
     func format(_ entry: TapEntry) -> String {
+        if entry.type == "pair" { return formatPair(entry) }
         let time = entry.time.map(Self.clock) ?? "-"
         let direction = entry.direction ?? "unknown"
         let arrow = "\(label(entry.source, withPort: false)) → \(label(entry.destination, withPort: true))"
@@ -35,6 +36,32 @@ struct TapFormatter {
             line += " upstream=\(entry.upstream?.host ?? "-")"
             line += " reporter=\(entry.reporter?.nodeId ?? "-")"
         }
+        return line
+    }
+
+    /// A request seen by both sidecars: source → destination once, both latencies.
+    private func formatPair(_ pair: TapEntry) -> String {
+        let first = pair.outbound ?? pair.inbound
+        let time = first?.time.map(Self.clock) ?? "-"
+        let arrow = "\(label(pair.source, withPort: false)) → \(label(pair.destination, withPort: true))"
+        var line = "\(time) \(pair.paired == true ? "pair" : "lone") " + arrow
+            + String(repeating: " ", count: max(0, 44 - arrow.count))
+        let request = pair.request
+        line += " \"\(request?.scheme ?? "-") \(request?.method ?? "-") \(request?.path ?? "-") \(first?.protocol ?? "-")\""
+        if let code = (pair.outbound ?? pair.inbound)?.response?.code {
+            let colors = [2: "32", 3: "36", 4: "33", 5: "31"]
+            line += " " + paint(String(code), colors[code / 100] ?? "0")
+        } else {
+            line += " -"
+        }
+        if let total = pair.outbound?.durations?.total { line += " out=" + Self.latency(total) }
+        if let total = pair.inbound?.durations?.total { line += " in=" + Self.latency(total) }
+        if let overhead = pair.overheadMs { line += " overhead=" + Self.latency(overhead) }
+        if let attempts = pair.attempts, !attempts.isEmpty { line += " attempts=\(attempts.count + 1)" }
+        if let flags = (pair.outbound ?? pair.inbound)?.response?.flags, !flags.isEmpty {
+            line += " " + paint(flags.joined(separator: ","), "31")
+        }
+        if style == .wide { line += " id=\(pair.requestId ?? "-")" }
         return line
     }
 

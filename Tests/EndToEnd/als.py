@@ -2,7 +2,7 @@
 import grpc
 from envoy.config.core.v3 import base_pb2
 from envoy.data.accesslog.v3 import accesslog_pb2
-from envoy.service.accesslog.v3 import als_pb2, als_pb2_grpc
+from envoy.service.accesslog.v3 import als_pb2, als_pb2_grpc  # noqa: F401 (re-exported for tests)
 
 METHODS = [base_pb2.GET, base_pb2.POST, base_pb2.PUT, base_pb2.DELETE]
 METHOD_NAMES = {base_pb2.GET: "GET", base_pb2.POST: "POST", base_pb2.PUT: "PUT", base_pb2.DELETE: "DELETE"}

@@ -77,12 +77,13 @@ def test_envoy_access_logs_arrive_once_each(mesh):
     server = mesh
     tap = Tap(server)
     text = Tap(server, "?format=text")
+    pairs = Tap(server, "?pair=1&type=http")
     inbound_5xx = tap_cli("ns/demo", "--direction", "in", "--response-code", "500,599")
     total = 2 * len(REQUESTS) * ROUNDS - ROUNDS + TCP_CONNECTIONS
     as_json = subprocess.Popen(f"{alstap_binary()} tap ns/demo --server http://127.0.0.1:9002 -o json --max {total}"
                                f" | jq -c --unbuffered 'select(.request.userAgent==\"Python-urllib/3.11\") | .request.path'",
                                shell=True, stdout=subprocess.PIPE, text=True)
-    wait_subscribers(server, 4)
+    wait_subscribers(server, 5)
 
     expected = {}
     for round_ in range(ROUNDS):
@@ -161,8 +162,27 @@ def test_envoy_access_logs_arrive_once_each(mesh):
     # `-o json | jq 'select(.request.userAgent==...)'`, the seed's way.
     paths = [json.loads(p) for p in as_json.communicate(timeout=5)[0].splitlines()]
     assert Counter(paths) == Counter({p: 1 if p.startswith("/dead") else 2 for p in expected})
+    # pair=1: one record per request; the requests to the dead upstream stay alone (their
+    # window, 2 s by default, has passed by now).
+    records = pairs.wait_lines(len(expected), timeout=10)
+    by_path = {}
+    for record in (json.loads(line) for line in records):
+        assert record["type"] == "pair"
+        by_path.setdefault(record["request"]["path"], []).append(record)
+    assert {p: len(r) for p, r in by_path.items()} == {p: 1 for p in expected}
+    for path, (record,) in by_path.items():
+        if path.startswith("/dead"):
+            assert record["paired"] is False and "inbound" not in record
+            continue
+        assert record["paired"] is True
+        assert record["source"]["workload"] == "productpage-v1"
+        assert record["destination"]["workload"] == "reviews-v1"
+        assert record["outbound"]["durations"]["total"] >= record["inbound"]["durations"]["total"] > 0
+        assert record["overheadMs"] >= 0
+        assert record["outbound"]["request"]["id"] == record["inbound"]["request"]["id"] == record["requestId"]
     tap.close()
     text.close()
+    pairs.close()
 
 
 def test_sigterm_hands_envoy_to_a_second_instance(mesh):
