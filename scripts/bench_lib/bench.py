@@ -21,6 +21,7 @@ MICRO = os.path.join(ROOT, ".build", "release", "alstap-microbench")
 ALS_PATH = "/envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs"
 WORK = tempfile.mkdtemp(prefix="alstap-bench-")
 RESULTS = []
+STARTED = []  # every process started, ended on exit whatever happens
 
 
 def free_port():
@@ -37,6 +38,7 @@ class Server:
         if pin is not None:
             args = ["taskset", "-c", str(pin)] + args
         self.proc = subprocess.Popen(args)
+        STARTED.append(self.proc)
         deadline = time.time() + 10
         while time.time() < deadline:
             try:
@@ -82,6 +84,7 @@ class Subscriber:
                                      stdout=subprocess.PIPE)
         self.counter = subprocess.Popen(pinning + ["grep", "-vc", '^{"type":"'], stdin=self.curl.stdout,
                                         stdout=subprocess.PIPE, text=True)
+        STARTED.extend([self.curl, self.counter])
         self.curl.stdout.close()
 
     def count(self):
@@ -162,7 +165,7 @@ def ingest_once(body, entries_per_request, threads, pinned, requests):
                       f"dropped {stats['linesDropped']}, peak RSS {peak:.1f} MB", peak)
 
 
-def fanout(body, entries_per_request, requests, subscribers=100):
+def fanout(body, entries_per_request, requests, filtered=100):
     rng_body = loadgen.request_body(0, entries_per_request, 100)
     # The entries of the body, to count what each filter should match.
     from envoy.service.accesslog.v3 import als_pb2
@@ -176,7 +179,7 @@ def fanout(body, entries_per_request, requests, subscribers=100):
     # A larger queue absorbs the bursts of the client core, which 101 curls and h2load share.
     server = Server(1, pin=0, extra=("--subscriber-queue", "65536"))
     filters = []
-    for i in range(subscribers):
+    for i in range(filtered):
         namespace = loadgen.NAMESPACES[i % 10]
         service = loadgen.WORKLOADS[i // 10].rsplit("-", 1)[0]
         filters.append((f"?destination_ns={namespace}&destination=workload/{service}",
@@ -184,7 +187,7 @@ def fanout(body, entries_per_request, requests, subscribers=100):
                             if e.common_properties.upstream_cluster.endswith(f"||{service}.{namespace}.svc.cluster.local"))))
     subscribers = [(Subscriber(server, q, pin=1), expected) for q, expected in filters]
     firehose = Subscriber(server, pin=1)
-    server.wait(lambda s: s["subscribersActive"] == subscribers + 1)
+    server.wait(lambda s: s["subscribersActive"] == filtered + 1)
     total = entries_per_request * requests
     start = time.time()
     h2load(server, body, requests, pin=1)
@@ -198,8 +201,8 @@ def fanout(body, entries_per_request, requests, subscribers=100):
     exact = all(got == want for got, want in counts) and fire == total
     short = [(i, got, want) for i, (got, want) in enumerate(counts) if got != want]
     share = sum(want for _, want in counts) / len(counts) / total * 100
-    record(f"fan-out {subscribers} filtered + firehose", f"{rate:,.0f} entries/s",
-           "200,000/s" if subscribers == 100 else "-", (rate >= 200_000 or subscribers != 100) and exact,
+    record(f"fan-out {filtered} filtered + firehose", f"{rate:,.0f} entries/s",
+           "200,000/s" if filtered == 100 else "-", (rate >= 200_000 or filtered != 100) and exact,
            f"each filter matches {share:.2f} % on average; every subscriber got exactly its lines: {exact}; "
            f"dropped {stats['linesDropped']} (firehose got {fire}/{total}; filtered short: {short[:3]})")
 
@@ -281,7 +284,7 @@ def main():
         ingest(body, entries_per_request, threads=1, pinned=True, requests=100)
         ingest(body, entries_per_request, threads=2, pinned=False, requests=100)
     if "fanout" in scenarios:
-        fanout(body, entries_per_request, requests=50, subscribers=10)
+        fanout(body, entries_per_request, requests=50, filtered=10)
         fanout(body, entries_per_request, requests=50)
     if "latency" in scenarios:
         latency()
@@ -293,4 +296,9 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        for process in STARTED:
+            if process.poll() is None:
+                process.kill()
