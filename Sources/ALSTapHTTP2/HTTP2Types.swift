@@ -3,7 +3,6 @@ public struct HTTP2RequestHead: Sendable, Equatable {
     public var method = ""
     public var path = ""
     public var contentType = ""
-    public var grpcEncoding = ""
     public var authorization = ""
 
     public init() {}

@@ -34,7 +34,6 @@ enum NGHTTP2Trampolines {
         case ":method": owner.heads[stream]!.method = text()
         case ":path": owner.heads[stream]!.path = text()
         case "content-type": owner.heads[stream]!.contentType = text()
-        case "grpc-encoding": owner.heads[stream]!.grpcEncoding = text()
         case "authorization": owner.heads[stream]!.authorization = text()
         default: break
         }
