@@ -30,9 +30,6 @@ public final class ALSDecoder {
 
     deinit { CProtobufArena_destroy(arena) }
 
-    /// Bytes the arena holds (it grows to the largest message seen, capped).
-    public var arenaBytes: Int { CProtobufArena_reserved_bytes(arena) }
-
     /// Decodes one message. An Identifier in it replaces `reporter` (Envoy sends it first).
     /// Encodes only `formats` (with none, entries are only counted) and computes filter facts
     /// only `withFacts`.

@@ -76,12 +76,6 @@ public final class ByteWriter {
         if let start = bytes.baseAddress { append(start, count: bytes.count) }
     }
 
-    /// Appends a Swift string's UTF-8 as is (for strings already known to be safe).
-    public func append(string: String) {
-        var copy = string
-        copy.withUTF8 { append(UnsafeRawBufferPointer($0)) }
-    }
-
     public func appendDecimal(_ value: UInt64) {
         var digits = 1
         var limit: UInt64 = 10
@@ -90,15 +84,6 @@ public final class ByteWriter {
             limit = limit &* 10
         }
         appendPadded(value, width: digits)
-    }
-
-    public func appendDecimal(signed value: Int64) {
-        if value < 0 {
-            append(UInt8(ascii: "-"))
-            appendDecimal(value.magnitude)
-        } else {
-            appendDecimal(UInt64(value))
-        }
     }
 
     /// Appends exactly `width` digits, zero-padded (timestamps, fractions), two digits per division.

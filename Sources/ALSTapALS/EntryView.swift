@@ -7,8 +7,6 @@ struct Identity {
     var workload: UnsafeBufferPointer<UInt8>?
     var pod: UnsafeBufferPointer<UInt8>?
     var service: UnsafeBufferPointer<UInt8>?
-
-    var isEmpty: Bool { namespace == nil && workload == nil && pod == nil && service == nil }
 }
 
 /// What alstap derives once per entry and shares between the encoders and the filter facts:

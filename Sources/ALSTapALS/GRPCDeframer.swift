@@ -17,9 +17,6 @@ public struct GRPCDeframer {
     /// True between messages: the body may end here.
     public var isAtMessageBoundary: Bool { !readingPayload && headerBytes == 0 }
 
-    /// Bytes held for a message that spans chunks.
-    public var bufferedBytes: Int { partial.count }
-
     /// Feeds one chunk; calls `onMessage` for each complete payload, in order.
     public mutating func feed(
         _ chunk: UnsafeRawBufferPointer,

@@ -8,7 +8,7 @@ import CEnvoyProtos
 /// A class: every entry refers to it, and a reference costs one retain where a struct of
 /// strings and arrays would cost a dozen. `@unchecked Sendable`: every property is set in `init`
 /// and never changed after, so the replay ring may hold it across loops.
-public final class Reporter: Equatable, @unchecked Sendable {
+public final class Reporter: @unchecked Sendable {
     public private(set) var logName = ""
     public private(set) var nodeId = ""
     public private(set) var cluster = ""
@@ -36,8 +36,6 @@ public final class Reporter: Equatable, @unchecked Sendable {
 
     /// A stream whose Identifier has not arrived: `"reporter":{}`.
     public init() { encode() }
-
-    public static func == (a: Reporter, b: Reporter) -> Bool { a.jsonFragment == b.jsonFragment }
 
     init(_ identifier: UnsafePointer<CIdentifier>) {
         if let name = present(identifier.pointee.log_name) { logName = String(cString: name) }

@@ -38,8 +38,6 @@ final class Pairer {
         self.counters = counters
     }
 
-    var pendingCount: Int { pending.count }
-
     /// Takes a live batch (it must carry facts and JSON); returns the records ready now.
     func add(_ batch: EncodedBatch, now: UInt64) -> EncodedBatch? {
         guard let table = batch.facts, batch.json != nil else { return nil }

@@ -64,8 +64,6 @@ public final class EventLoop: @unchecked Sendable {
         Syscalls.close(epollFD)
     }
 
-    public var registeredCount: Int { handlers.count }
-
     public func register(_ fd: Int32, handler: any EventHandler, events: UInt32) throws(SystemError) {
         guard CLinux_epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, events, UInt64(UInt32(bitPattern: fd))) == 0 else {
             throw SystemError("epoll_ctl(ADD)", errno: CLinux_errno())

@@ -15,7 +15,6 @@ typedef struct Block {
 struct CProtobufArena {
     ProtobufCAllocator allocator;  // first member: protobuf-c hands us back allocator_data = arena
     Block *head;                   // newest block; the oldest (first) block is at the tail
-    size_t reserved;
 };
 
 static Block *block_new(size_t size) {
@@ -37,7 +36,6 @@ static void *arena_alloc(void *data, size_t size) {
         if (nb == NULL) return NULL;  // protobuf-c turns this into an unpack failure
         nb->next = b;
         arena->head = nb;
-        arena->reserved += want;
         b = nb;
     }
     void *p = b->data + b->used;
@@ -58,7 +56,6 @@ CProtobufArena *CProtobufArena_create(size_t initial_bytes) {
         free(arena);
         return NULL;
     }
-    arena->reserved = initial_bytes;
     arena->allocator.alloc = arena_alloc;
     arena->allocator.free = arena_free;
     arena->allocator.allocator_data = arena;
@@ -86,7 +83,6 @@ void CProtobufArena_reset(CProtobufArena *arena) {
         arena->head = block_new(total);
         if (arena->head == NULL) abort();
     }
-    arena->reserved = total;
 }
 
 void CProtobufArena_destroy(CProtobufArena *arena) {
@@ -100,5 +96,3 @@ void CProtobufArena_destroy(CProtobufArena *arena) {
 }
 
 ProtobufCAllocator *CProtobufArena_allocator(CProtobufArena *arena) { return &arena->allocator; }
-
-size_t CProtobufArena_reserved_bytes(const CProtobufArena *arena) { return arena->reserved; }

@@ -19,6 +19,4 @@ void CProtobufArena_destroy(CProtobufArena *arena);
 void CProtobufArena_reset(CProtobufArena *arena);
 /// The allocator to pass to protobuf_c_message_unpack; valid as long as the arena.
 ProtobufCAllocator *CProtobufArena_allocator(CProtobufArena *arena);
-/// Bytes held by the arena's blocks (for metrics and tests).
-size_t CProtobufArena_reserved_bytes(const CProtobufArena *arena);
 #endif
