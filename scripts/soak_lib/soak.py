@@ -169,6 +169,19 @@ def stats(port):
         return {k: int(v) for k, v in (line.split() for line in r.read().decode().splitlines())}
 
 
+def fd_count(pid, expected=None):
+    """The server's open descriptors once closes in flight have landed (the /stats request we just
+    made may still be open for a moment): waits up to 10 s for `expected`, else for a stable count."""
+    previous = None
+    for _ in range(100):
+        count = len(os.listdir(f"/proc/{pid}/fd"))
+        if count == expected or (expected is None and count == previous):
+            return count
+        previous = count
+        time.sleep(0.1)
+    return count
+
+
 def main(seconds):
     als_port, http_port = free_port(), free_port()
     server = subprocess.Popen([ALSTAP, "serve", "--threads", "2", "--als-listen", f"127.0.0.1:{als_port}",
@@ -180,7 +193,7 @@ def main(seconds):
             break
         except OSError:
             time.sleep(0.05)
-    fds_before = len(os.listdir(f"/proc/{server.pid}/fd"))
+    fds_before = fd_count(server.pid)
     healthy = subprocess.Popen(["curl", "-sN", f"http://127.0.0.1:{http_port}/tap"], stdout=subprocess.PIPE)
     counter = subprocess.Popen(["grep", "-vc", '^{"type":"'], stdin=healthy.stdout, stdout=subprocess.PIPE, text=True)
     healthy.stdout.close()
@@ -228,11 +241,14 @@ def main(seconds):
     deadline = time.time() + 30
     while alive and time.time() < deadline:
         current = stats(http_port)
-        if current["entriesReceived"] >= sent and current["alsStreamsActive"] == 0 and current["subscribersActive"] == 1:
+        # Open connections: the healthy subscriber and this /stats request.
+        if (current["entriesReceived"] >= sent and current["alsStreamsActive"] == 0
+                and current["subscribersActive"] == 1 and current["connectionsActive"] == 2):
             break
         time.sleep(0.2)
     final = stats(http_port) if alive else {}
-    fds_after = len(os.listdir(f"/proc/{server.pid}/fd")) - 1 if alive else -1  # minus the healthy subscriber
+    # Minus the healthy subscriber's connection.
+    fds_after = fd_count(server.pid, expected=fds_before + 1) - 1 if alive else -1
     server.send_signal(signal.SIGTERM)
     exit_code = server.wait(timeout=20)
     got = int(counter.communicate(timeout=20)[0].strip() or 0)
