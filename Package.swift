@@ -44,6 +44,7 @@ let package = Package(
                                .product(name: "DequeModule", package: "swift-collections"),
                                .product(name: "CoreMetrics", package: "swift-metrics"),
                                .product(name: "Prometheus", package: "swift-prometheus")],
+                resources: [.embedInCode("WebUI/index.html"), .embedInCode("WebUI/app.js"), .embedInCode("WebUI/app.css")],
                 swiftSettings: swiftSettings),
         .executableTarget(name: "alstap",
                           dependencies: ["ALSTapServer",

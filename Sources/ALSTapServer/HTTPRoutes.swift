@@ -9,20 +9,24 @@ enum HTTPRoute: Equatable {
     case readyz
     case stats
     case metrics
+    case asset(WebAsset)
     case notFound
     case methodNotAllowed
     case badRequest(String)
 
     init(method: String, target: String) {
         let parsed = RequestTarget(target)
-        switch parsed.path {
-        case "/tap", "/healthz", "/readyz", "/stats", "/metrics":
-            guard method == "GET" || method == "HEAD" else {
-                self = .methodNotAllowed
-                return
-            }
-        default:
+        let asset = WebAsset(path: parsed.path)
+        guard asset != nil || ["/tap", "/healthz", "/readyz", "/stats", "/metrics"].contains(parsed.path) else {
             self = .notFound
+            return
+        }
+        guard method == "GET" || method == "HEAD" else {
+            self = .methodNotAllowed
+            return
+        }
+        if let asset {
+            self = .asset(asset)
             return
         }
         switch parsed.path {
@@ -42,11 +46,12 @@ enum HTTPRoute: Equatable {
         }
     }
 
-    /// Health probes stay open; everything else wants the token when one is configured.
+    /// Health probes and the UI's static files stay open; everything else wants the token when
+    /// one is configured.
     func isAuthorized(_ authorization: String?, token: String?) -> Bool {
         guard let token else { return true }
         switch self {
-        case .healthz, .readyz: return true
+        case .healthz, .readyz, .asset: return true
         default: return constantTimeEquals(authorization ?? "", "Bearer " + token)
         }
     }
@@ -60,7 +65,8 @@ enum HTTPRoute: Equatable {
         case .stats: HTTPResponse(200, "OK", counters.snapshot())
         case .metrics: HTTPResponse(200, "OK", String(decoding: counters.prometheusText(), as: UTF8.self),
                                     contentType: "text/plain; version=0.0.4; charset=utf-8")
-        case .notFound: HTTPResponse(404, "Not Found", "not found; try /tap\n")
+        case .asset(let asset): asset.response
+        case .notFound: HTTPResponse(404, "Not Found", "not found; try / or /tap\n")
         case .methodNotAllowed: HTTPResponse(405, "Method Not Allowed", "method not allowed\n")
         case .badRequest(let message): HTTPResponse(400, "Bad Request", message)
         }

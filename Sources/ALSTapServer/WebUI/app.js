@@ -1,0 +1,417 @@
+// alstap web UI: reads /tap as NDJSON over fetch (so a bearer token can be sent), keeps the
+// filters in the page URL, renders at most MAX_ROWS rows once per animation frame.
+// Every value from an access log is set as text, never parsed as HTML.
+"use strict";
+
+const MAX_ROWS = 1000;
+const RECONNECT_MS = 2000;
+const HISTORY = 200;           // recent entries asked for when a view opens (not on reconnects)
+const FORM_FIELDS = ["ns", "workload", "pod", "destination", "method", "code", "path", "direction",
+                     "min_duration", "flags", "pair"];
+
+const $ = (id) => document.getElementById(id);
+const form = $("filters");
+const tbody = document.querySelector("#entries tbody");
+
+let controller = null;         // aborts the current /tap request
+let reconnectTimer = null;
+let paused = false;
+let incoming = [];             // records received since the last frame (at most MAX_ROWS kept)
+let frameRequested = false;
+let rowCount = 0;
+let nextRowId = 0;
+const records = new Map();     // row id -> record shown in that row
+const counts = { received: 0, lost: 0, held: 0 };
+let extraParams = new URLSearchParams();  // URL parameters the form has no field for (kept as they are)
+
+// ---- filters <-> URL ----
+
+function loadFiltersFromURL() {
+  const params = new URLSearchParams(location.search);
+  extraParams = new URLSearchParams();
+  for (const [name, value] of params) {
+    if (!FORM_FIELDS.includes(name)) { extraParams.append(name, value); continue; }
+    const field = form.elements[name];
+    if (field.type === "checkbox") field.checked = value === "1" || value === "true";
+    else field.value = field.value ? field.value + "," + value : value;
+  }
+}
+
+function filterParams() {
+  const params = new URLSearchParams();
+  for (const name of FORM_FIELDS) {
+    const field = form.elements[name];
+    if (field.type === "checkbox") { if (field.checked) params.set(name, "1"); continue; }
+    const value = field.value.trim();
+    if (value) params.set(name, value);
+  }
+  for (const [name, value] of extraParams) params.append(name, value);
+  return params;
+}
+
+// ---- the stream ----
+
+function token() { return sessionStorage.getItem("alstap-token"); }
+
+/** Opens the stream; `withHistory` first asks for the most recent matching entries. */
+async function connect(withHistory = false) {
+  clearTimeout(reconnectTimer);
+  if (controller) controller.abort();
+  controller = new AbortController();
+  const signal = controller.signal;
+  const params = filterParams();
+  history.replaceState(null, "", params.toString() ? "?" + params : location.pathname);
+  params.set("format", "json");
+  // Replay gives single entries, so a pair view starts live.
+  if (withHistory && !params.has("pair") && !params.has("last")) params.set("last", String(HISTORY));
+  showError("");
+  setStatus("connecting", "");
+  const headers = token() ? { Authorization: "Bearer " + token() } : {};
+  let response;
+  try {
+    response = await fetch("/tap?" + params, { headers, signal, cache: "no-store" });
+  } catch (error) {
+    if (!signal.aborted) retryLater("unreachable");
+    return;
+  }
+  if (response.status === 401) {
+    setStatus("token needed", "down");
+    $("token-form").hidden = false;
+    $("token").focus();
+    return;
+  }
+  if (!response.ok) {
+    // A bad filter: the server's message names the parameter.
+    showError(`${response.status} ${response.statusText}: ${(await response.text()).trim()}`);
+    setStatus("not connected", "down");
+    return;
+  }
+  $("token-form").hidden = true;
+  setStatus("live", "live");
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = "";
+  let shutdown = false;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffered += value;
+      let newline;
+      while ((newline = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        if (line) shutdown = receive(JSON.parse(line)) || shutdown;
+      }
+    }
+  } catch (error) {
+    if (signal.aborted) return;
+  }
+  if (!signal.aborted) retryLater(shutdown ? "server shut down" : "stream ended");
+}
+
+function retryLater(why) {
+  setStatus(`${why}; reconnecting`, "down");
+  reconnectTimer = setTimeout(connect, RECONNECT_MS);
+}
+
+/** Handles one line; returns true for the shutdown notice. */
+function receive(record) {
+  switch (record.type) {
+    case "lost":
+      counts.lost += record.count;
+      updateCounters();
+      return false;
+    case "shutdown":
+      return true;
+    default:
+      counts.received += 1;
+      if (paused) counts.held += 1;
+      incoming.push(record);
+      if (incoming.length > 2 * MAX_ROWS) incoming = incoming.slice(-MAX_ROWS);
+      scheduleFrame();
+      return false;
+  }
+}
+
+// ---- the table ----
+
+function scheduleFrame() {
+  if (frameRequested || paused) { updateCounters(); return; }
+  frameRequested = true;
+  requestAnimationFrame(renderFrame);
+}
+
+function renderFrame() {
+  frameRequested = false;
+  const batch = incoming.length > MAX_ROWS ? incoming.slice(-MAX_ROWS) : incoming;
+  incoming = [];
+  const fragment = document.createDocumentFragment();
+  for (let i = batch.length - 1; i >= 0; i--) fragment.appendChild(row(batch[i]));  // newest on top
+  tbody.insertBefore(fragment, tbody.firstChild);
+  rowCount += batch.length;
+  while (rowCount > MAX_ROWS) {
+    const last = tbody.lastChild;
+    records.delete(last.dataset.id);
+    last.remove();
+    rowCount -= 1;
+  }
+  updateCounters();
+}
+
+function row(record) {
+  const view = summarize(record);
+  const tr = document.createElement("tr");
+  const id = String(nextRowId++);
+  tr.dataset.id = id;
+  records.set(id, record);
+  cell(tr, view.time);
+  cell(tr, view.direction, "dir " + (record.type === "pair" ? "pair" : ""));
+  cell(tr, `${view.source} → ${view.destination}`);
+  cell(tr, view.method);
+  cell(tr, view.path).title = view.path;
+  cell(tr, view.code || "—", "code-" + String(view.code || 0)[0]);
+  cell(tr, view.latency);
+  cell(tr, view.flags, "flags");
+  return tr;
+}
+
+function cell(tr, text, className) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (className) td.className = className;
+  tr.appendChild(td);
+  return td;
+}
+
+/** The table's view of a single entry or a pair record. */
+function summarize(record) {
+  if (record.type === "pair") {
+    const half = record.outbound || record.inbound;
+    const final = record.inbound || record.outbound;
+    const latency = [record.outbound && `out ${ms(total(record.outbound))}`,
+                     record.inbound && `in ${ms(total(record.inbound))}`].filter(Boolean).join(" / ");
+    const flags = new Set([...flagsOf(record.outbound), ...flagsOf(record.inbound)]);
+    return {
+      time: clock(half.time), direction: record.paired ? "pair" : "lone",
+      source: side(record.source), destination: side(record.destination),
+      method: (record.request || {}).method || "", path: pathOf(record.request),
+      code: (final.response || {}).code, latency, flags: [...flags].join(","),
+    };
+  }
+  const tcp = record.type === "tcp";
+  const connection = record.connection || {};
+  return {
+    time: clock(record.time), direction: record.direction || "",
+    source: side(record.source), destination: side(record.destination),
+    method: tcp ? "TCP" : (record.request || {}).method || "",
+    path: tcp ? `rx=${connection.receivedBytes ?? 0} tx=${connection.sentBytes ?? 0}` : pathOf(record.request),
+    code: tcp ? 0 : (record.response || {}).code, latency: ms(total(record)), flags: flagsOf(record).join(","),
+  };
+}
+
+function side(s) {
+  if (!s) return "?";
+  if (s.workload) return s.namespace ? `${s.workload}.${s.namespace}` : s.workload;
+  if (s.service) return `${s.service}${s.namespace ? "." + s.namespace : ""}${s.port ? ":" + s.port : ""}`;
+  return s.address || "?";
+}
+function pathOf(request) { return request ? (request.authority || "") + (request.path || "") : ""; }
+function total(entry) { return entry && entry.durations ? entry.durations.total : undefined; }
+function flagsOf(entry) { return (entry && entry.response && entry.response.flags) || []; }
+function ms(value) { return value === undefined ? "" : `${value.toFixed(2)}ms`; }
+function clock(time) { return time ? time.slice(11, 23) : ""; }
+
+function updateCounters() {
+  $("shown").textContent = rowCount;
+  $("received").textContent = counts.received;
+  $("lost").textContent = counts.lost;
+  $("held").textContent = counts.held;
+  $("paused-note").hidden = !paused;
+}
+
+// ---- details ----
+
+function showDetails(id) {
+  const record = records.get(id);
+  if (!record) return;
+  for (const selected of tbody.querySelectorAll("tr.selected")) selected.classList.remove("selected");
+  const tr = tbody.querySelector(`tr[data-id="${id}"]`);
+  if (tr) tr.classList.add("selected");
+  const view = summarize(record);
+  $("details-title").textContent = `${view.method} ${view.path} → ${view.code || "—"}`;
+  const body = $("details-body");
+  body.replaceChildren();
+  if (record.type === "pair") {
+    if (record.overheadMs !== undefined) {
+      const p = element("p", "overhead", `overhead ${record.overheadMs.toFixed(3)}ms (outbound total − inbound total: network and both sidecars)`);
+      body.appendChild(p);
+    } else {
+      body.appendChild(element("p", "overhead", "not paired: only one sidecar logged this request in the window"));
+    }
+    body.appendChild(section("timings", pairWaterfall(record)));
+    body.appendChild(section("request", fields(record.request)));
+    const sides = element("div", "sides");
+    sides.appendChild(section("source", fields(record.source)));
+    sides.appendChild(section("destination", fields(record.destination)));
+    body.appendChild(sides);
+    const halves = element("div", "sides");
+    if (record.outbound) halves.appendChild(entrySections("outbound (source sidecar)", record.outbound));
+    if (record.inbound) halves.appendChild(entrySections("inbound (destination sidecar)", record.inbound));
+    body.appendChild(halves);
+    for (const [n, attempt] of (record.attempts || []).entries()) body.appendChild(entrySections(`earlier attempt ${n + 1}`, attempt));
+  } else {
+    body.appendChild(section("timings", waterfall([{ label: "", entry: record, offset: 0 }])));
+    body.appendChild(entrySections("", record));
+  }
+  const raw = element("pre", "raw", JSON.stringify(record, null, 2));
+  body.appendChild(section("record", raw));
+  $("details").hidden = false;
+}
+
+function entrySections(title, entry) {
+  const box = element("div");
+  if (title) box.appendChild(element("h3", "", title));
+  const parts = [["request", entry.request], ["response", entry.response], ["source", entry.source],
+                 ["destination", entry.destination], ["reporter", entry.reporter], ["upstream", entry.upstream],
+                 ["tls", entry.tls], ["connection", entry.connection]];
+  const top = {};
+  for (const key of ["time", "type", "direction", "protocol", "route", "logName", "streamId"]) {
+    if (entry[key] !== undefined) top[key] = entry[key];
+  }
+  box.appendChild(section("entry", fields(top)));
+  for (const [name, value] of parts) if (value) box.appendChild(section(name, fields(value)));
+  return box;
+}
+
+/** A definition list of an object's fields; nested objects (headers, labels) flattened as a.b. */
+function fields(object, prefix = "", dl = element("dl")) {
+  for (const [key, value] of Object.entries(object || {})) {
+    const name = prefix + key;
+    if (value && typeof value === "object" && !Array.isArray(value)) { fields(value, name + ".", dl); continue; }
+    dl.appendChild(element("dt", "", name));
+    dl.appendChild(element("dd", "", Array.isArray(value) ? value.join(", ") : String(value)));
+  }
+  return dl;
+}
+
+const PHASES = [
+  ["request received", 0, "lastRxByte", ""],
+  ["request upstream", "firstUpstreamTxByte", "lastUpstreamTxByte", "upstream"],
+  ["waiting upstream", "lastUpstreamTxByte", "firstUpstreamRxByte", "wait"],
+  ["response upstream", "firstUpstreamRxByte", "lastUpstreamRxByte", "upstream"],
+  ["response sent", "firstDownstreamTxByte", "lastDownstreamTxByte", "downstream"],
+];
+
+/** Bars for each phase Envoy timed, on one scale; `offset` shifts an entry (ms) on the scale. */
+function waterfall(lanes) {
+  const scale = Math.max(...lanes.map((l) => l.offset + (total(l.entry) || 0)), 0.001);
+  const box = element("div", "waterfall");
+  for (const { label, entry, offset, className } of lanes) {
+    const d = entry.durations || {};
+    if (d.total !== undefined) box.appendChild(bar(`${label}total`, offset, d.total, scale, "total " + (className || "")));
+    for (const [name, from, to, kind] of PHASES) {
+      const start = from === 0 ? 0 : d[from];
+      const end = d[to];
+      if (start === undefined || end === undefined) continue;
+      box.appendChild(bar(label + name, offset + start, end - start, scale, className || kind));
+    }
+  }
+  return box;
+}
+
+function pairWaterfall(record) {
+  const lanes = [];
+  if (record.outbound) lanes.push({ label: "out: ", entry: record.outbound, offset: 0 });
+  if (record.inbound) {
+    // The inbound sidecar's work sits inside the outbound total: place it by the start times
+    // when the clocks agree, else centre it in the overhead.
+    const outTotal = total(record.outbound) || 0;
+    const inTotal = total(record.inbound) || 0;
+    let offset = record.outbound ? (Date.parse(record.inbound.time) - Date.parse(record.outbound.time)) : 0;
+    if (!(offset >= 0 && offset + inTotal <= outTotal)) offset = Math.max(0, (outTotal - inTotal) / 2);
+    lanes.push({ label: "in: ", entry: record.inbound, offset, className: "inbound" });
+  }
+  return waterfall(lanes);
+}
+
+function bar(label, start, length, scale, className) {
+  const rowElement = element("div", "wf-row");
+  rowElement.appendChild(element("span", "", label));
+  const track = element("div", "wf-track");
+  const fill = element("div", "wf-bar " + className);
+  fill.style.left = `${(100 * start) / scale}%`;
+  fill.style.width = `${(100 * Math.max(length, 0)) / scale}%`;
+  track.appendChild(fill);
+  rowElement.appendChild(track);
+  rowElement.appendChild(element("span", "", ms(length)));
+  return rowElement;
+}
+
+function section(title, content) {
+  const s = element("section");
+  s.appendChild(element("h3", "", title));
+  s.appendChild(content);
+  return s;
+}
+
+function element(tag, className = "", text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+// ---- controls ----
+
+function setStatus(text, kind) {
+  const status = $("status");
+  status.textContent = text;
+  status.className = "status " + kind;
+}
+
+function showError(message) {
+  $("error").textContent = message;
+  $("error").hidden = !message;
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  clearTable();
+  connect(true);
+});
+
+$("token-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  sessionStorage.setItem("alstap-token", $("token").value.trim());
+  connect(true);
+});
+
+$("pause").addEventListener("click", () => {
+  paused = !paused;
+  $("pause").textContent = paused ? "Resume" : "Pause";
+  counts.held = 0;
+  if (!paused && incoming.length) scheduleFrame();
+  updateCounters();
+});
+
+$("clear").addEventListener("click", clearTable);
+
+function clearTable() {
+  tbody.replaceChildren();
+  records.clear();
+  incoming = [];
+  rowCount = 0;
+  counts.received = counts.lost = counts.held = 0;
+  $("details").hidden = true;
+  updateCounters();
+}
+
+tbody.addEventListener("click", (event) => {
+  const tr = event.target.closest("tr");
+  if (tr) showDetails(tr.dataset.id);
+});
+
+$("close-details").addEventListener("click", () => { $("details").hidden = true; });
+
+loadFiltersFromURL();
+connect(true);
