@@ -42,6 +42,7 @@ let package = Package(
                 dependencies: ["ALSTapSystem", "ALSTapHTTP2", "ALSTapHTTP1", "ALSTapALS", "ALSTapFilter",
                                .product(name: "Logging", package: "swift-log"),
                                .product(name: "DequeModule", package: "swift-collections"),
+                               .product(name: "HeapModule", package: "swift-collections"),
                                .product(name: "CoreMetrics", package: "swift-metrics"),
                                .product(name: "Prometheus", package: "swift-prometheus")],
                 resources: [.embedInCode("WebUI/index.html"), .embedInCode("WebUI/app.js"), .embedInCode("WebUI/app.css")],

@@ -11,11 +11,13 @@ public final class ALSDecoder {
     private let arena: OpaquePointer
     private let jsonWriter = ByteWriter()
     private let textWriter = ByteWriter()
+    private let alsWriter = ByteWriter()
     private let json: JSONLineEncoder
     private let text: TextLineEncoder
     private let facts: EntryFactsBuilder
     private var jsonEnds: [UInt32] = []
     private var textEnds: [UInt32] = []
+    private var alsEnds: [UInt32] = []
 
     /// `redactedHeaders`: lowercased header names whose values the JSON shows as `[redacted]`.
     public init(redactedHeaders: [String] = []) {
@@ -48,18 +50,25 @@ public final class ALSDecoder {
         }
         jsonWriter.removeAll()
         textWriter.removeAll()
+        alsWriter.removeAll()
         jsonEnds.removeAll(keepingCapacity: true)
         textEnds.removeAll(keepingCapacity: true)
+        alsEnds.removeAll(keepingCapacity: true)
         facts.reset()
         let wantsJSON = formats.contains(.json)
         let wantsText = formats.contains(.text)
+        let wantsALS = formats.contains(.als)
         let allocator = CProtobufArena_allocator(arena)!
         var count = 0
         // One view per entry, shared by the encoders and the facts.
-        func add(_ common: UnsafeMutablePointer<CCommon>?, _ encode: (EntryView) -> Void) {
+        func add(_ common: UnsafeMutablePointer<CCommon>?, _ entry: UnsafeRawPointer, _ encode: (EntryView) -> Void) {
             encode(EntryView(UnsafePointer(common), reporter: reporter, allocator: allocator))
             if wantsJSON { jsonEnds.append(UInt32(jsonWriter.count)) }
             if wantsText { textEnds.append(UInt32(textWriter.count)) }
+            if wantsALS {
+                ALSRelayFrames.appendLogEntry(entry.assumingMemoryBound(to: ProtobufCMessage.self), to: alsWriter)
+                alsEnds.append(UInt32(alsWriter.count))
+            }
             count += 1
         }
         switch message.pointee.log_entries_case {
@@ -67,7 +76,7 @@ public final class ALSDecoder {
             if let logs = message.pointee.http_logs?.pointee {
                 for i in 0..<logs.n_log_entry {
                     guard let entry = logs.log_entry[i] else { continue }
-                    add(entry.pointee.common_properties) { view in
+                    add(entry.pointee.common_properties, entry) { view in
                         let sections = wantsJSON ? json.http(entry, view: view, reporter: reporter) : JSONSections()
                         if wantsText { text.http(entry, view: view, reporter: reporter) }
                         if withFacts { facts.add(http: entry, view: view, reporter: reporter, sections: sections) }
@@ -78,7 +87,7 @@ public final class ALSDecoder {
             if let logs = message.pointee.tcp_logs?.pointee {
                 for i in 0..<logs.n_log_entry {
                     guard let entry = logs.log_entry[i] else { continue }
-                    add(entry.pointee.common_properties) { view in
+                    add(entry.pointee.common_properties, entry) { view in
                         let sections = wantsJSON ? json.tcp(entry, view: view, reporter: reporter) : JSONSections()
                         if wantsText { text.tcp(entry, view: view, reporter: reporter) }
                         if withFacts { facts.add(tcp: entry, view: view, reporter: reporter, sections: sections) }
@@ -94,6 +103,8 @@ public final class ALSDecoder {
             isTCP: message.pointee.log_entries_case == ENVOY__SERVICE__ACCESSLOG__V3__STREAM_ACCESS_LOGS_MESSAGE__LOG_ENTRIES_TCP_LOGS,
             json: wantsJSON && hasEntries ? EncodedLines(bytes: jsonWriter.take(), lineEnds: jsonEnds) : nil,
             text: wantsText && hasEntries ? EncodedLines(bytes: textWriter.take(), lineEnds: textEnds) : nil,
+            als: wantsALS && hasEntries ? EncodedLines(bytes: alsWriter.take(), lineEnds: alsEnds) : nil,
+            identifier: wantsALS ? reporter.identifierBytes : nil,
             facts: withFacts && hasEntries ? facts.finish() : nil,
             decodedAtNanos: decodedAtNanos)
     }

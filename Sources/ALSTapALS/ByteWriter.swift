@@ -31,6 +31,9 @@ public final class ByteWriter {
         return taken
     }
 
+    /// Counts `length` bytes written straight into `base + count` after a `reserve`.
+    public func advance(by length: Int) { count += length }
+
     /// Removes bytes written after `mark` (used to drop a half-written entry).
     public func truncate(to mark: Int) { count = mark }
 

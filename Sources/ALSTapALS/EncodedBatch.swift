@@ -6,6 +6,8 @@ import Glibc
 public enum OutputFormat: Int, Sendable, CaseIterable {
     case json = 0
     case text = 1
+    /// gRPC-framed ALS messages, for alstap peers (see `ALSRelayFrames`).
+    case als = 2
 }
 
 /// A set of formats, as bits: the decoder encodes only what someone subscribed to.
@@ -15,6 +17,7 @@ public struct FormatSet: OptionSet, Sendable {
     public init(_ format: OutputFormat) { rawValue = 1 << format.rawValue }
     public static let json = FormatSet(.json)
     public static let text = FormatSet(.text)
+    public static let als = FormatSet(.als)
     public func contains(_ format: OutputFormat) -> Bool { contains(FormatSet(format)) }
 }
 
@@ -72,6 +75,10 @@ public struct EncodedBatch: Sendable {
     public let isTCP: Bool
     public let json: EncodedLines?
     public let text: EncodedLines?
+    /// Each entry's `log_entry` field, for `format=als`.
+    public let als: EncodedLines?
+    /// The reporter's packed Identifier, sent ahead of `als` entries.
+    public let identifier: SharedBytes?
     /// Per-entry facts for filters; nil when no subscriber filters.
     public let facts: EntryFactsTable?
     /// Monotonic time the message was decoded (latency measurement).
@@ -79,12 +86,14 @@ public struct EncodedBatch: Sendable {
     /// Order of publication, set by the hub (a replay skips live batches it already sent).
     public var sequence: UInt64 = 0
 
-    public init(entryCount: Int, isTCP: Bool, json: EncodedLines?, text: EncodedLines?, facts: EntryFactsTable?,
-                decodedAtNanos: UInt64) {
+    public init(entryCount: Int, isTCP: Bool, json: EncodedLines?, text: EncodedLines?, als: EncodedLines? = nil,
+                identifier: SharedBytes? = nil, facts: EntryFactsTable?, decodedAtNanos: UInt64) {
         self.entryCount = entryCount
         self.isTCP = isTCP
         self.json = json
         self.text = text
+        self.als = als
+        self.identifier = identifier
         self.facts = facts
         self.decodedAtNanos = decodedAtNanos
     }
@@ -93,6 +102,7 @@ public struct EncodedBatch: Sendable {
         switch format {
         case .json: json
         case .text: text
+        case .als: als
         }
     }
 }

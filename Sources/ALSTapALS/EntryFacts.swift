@@ -24,6 +24,8 @@ public struct EntryFacts: Sendable {
     public var flags: UInt32 = 0
     /// Total duration in µs (-1: none).
     public var durationMicros: Int64 = -1
+    /// Start time, µs since the epoch (0: none); orders a cluster tap's merged entries.
+    public var startMicros: Int64 = 0
     public var sourceNamespace = StringRef(), sourceWorkload = StringRef(), sourcePod = StringRef()
     public var destinationNamespace = StringRef(), destinationWorkload = StringRef(), destinationPod = StringRef()
     public var destinationService = StringRef()
@@ -125,6 +127,7 @@ final class EntryFactsBuilder {
         if let c = view.common?.pointee {
             if let flags = c.response_flags { facts.flags = flagCodes.mask(flags) }
             if let total = c.duration { facts.durationMicros = total.pointee.seconds * 1_000_000 + Int64(total.pointee.nanos) / 1000 }
+            if let start = c.start_time { facts.startMicros = start.pointee.seconds * 1_000_000 + Int64(start.pointee.nanos) / 1000 }
         }
         let reporterNamespace = store(reporter.namespaceBytes)
         facts.reporterWorkload = store(reporter.workloadBytes)

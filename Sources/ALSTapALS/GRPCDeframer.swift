@@ -4,14 +4,18 @@
 /// handed out in place, without a copy; only a message spanning chunks is gathered into `partial`.
 public struct GRPCDeframer {
     public let maxMessageBytes: Int
+    /// Accept `ALSRelayFrames` notice frames (flag 0x80): only from alstap peers.
+    public let acceptsNotices: Bool
+    private var payloadIsNotice = false
     private var header: UInt64 = 0
     private var headerBytes = 0
     private var payloadLength = 0
     private var readingPayload = false
     private var partial: [UInt8] = []
 
-    public init(maxMessageBytes: Int) {
+    public init(maxMessageBytes: Int, acceptsNotices: Bool = false) {
         self.maxMessageBytes = maxMessageBytes
+        self.acceptsNotices = acceptsNotices
     }
 
     /// True between messages: the body may end here.
@@ -21,6 +25,15 @@ public struct GRPCDeframer {
     public mutating func feed(
         _ chunk: UnsafeRawBufferPointer,
         _ onMessage: (UnsafeRawBufferPointer) throws(GRPCStatusError) -> Void
+    ) throws(GRPCStatusError) {
+        try feedFrames(chunk) { (_, payload) throws(GRPCStatusError) in try onMessage(payload) }
+    }
+
+    /// Feeds one chunk; calls `onFrame` for each complete payload, telling notices (only with
+    /// `acceptsNotices`) from messages.
+    public mutating func feedFrames(
+        _ chunk: UnsafeRawBufferPointer,
+        _ onFrame: (_ isNotice: Bool, UnsafeRawBufferPointer) throws(GRPCStatusError) -> Void
     ) throws(GRPCStatusError) {
         guard let base = chunk.baseAddress else { return }
         var offset = 0
@@ -35,7 +48,7 @@ public struct GRPCDeframer {
                 guard headerBytes == 5 else { return }
                 try startPayload()
                 if payloadLength == 0 {
-                    try finishMessage(UnsafeRawBufferPointer(start: base, count: 0), onMessage)
+                    try finishMessage(UnsafeRawBufferPointer(start: base, count: 0), onFrame)
                     continue
                 }
             }
@@ -43,7 +56,7 @@ public struct GRPCDeframer {
             if partial.isEmpty && available >= payloadLength {
                 let message = UnsafeRawBufferPointer(start: base + offset, count: payloadLength)
                 offset += payloadLength
-                try finishMessage(message, onMessage)
+                try finishMessage(message, onFrame)
                 continue
             }
             let take = min(available, payloadLength - partial.count)
@@ -55,7 +68,7 @@ public struct GRPCDeframer {
                 partial = []
                 var failure: GRPCStatusError?
                 gathered.withUnsafeBytes { bytes in
-                    do throws(GRPCStatusError) { try finishMessage(bytes, onMessage) } catch { failure = error }
+                    do throws(GRPCStatusError) { try finishMessage(bytes, onFrame) } catch { failure = error }
                 }
                 if let failure { throw failure }
             }
@@ -75,6 +88,7 @@ public struct GRPCDeframer {
         if flag & 1 != 0 {
             throw GRPCStatusError(.unimplemented, "compressed gRPC messages are not supported (no grpc-encoding negotiated)")
         }
+        payloadIsNotice = acceptsNotices && flag == ALSRelayFrames.noticeFlag
         if length > maxMessageBytes {
             throw GRPCStatusError(.resourceExhausted, "gRPC message of \(length) bytes exceeds the maximum of \(maxMessageBytes)")
         }
@@ -84,12 +98,14 @@ public struct GRPCDeframer {
 
     private mutating func finishMessage(
         _ message: UnsafeRawBufferPointer,
-        _ onMessage: (UnsafeRawBufferPointer) throws(GRPCStatusError) -> Void
+        _ onFrame: (_ isNotice: Bool, UnsafeRawBufferPointer) throws(GRPCStatusError) -> Void
     ) throws(GRPCStatusError) {
+        let isNotice = payloadIsNotice
+        payloadIsNotice = false
         readingPayload = false
         headerBytes = 0
         header = 0
         payloadLength = 0
-        try onMessage(message)
+        try onFrame(isNotice, message)
     }
 }

@@ -1,4 +1,5 @@
 import CEnvoyProtos
+import CProtobufC
 
 /// The Envoy that sent a stream, from the stream's Identifier (node and log name).
 ///
@@ -31,6 +32,9 @@ public final class Reporter: @unchecked Sendable {
     public private(set) var jsonFragment: [UInt8] = []
     /// `"workload":…,"namespace":…,"pod":…` (may be empty) for the side the reporter is on.
     public private(set) var identityJSON: [UInt8] = []
+    /// The Identifier as Envoy sent it (re-packed), for `format=als`; nil before it arrived.
+    public private(set) var identifierBytes: SharedBytes?
+
     /// `workload.namespace`, else the node id, for the text line.
     public private(set) var textLabel: [UInt8] = Array("-".utf8)
 
@@ -38,6 +42,7 @@ public final class Reporter: @unchecked Sendable {
     public init() { encode() }
 
     init(_ identifier: UnsafePointer<CIdentifier>) {
+        identifierBytes = ALSRelayFrames.packIdentifier(UnsafeRawPointer(identifier).assumingMemoryBound(to: ProtobufCMessage.self))
         if let name = present(identifier.pointee.log_name) { logName = String(cString: name) }
         if let node = identifier.pointee.node {
             if let id = present(node.pointee.id) { nodeId = String(cString: id) }

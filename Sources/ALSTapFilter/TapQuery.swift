@@ -14,6 +14,10 @@ public struct TapQuery: Sendable, Equatable {
     public var maxEntriesPerSecond = 0.0
     /// `pair=1`: both sidecars' entries of a request as one record.
     public var pair = false
+    /// `scope=cluster`: every replica's entries (`--peers`), not only this one's.
+    public var clusterScope = false
+    /// The filter's parameters as a query string (`ns=demo&code=5xx`), to push down to peers.
+    public var filterQuery = ""
 
     /// A bad query: the message names the parameter (answered with 400).
     public struct Error: Swift.Error, Equatable, Sendable {
@@ -21,7 +25,7 @@ public struct TapQuery: Sendable, Equatable {
     }
 
     /// Parameters alstap knows; anything else is an error, never ignored.
-    public static let parameters = ["format", "last", "follow", "max_rps", "pair", "ns", "workload", "pod", "destination", "destination_ns", "method", "path",
+    public static let parameters = ["format", "scope", "last", "follow", "max_rps", "pair", "ns", "workload", "pod", "destination", "destination_ns", "method", "path",
                                     "authority", "scheme", "direction", "code", "flags", "min_duration", "type",
                                     "reporter", "log_name"]
 
@@ -61,15 +65,44 @@ public struct TapQuery: Sendable, Equatable {
                 }
                 maxEntriesPerSecond = value
             case "format":
-                guard list.count == 1, let format = ["json": OutputFormat.json, "ndjson": .json, "text": .text][list[0]] else {
-                    throw Error(message: "bad value for format: \"\(list.joined(separator: ","))\" (json or text)")
+                guard list.count == 1,
+                      let format = ["json": OutputFormat.json, "ndjson": .json, "text": .text, "als": .als][list[0]] else {
+                    throw Error(message: "bad value for format: \"\(list.joined(separator: ","))\" (json, text or als)")
                 }
                 self.format = format
+            case "scope":
+                guard list.count == 1, let cluster = ["local": false, "cluster": true][list[0]] else {
+                    throw Error(message: "bad value for scope: \"\(list.joined(separator: ","))\" (local or cluster)")
+                }
+                clusterScope = cluster
             default:
                 clauses.append(try Self.clause(name, list))
+                for value in list {
+                    filterQuery += (filterQuery.isEmpty ? "" : "&") + name + "=" + Self.percentEncoded(value)
+                }
             }
         }
         filter = clauses.isEmpty ? nil : TapFilter(clauses: clauses)
+        if format == .als && (pair || clusterScope) {
+            throw Error(message: "format=als carries single entries of this replica: not with pair=1 or scope=cluster")
+        }
+    }
+
+    /// Escapes everything but RFC 3986's unreserved characters.
+    static func percentEncoded(_ value: String) -> String {
+        var out = ""
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                 UInt8(ascii: "~"), UInt8(ascii: "/"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let hex = Array("0123456789ABCDEF".utf8)
+                out += "%" + String(decoding: [hex[Int(byte >> 4)], hex[Int(byte & 15)]], as: UTF8.self)
+            }
+        }
+        return out
     }
 
     private static func clause(_ name: String, _ values: [String]) throws(Error) -> TapFilter.Clause {

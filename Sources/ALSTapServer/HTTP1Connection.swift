@@ -25,7 +25,7 @@ final class HTTP1Connection: Connection, InitialBytesConsumer, HeadDeadline, Sub
 
     override func closing() {
         context.unwatchHead(self)
-        if let subscriber { context.removeSubscriber(subscriber) }
+        if let subscriber { context.closeTap(subscriber) }
     }
 
     override func readable() {
@@ -80,11 +80,15 @@ final class HTTP1Connection: Connection, InitialBytesConsumer, HeadDeadline, Sub
             return
         }
         if case .tap(let query) = route {
-            let subscriber = Subscriber(format: query.format, filter: query.filter,
-                                        maxEntriesPerSecond: query.maxEntriesPerSecond, pairs: query.pair,
-                                        capacityLines: context.config.subscriberQueueLines, counters: context.counters)
-            guard head.method == "GET", context.admitSubscriber(subscriber, last: query.last, follow: query.follow) else {
-                respond(head.method == "GET" ? .tooManySubscribers : HTTPResponse(200, "OK", ""), to: head)
+            guard head.method == "GET" else {
+                respond(HTTPResponse(200, "OK", ""), to: head)
+                return
+            }
+            let subscriber: Subscriber
+            switch context.openTap(query) {
+            case .opened(let opened): subscriber = opened
+            case .refused(let response):
+                respond(response, to: head)
                 return
             }
             write(HTTP1Response.streamingHead(contentType: query.format.contentType))

@@ -76,7 +76,7 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
         for (_, role) in streams {
             switch role {
             case .als(let stream): finishALS(stream, cancelled: true)
-            case .tap(let tap): context.removeSubscriber(tap.subscriber)
+            case .tap(let tap): context.closeTap(tap.subscriber)
             case .fixed: break
             }
         }
@@ -104,11 +104,11 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
         }
         if case .tap(let query) = route, head.method == "GET" {
             let format = query.format
-            let subscriber = Subscriber(format: format, filter: query.filter,
-                                        maxEntriesPerSecond: query.maxEntriesPerSecond, pairs: query.pair,
-                                        capacityLines: context.config.subscriberQueueLines, counters: context.counters)
-            guard context.admitSubscriber(subscriber, last: query.last, follow: query.follow) else {
-                respondFixed(stream, .tooManySubscribers, headOnly: false)
+            let subscriber: Subscriber
+            switch context.openTap(query) {
+            case .opened(let opened): subscriber = opened
+            case .refused(let response):
+                respondFixed(stream, response, headOnly: false)
                 return
             }
             let tap = HTTP2TapStream(stream: stream, subscriber: subscriber, connection: self)
@@ -206,7 +206,7 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
     func streamClosed(stream: Int32, errorCode: UInt32) {
         switch streams.removeValue(forKey: stream) {
         case .als(let als): finishALS(als, cancelled: als.responseBytesSent == 0 && als.status.code == .ok)
-        case .tap(let tap): context.removeSubscriber(tap.subscriber)
+        case .tap(let tap): context.closeTap(tap.subscriber)
         case .fixed, nil: break
         }
     }

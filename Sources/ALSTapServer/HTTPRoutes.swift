@@ -111,6 +111,7 @@ extension OutputFormat {
         switch self {
         case .json: "application/x-ndjson"
         case .text: "text/plain; charset=utf-8"
+        case .als: "application/vnd.alstap.als-frames"
         }
     }
 }

@@ -1,4 +1,5 @@
 import ALSTapALS
+import ALSTapFilter
 import ALSTapSystem
 import Logging
 
@@ -28,14 +29,20 @@ final class LoopContext: @unchecked Sendable {
     /// Joins both sidecars' entries while this loop has `pair=1` subscribers.
     private var pairer: Pairer?
     private var pairingSubscribers = 0
+    /// Where the replicas are, for `scope=cluster` taps (nil without `--peers`).
+    let peerDirectory: PeerDirectory?
+    /// The sources of this loop's `scope=cluster` subscribers, by subscriber.
+    private var clusterTaps: [ObjectIdentifier: ClusterTap] = [:]
     /// HTTP/2 connections, for the shutdown notice and GOAWAY.
     private var http2Connections: [ObjectIdentifier: HTTP2Connection] = [:]
     var draining = false
     /// When the final GOAWAY goes out (one tick after the shutdown notice).
     private var goAwayAtNanos: UInt64?
 
-    init(loop: EventLoop, config: ServerConfig, hub: Hub, counters: Counters, logger: Logger) {
+    init(loop: EventLoop, config: ServerConfig, hub: Hub, counters: Counters, logger: Logger,
+         peerDirectory: PeerDirectory?) {
         self.loop = loop
+        self.peerDirectory = peerDirectory
         self.config = config
         self.hub = hub
         self.counters = counters
@@ -47,10 +54,49 @@ final class LoopContext: @unchecked Sendable {
 
     var inbox: LoopInbox { hub.inboxes[loop.index] }
 
+    /// The result of asking for a tap: a subscriber to attach, or the answer that refuses it.
+    enum TapOpening {
+        case opened(Subscriber)
+        case refused(HTTPResponse)
+    }
+
+    /// Starts a tap for `query`: this replica's entries, or with `scope=cluster` every peer's.
+    func openTap(_ query: TapQuery) -> TapOpening {
+        let subscriber = Subscriber(format: query.format, filter: query.clusterScope ? nil : query.filter,
+                                    maxEntriesPerSecond: query.maxEntriesPerSecond,
+                                    pairs: query.pair && !query.clusterScope,
+                                    capacityLines: config.subscriberQueueLines, counters: counters)
+        guard query.clusterScope else {
+            return admitSubscriber(subscriber, last: query.last, follow: query.follow)
+                ? .opened(subscriber) : .refused(.tooManySubscribers)
+        }
+        guard let peerDirectory else {
+            return .refused(HTTPResponse(400, "Bad Request", "scope=cluster needs alstap serve --peers\n"))
+        }
+        guard !draining, counters.get(.subscribersActive) < config.maxSubscribers else {
+            counters.add(.subscribersRejected)
+            return .refused(.tooManySubscribers)
+        }
+        counters.add(.subscribersActive)
+        clusterTaps[ObjectIdentifier(subscriber)] = ClusterTap(subscriber: subscriber, query: query, context: self,
+                                                               directory: peerDirectory)
+        return .opened(subscriber)
+    }
+
+    /// Ends a tap from `openTap` (its client left).
+    func closeTap(_ subscriber: Subscriber) {
+        if let tap = clusterTaps.removeValue(forKey: ObjectIdentifier(subscriber)) {
+            tap.stop()
+            counters.subtract(.subscribersActive)
+        } else {
+            removeSubscriber(subscriber)
+        }
+    }
+
     /// Registers a subscriber unless `--max-subscribers` are already there (then counts the
     /// refusal), replays the `last` most recent matching entries into it, and with `follow`
     /// false ends it after them.
-    func admitSubscriber(_ subscriber: Subscriber, last: Int = 0, follow: Bool = true) -> Bool {
+    private func admitSubscriber(_ subscriber: Subscriber, last: Int, follow: Bool) -> Bool {
         guard !draining, counters.get(.subscribersActive) < config.maxSubscribers else {
             counters.add(.subscribersRejected)
             return false
@@ -98,7 +144,7 @@ final class LoopContext: @unchecked Sendable {
         }
     }
 
-    func removeSubscriber(_ subscriber: Subscriber) {
+    private func removeSubscriber(_ subscriber: Subscriber) {
         guard subscribers.removeValue(forKey: ObjectIdentifier(subscriber)) != nil else { return }
         hub.subscriberRemoved(format: subscriber.format, filtered: subscriber.filter != nil, pairs: subscriber.pairs,
                               loop: loop.index)
@@ -123,6 +169,10 @@ final class LoopContext: @unchecked Sendable {
         for connection in http2Connections.values { connection.announceShutdown() }
         goAwayAtNanos = monotonicNanos() + 100_000_000
         for subscriber in subscribers.values { subscriber.finish(notice: subscriber.shutdownNotice) }
+        for tap in clusterTaps.values {
+            tap.stop()
+            tap.subscriber.finish(notice: tap.subscriber.shutdownNotice)
+        }
     }
 
     func watchHead(_ connection: any HeadDeadline) {
@@ -158,6 +208,7 @@ final class LoopContext: @unchecked Sendable {
 
     func tick(now: UInt64) {
         expirePairs(now: now)
+        if !draining { for tap in clusterTaps.values { tap.tick(now: now) } }
         if let goAway = goAwayAtNanos, now >= goAway {
             goAwayAtNanos = nil
             for connection in http2Connections.values { connection.goAway() }

@@ -11,6 +11,7 @@ public final class Server: Sendable {
     private let contexts: [LoopContext]
     private let acceptors: UncheckedBox<[[Acceptor]]>
     private let threads = Locked<[LoopThread]>([])
+    private let peerDirectory: PeerDirectory?
 
     public init(config: ServerConfig, logger: Logger) throws {
         Memory.setMmapThreshold(64 << 20)
@@ -19,7 +20,11 @@ public final class Server: Sendable {
                   counters: counters)
         let hub = hub
         let counters = counters
-        contexts = loops.map { LoopContext(loop: $0, config: config, hub: hub, counters: counters, logger: logger) }
+        let peerDirectory = config.peers.map(PeerDirectory.init)
+        self.peerDirectory = peerDirectory
+        contexts = loops.map {
+            LoopContext(loop: $0, config: config, hub: hub, counters: counters, logger: logger, peerDirectory: peerDirectory)
+        }
 
         // Port 0 binds an ephemeral port on the first loop; the other loops join that port.
         var alsAddress = config.alsListen
@@ -45,6 +50,7 @@ public final class Server: Sendable {
 
     /// Starts one thread per loop.
     public func start() {
+        peerDirectory?.start()
         threads.withLock { threads in
             for context in contexts {
                 let loop = context.loop
@@ -78,6 +84,7 @@ public final class Server: Sendable {
 
     /// Stops every loop and waits for the threads.
     public func stop() {
+        peerDirectory?.stop()
         for context in contexts { context.loop.stop() }
         threads.withLock { threads in
             threads.forEach { $0.join() }

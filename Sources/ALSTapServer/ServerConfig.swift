@@ -23,6 +23,12 @@ public struct ServerConfig: Sendable {
     public var pairWindowMillis: UInt64 = 2_000
     /// Requests waiting for their twin, per loop with pairing subscribers; more are emitted alone.
     public var pairTableSize = 50_000
+    /// The replicas a `scope=cluster` tap reads (nil: cluster scope is off).
+    public var peers: PeerSpec?
+    /// A cluster tap orders entries by start time within this window...
+    public var mergeWindowMillis: UInt64 = 1_000
+    /// ...holding at most this many (Hubble Relay's defaults).
+    public var mergeWindowEntries = 100
     /// Entries kept for `last=K` replays (0: off).
     public var replayEntries = 10_000
     /// Tap subscribers; more get 503.

@@ -101,13 +101,14 @@ final class Subscriber {
     /// the rate limit, as slices of its shared bytes.
     func offer(_ batch: EncodedBatch, entries: Range<Int>, decodedAt: UInt64) {
         guard let lines = batch.lines(for: format) else { return }
+        let mark = items.count
+        defer { if format == .als { frameALS(since: mark, batch) } }
         if filter == nil && rateLimit == nil {
             enqueue(lines, entries: entries, decodedAt: decodedAt)
             return
         }
         guard filter == nil || batch.facts != nil else { return }
         rateLimit?.refill(now: monotonicNanos())
-        let mark = items.count
         let linesBefore = queuedLines
         var runStart = -1
         var rateLimited = 0
@@ -150,6 +151,15 @@ final class Subscriber {
         if items.isEmpty && !lost.isEmpty { enqueueLostNotices() }
     }
 
+    /// `format=als`: the entries queued since `mark` become one message, behind a header that
+    /// names their reporter.
+    private func frameALS(since mark: Int, _ batch: EncodedBatch) {
+        guard items.count > mark else { return }
+        let entryBytes = items[mark...].reduce(0) { $0 + $1.range.count }
+        let header = ALSRelayFrames.header(identifier: batch.identifier, isTCP: batch.isTCP, entryBytes: entryBytes)
+        items.insert(Item(bytes: header, range: 0..<header.count, lines: 0, decodedAtNanos: 0), at: mark)
+    }
+
     private func enqueue(_ lines: EncodedLines, entries: Range<Int>, decodedAt: UInt64) {
         if queuedLines + entries.count > capacityLines {
             noteLost(entries.count, .slow)
@@ -174,7 +184,16 @@ final class Subscriber {
 
     /// The shutdown notice in this subscriber's format.
     var shutdownNotice: SharedBytes {
-        SharedBytes(format == .json ? "{\"type\":\"shutdown\"}\n" : "# alstap is shutting down\n")
+        notice(json: "{\"type\":\"shutdown\"}", text: "# alstap is shutting down")
+    }
+
+    /// A notice in this subscriber's format: a JSON line, a text line, or an ALS notice frame.
+    func notice(json: String, text: String) -> SharedBytes {
+        switch format {
+        case .json: SharedBytes(json + "\n")
+        case .text: SharedBytes(text + "\n")
+        case .als: ALSRelayFrames.notice(json: json)
+        }
     }
 
     /// True when the stream should end now: finishing and nothing left to write.
@@ -225,12 +244,11 @@ final class Subscriber {
     private func enqueueLostNotices() {
         for reason in LostReason.allCases {
             guard let count = lost[reason] else { continue }
-            let notice = switch (format, reason) {
-            case (.json, _): "{\"type\":\"lost\",\"count\":\(count),\"reason\":\"\(reason.rawValue)\"}\n"
-            case (.text, .slow): "# lost \(count) entries: this subscriber read too slowly\n"
-            case (.text, .rate): "# skipped \(count) entries over this subscriber's max_rps\n"
+            let text = switch reason {
+            case .slow: "# lost \(count) entries: this subscriber read too slowly"
+            case .rate: "# skipped \(count) entries over this subscriber's max_rps"
             }
-            enqueueNotice(SharedBytes(notice))
+            enqueueNotice(notice(json: "{\"type\":\"lost\",\"count\":\(count),\"reason\":\"\(reason.rawValue)\"}", text: text))
         }
         lost.removeAll()
     }

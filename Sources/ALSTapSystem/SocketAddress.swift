@@ -4,7 +4,7 @@ import Glibc
 #endif
 
 /// A listen address: `HOST:PORT`, `[IPV6]:PORT` or `:PORT` (all interfaces).
-public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
     public let host: String
     public let port: UInt16
 
@@ -28,6 +28,32 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var isIPv6: Bool { host.contains(":") }
+
+    /// Calls `body` with this address as a `sockaddr` (the host must be an IP literal).
+    func withSockaddr<Result>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> Result) -> Result {
+        var storage = sockaddr_storage()
+        let length: socklen_t
+        if isIPv6 {
+            length = withUnsafeMutableBytes(of: &storage) { raw in
+                let sin6 = raw.baseAddress!.assumingMemoryBound(to: sockaddr_in6.self)
+                sin6.pointee.sin6_family = sa_family_t(AF_INET6)
+                sin6.pointee.sin6_port = port.bigEndian
+                inet_pton(AF_INET6, host, &sin6.pointee.sin6_addr)
+                return socklen_t(MemoryLayout<sockaddr_in6>.size)
+            }
+        } else {
+            length = withUnsafeMutableBytes(of: &storage) { raw in
+                let sin = raw.baseAddress!.assumingMemoryBound(to: sockaddr_in.self)
+                sin.pointee.sin_family = sa_family_t(AF_INET)
+                sin.pointee.sin_port = port.bigEndian
+                inet_pton(AF_INET, host, &sin.pointee.sin_addr)
+                return socklen_t(MemoryLayout<sockaddr_in>.size)
+            }
+        }
+        return withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, length) }
+        }
+    }
     public var description: String { isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 
@@ -60,28 +86,7 @@ public enum Listener {
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         if reusePort { setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size)) }
-        var storage = sockaddr_storage()
-        let length: socklen_t
-        if address.isIPv6 {
-            length = withUnsafeMutableBytes(of: &storage) { raw in
-                let sin6 = raw.baseAddress!.assumingMemoryBound(to: sockaddr_in6.self)
-                sin6.pointee.sin6_family = sa_family_t(AF_INET6)
-                sin6.pointee.sin6_port = address.port.bigEndian
-                inet_pton(AF_INET6, address.host, &sin6.pointee.sin6_addr)
-                return socklen_t(MemoryLayout<sockaddr_in6>.size)
-            }
-        } else {
-            length = withUnsafeMutableBytes(of: &storage) { raw in
-                let sin = raw.baseAddress!.assumingMemoryBound(to: sockaddr_in.self)
-                sin.pointee.sin_family = sa_family_t(AF_INET)
-                sin.pointee.sin_port = address.port.bigEndian
-                inet_pton(AF_INET, address.host, &sin.pointee.sin_addr)
-                return socklen_t(MemoryLayout<sockaddr_in>.size)
-            }
-        }
-        let bound = withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-        }
+        let bound = address.withSockaddr { bind(fd, $0, $1) }
         guard bound == 0 else {
             let err = CLinux_errno()
             Syscalls.close(fd)

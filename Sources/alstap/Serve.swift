@@ -44,6 +44,16 @@ extension AlsTap {
         @Option(help: "Requests waiting for their twin, per event loop; more are emitted alone [ALSTAP_PAIR_TABLE, 50000].")
         var pairTable: Int?
 
+        @Option(help: ArgumentHelp("The replicas a `scope=cluster` tap reads, this one included: dns:NAME:PORT (a headless Service, re-resolved every 5 s) or HOST:PORT,... [ALSTAP_PEERS].",
+                                   valueName: "peers"))
+        var peers: String?
+
+        @Option(help: "Seconds a cluster tap holds entries to order them by time [ALSTAP_MERGE_WINDOW, 1].")
+        var mergeWindow: Double?
+
+        @Option(help: "Entries a cluster tap holds at most to order them [ALSTAP_MERGE_ENTRIES, 100].")
+        var mergeEntries: Int?
+
         @Option(help: "Recent entries kept for `last=K` replays; 0: off [ALSTAP_REPLAY_ENTRIES, 10000].")
         var replayEntries: Int?
 
@@ -113,6 +123,16 @@ extension AlsTap {
             config.pairWindowMillis = UInt64(try number(pairWindow, "ALSTAP_PAIR_WINDOW", 2.0, "--pair-window",
                                                          0.01...600) * 1000)
             config.pairTableSize = try number(pairTable, "ALSTAP_PAIR_TABLE", 50_000, "--pair-table", 1...10_000_000)
+            if let text = peers ?? environment("ALSTAP_PEERS") {
+                guard let spec = PeerSpec(parsing: text) else {
+                    throw ValidationError("--peers: \"\(text)\" is not dns:NAME:PORT or HOST:PORT,HOST:PORT,...")
+                }
+                config.peers = spec
+            }
+            config.mergeWindowMillis = UInt64(try number(mergeWindow, "ALSTAP_MERGE_WINDOW", 1.0, "--merge-window",
+                                                          0...60) * 1000)
+            config.mergeWindowEntries = try number(mergeEntries, "ALSTAP_MERGE_ENTRIES", 100, "--merge-entries",
+                                                   0...1_000_000)
             config.replayEntries = try number(replayEntries, "ALSTAP_REPLAY_ENTRIES", 10_000,
                                               "--replay-entries", 0...10_000_000)
             config.maxHeadBytes = try number(maxHeadBytes, "ALSTAP_MAX_HEAD_BYTES", 16 * 1024,

@@ -73,6 +73,9 @@ extension AlsTap {
         @Flag(help: "One record per request with both sidecars' entries (source and destination).")
         var pair = false
 
+        @Flag(help: "Every replica's entries (the server's --peers), merged in time order, not only those of the replica asked.")
+        var cluster = false
+
         @Flag(help: "End after the --last entries instead of following live ones.")
         var noFollow = false
 
@@ -147,6 +150,7 @@ extension AlsTap {
             if let last { items.append(("last", String(last))) }
             if noFollow { items.append(("follow", "0")) }
             if pair { items.append(("pair", "1")) }
+            if cluster { items.append(("scope", "cluster")) }
             if let maxRps { items.append(("max_rps", String(maxRps))) }
             return items.map { "\($0.0)=\(Self.escape($0.1))" }.joined(separator: "&")
         }
@@ -190,6 +194,9 @@ extension AlsTap {
                             return true
                         case "shutdown":
                             note("the server is shutting down")
+                            return true
+                        case "notice":
+                            note("peer \(entry.peer ?? "?"): \(entry.message ?? "")")
                             return true
                         default:
                             break

@@ -51,6 +51,9 @@ struct TapEntry: Decodable {
     var type: String?
     var count: Int?
     var reason: String?
+    /// `notice` lines of a cluster tap: which replica, and what happened to it.
+    var peer: String?
+    var message: String?
     var time: String?
     var direction: String?
     var source: Side?
