@@ -15,7 +15,8 @@ public struct HTTP1ResponseReader {
         case head
         case chunkSize
         case chunkData(remaining: Int)
-        case chunkEnd
+        /// The CRLF after a chunk's data; `seen` of its bytes arrived.
+        case chunkEnd(seen: Int)
         case trailers
         case fixed(remaining: Int)
         case untilClose
@@ -61,13 +62,11 @@ public struct HTTP1ResponseReader {
                 let take = min(remaining, bytes.count - offset)
                 onEvent(.body(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + take)])))
                 offset += take
-                state = remaining == take ? .chunkEnd : .chunkData(remaining: remaining - take)
-            case .chunkEnd:
-                offset = try gatherLine(bytes, from: offset, until: [13, 10])
-                guard line.count == 2 else { return }
-                guard line == [13, 10] else { throw Error(message: "chunk not followed by CRLF") }
-                line.removeAll()
-                state = .chunkSize
+                state = remaining == take ? .chunkEnd(seen: 0) : .chunkData(remaining: remaining - take)
+            case .chunkEnd(let seen):
+                guard bytes[offset] == (seen == 0 ? 13 : 10) else { throw Error(message: "chunk not followed by CRLF") }
+                offset += 1
+                state = seen == 0 ? .chunkEnd(seen: 1) : .chunkSize
             case .trailers:
                 offset = try gatherLine(bytes, from: offset, until: [13, 10])
                 guard endsWith([13, 10]) else { return }

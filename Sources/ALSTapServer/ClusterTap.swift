@@ -10,10 +10,15 @@ import HeapModule
 /// and is retried; the others keep flowing. Loop-confined.
 final class ClusterTap {
     static let retryNanos: UInt64 = 2_000_000_000
+    /// The notice a replica sends a peer after its `last=K` replay.
+    static let replayedNotice = "{\"type\":\"replayed\"}"
+    /// How long the history phase may wait for a replica's replay to end.
+    static let historyNanos: UInt64 = 5_000_000_000
 
     let subscriber: Subscriber
     private unowned let context: LoopContext
     private let directory: PeerDirectory
+    /// `/tap?scope=local&format=als&<filters>`: what every peer is asked for.
     private let request: String
     /// What the peers' entries are decoded into: the subscriber's format, and JSON to pair.
     let formats: FormatSet
@@ -25,6 +30,12 @@ final class ClusterTap {
     private var window = Heap<Waiting>()
     private var arrivals: UInt64 = 0
     private var stopped = false
+    /// `last=K`: each replica replays its K most recent matches; they are gathered here until
+    /// every replica has said its replay ended, and the K most recent of them all go first.
+    private let last: Int
+    private var replaying: Set<ListenAddress> = []
+    private var history: [Waiting] = []
+    private var historyDeadlineNanos: UInt64 = 0
 
     private struct Peer {
         var tap: PeerTap?
@@ -33,6 +44,8 @@ final class ClusterTap {
         var reportedDown = false
         /// With `follow=0`: its stream ended normally and is not reopened.
         var finished = false
+        /// Opened before: reconnects ask for live entries only, so history is never repeated.
+        var opened = false
     }
 
     /// An entry waiting in the ordering window.
@@ -63,14 +76,17 @@ final class ClusterTap {
             pairer = nil
         }
         self.formats = formats
+        last = query.pair ? 0 : query.last
         var target = "/tap?scope=local&format=als"
         if !query.filterQuery.isEmpty { target += "&" + query.filterQuery }
-        if query.last > 0 && !query.pair { target += "&last=\(query.last)" }
         if !query.follow { target += "&follow=0" }
-        var head = "GET \(target) HTTP/1.1\r\nUser-Agent: alstap-peer\r\n"
-        if let token = config.tapToken { head += "Authorization: Bearer \(token)\r\n" }
-        request = head
-        tick(now: monotonicNanos())
+        request = target
+        let now = monotonicNanos()
+        if last > 0 {
+            replaying = Set(directory.addresses)
+            historyDeadlineNanos = now + Self.historyNanos
+        }
+        tick(now: now)
     }
 
     /// Keeps the peer set current, retries peers that are down, releases what waited long
@@ -96,15 +112,17 @@ final class ClusterTap {
 
     // MARK: From the peers
 
-    func received(_ batch: EncodedBatch) {
+    func received(_ batch: EncodedBatch, from peer: ListenAddress) {
         let now = monotonicNanos()
         if let pairer {
             if let records = pairer.add(batch, now: now) { subscriber.offer(records) }
         } else if let facts = batch.facts {
+            let isHistory = replaying.contains(peer)
             for index in 0..<batch.entryCount {
                 arrivals += 1
-                window.insert(Waiting(startMicros: facts.facts[index].startMicros, arrival: arrivals, arrivedNanos: now,
-                                      batch: batch, index: index))
+                let waiting = Waiting(startMicros: facts.facts[index].startMicros, arrival: arrivals, arrivedNanos: now,
+                                      batch: batch, index: index)
+                if isHistory { history.append(waiting) } else { window.insert(waiting) }
             }
             release(now: now)
         }
@@ -117,20 +135,37 @@ final class ClusterTap {
         notice(tap.address, "connected")
     }
 
-    /// A peer's own notice: its lost counts become this subscriber's; its shutdown is noted
-    /// when its stream ends.
-    func peerNotice(_ json: String) {
-        guard json.contains("\"type\":\"lost\""), let count = Self.number(after: "\"count\":", in: json) else { return }
-        subscriber.noteLost(count, json.contains("\"reason\":\"rate\"") ? .rate : .slow)
+    /// A peer's own notice: the end of its replay, or its lost counts (which become this
+    /// subscriber's). Its shutdown shows when its stream ends.
+    func peerNotice(_ json: String, from peer: ListenAddress) {
+        if json == Self.replayedNotice {
+            historyEnded(for: peer)
+        } else if json.contains("\"type\":\"lost\""), let count = Self.number(after: "\"count\":", in: json) {
+            subscriber.noteLost(count, json.contains("\"reason\":\"rate\"") ? .rate : .slow)
+        }
+    }
+
+    /// Once every replica's replay is in (or the wait is over): the `last` most recent of them
+    /// all, oldest first, ahead of anything live.
+    private func historyEnded(for peer: ListenAddress?) {
+        if let peer { replaying.remove(peer) } else { replaying.removeAll() }
+        guard replaying.isEmpty, last > 0 else { return }
+        history.sort()
+        for waiting in history.suffix(last) {
+            subscriber.offer(waiting.batch, entries: waiting.index..<(waiting.index + 1), decodedAt: 0)
+        }
+        history = []
     }
 
     func peerClosed(_ tap: PeerTap) {
         guard !stopped, var peer = peers[tap.address], peer.tap === tap else { return }
         peer.tap = nil
+        if replaying.contains(tap.address) { historyEnded(for: tap.address) }
         let reason = tap.failure ?? "stream ended"
         if !follow && reason == "stream ended" {
             peer.finished = true
         } else {
+            context.counters.add(.peerStreamsFailed)
             peer.retryAtNanos = monotonicNanos() + Self.retryNanos
             if !peer.reportedDown {
                 peer.reportedDown = true
@@ -147,13 +182,22 @@ final class ClusterTap {
         for address in peers.keys where !current.contains(address) {
             peers.removeValue(forKey: address)?.tap?.close()
             notice(address, "left the peer list")
+            if replaying.contains(address) { historyEnded(for: address) }
         }
+        if !replaying.isEmpty && now >= historyDeadlineNanos { historyEnded(for: nil) }
         for address in current where peers[address] == nil { peers[address] = Peer() }
         for (address, peer) in peers where peer.tap == nil && !peer.finished && now >= peer.retryAtNanos {
-            let head = request + "Host: \(address)\r\n\r\n"
+            let withHistory = !peer.opened && replaying.contains(address)
+            peers[address]?.opened = true
+            var head = "GET \(request)\(withHistory ? "&last=\(last)" : "") HTTP/1.1\r\nHost: \(address)\r\n"
+            head += "User-Agent: alstap-peer\r\n"
+            if let token = context.config.tapToken { head += "Authorization: Bearer \(token)\r\n" }
+            head += "\r\n"
             do {
                 peers[address]?.tap = try PeerTap.open(address, request: Array(head.utf8), owner: self, context: context)
             } catch {
+                context.counters.add(.peerStreamsFailed)
+                if replaying.contains(address) { historyEnded(for: address) }
                 peers[address]?.retryAtNanos = now + Self.retryNanos
                 if !peer.reportedDown {
                     peers[address]?.reportedDown = true
@@ -165,6 +209,11 @@ final class ClusterTap {
 
     /// Emits, oldest start time first, what overflows the window or waited its full length.
     private func release(now: UInt64, all: Bool = false) {
+        // Live entries wait behind the history (bounded: a flood ends the wait).
+        if !replaying.isEmpty {
+            guard all || window.count > 100 * max(windowEntries, 1) else { return }
+            historyEnded(for: nil)
+        }
         while let oldest = window.min,
               all || window.count > windowEntries || now &- oldest.arrivedNanos >= windowNanos {
             _ = window.removeMin()

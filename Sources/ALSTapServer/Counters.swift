@@ -16,6 +16,7 @@ public final class Counters: Sendable {
         case subscribersActive, subscribersRejected, linesSent, linesDropped, linesRateLimited, inboxDropped
         case headTooLarge, headTimeouts, unauthorized, pairTableFull
         case bytesReceived, bytesSent
+        case peerStreamsOpened, peerStreamsFailed
     }
 
     /// How a counter appears on /metrics.
@@ -64,6 +65,8 @@ public final class Counters: Sendable {
         case .pairTableFull: return counter(limits, [("limit", "pair_table")])
         case .bytesReceived: return counter("alstap_bytes_received_total")
         case .bytesSent: return counter("alstap_bytes_sent_total")
+        case .peerStreamsOpened: return counter("alstap_peer_streams_opened_total")
+        case .peerStreamsFailed: return counter("alstap_peer_streams_failed_total")
         }
     }
 

@@ -113,7 +113,11 @@ final class LoopContext: @unchecked Sendable {
         }
         // Registered first, so no live batch published from now on is missed; the ring's
         // sequence numbers tell which of those the replay already covers.
-        if last > 0 && !subscriber.pairs { replay(last, into: subscriber) }
+        if last > 0 && !subscriber.pairs {
+            replay(last, into: subscriber)
+            // A cluster tap reading this replica needs to know where history ends and live begins.
+            if subscriber.format == .als { subscriber.enqueueNotice(subscriber.notice(json: ClusterTap.replayedNotice, text: "")) }
+        }
         if !follow { subscriber.finish(notice: nil) }
         return true
     }

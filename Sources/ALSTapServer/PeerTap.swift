@@ -60,7 +60,10 @@ final class PeerTap: Connection {
                     switch event {
                     case .head(let code):
                         status = code
-                        if code == 200 { owner.peerConnected(self) }
+                        if code == 200 {
+                            context.counters.add(.peerStreamsOpened)
+                            owner.peerConnected(self)
+                        }
                     case .body(let body): self.body(body)
                     }
                 }
@@ -80,12 +83,12 @@ final class PeerTap: Connection {
         do throws(GRPCStatusError) {
             try deframer.feedFrames(bytes) { (isNotice, payload) throws(GRPCStatusError) in
                 if isNotice {
-                    owner.peerNotice(String(decoding: payload, as: UTF8.self))
+                    owner.peerNotice(String(decoding: payload, as: UTF8.self), from: address)
                     return
                 }
                 let batch = try context.decoder.decode(payload, reporter: &reporter, formats: owner.formats,
                                                        withFacts: true, decodedAtNanos: monotonicNanos())
-                owner.received(batch)
+                owner.received(batch, from: address)
             }
         } catch {
             fail("bad stream: \(error.message)")

@@ -1,4 +1,5 @@
-// libFuzzer target: the HTTP/1.1 request-head parser and request-target parsing.
+// libFuzzer target: the HTTP/1.1 request-head parser, request-target parsing, and the
+// response reader a cluster tap uses on its peers (fed the same bytes in two pieces).
 import FuzzReplay
 import ALSTapHTTP1
 
@@ -11,6 +12,19 @@ func fuzzHTTP1(_ data: UnsafeRawBufferPointer) {
     case .incomplete, .tooLarge, .malformed:
         break
     }
+    var reader = HTTP1ResponseReader(maxHeadBytes: 1024)
+    var bodyBytes = 0
+    let half = data.count / 2
+    for piece in [UnsafeRawBufferPointer(rebasing: data[..<half]), UnsafeRawBufferPointer(rebasing: data[half...])] {
+        do {
+            try reader.feed(piece) { event in
+                if case .body(let body) = event { bodyBytes += body.count }
+            }
+        } catch {
+            break
+        }
+    }
+    precondition(bodyBytes <= data.count)
 }
 
 #if FUZZING

@@ -107,7 +107,10 @@ class Tap:
 
     def __init__(self, server, query="", http2=False):
         curl = require_tool("curl")
-        args = [curl, "-sN"] + (["--http2-prior-knowledge"] if http2 else []) + [server.url("/tap" + query)]
+        args = [curl, "-sN"] + (["--http2-prior-knowledge"] if http2 else [])
+        if server.token:
+            args += ["-H", f"Authorization: Bearer {server.token}"]
+        args.append(server.url("/tap" + query))
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self.lines = []
         self.done = threading.Event()

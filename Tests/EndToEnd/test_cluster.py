@@ -3,12 +3,13 @@ grpcio client spreads streams over them; `scope=cluster` on any one replica sees
 in time order, pairs halves that went to different replicas, survives a replica going away and
 takes it back when it returns."""
 import json
+import struct
 import socket
 import subprocess
 import time
 
 import als
-from conftest import Alstap, Tap, alstap_binary
+from conftest import Alstap, Tap, alstap_binary, wait_subscribers
 from test_pairing import DESTINATION, SOURCE, half, stream
 
 
@@ -107,6 +108,7 @@ def test_pairs_across_replicas_and_a_replica_that_goes_away_and_returns():
         notices = [json.loads(line) for line in pairs.lines if '"type":"notice"' in line]
         assert notices and notices[0]["peer"] == f"127.0.0.1:{replicas.ports[2][1]}", pairs.lines[-3:]
         assert "retrying" in notices[0]["message"]
+        assert a.stats()["peerStreamsFailed"] >= 1 and a.stats()["peerStreamsOpened"] >= 3
         stream(a, SOURCE, [half("out", "y-1", 3)])
         stream(b, DESTINATION, [half("in", "y-1", 1)])
         deadline = time.time() + 10
@@ -131,7 +133,7 @@ def test_pairs_across_replicas_and_a_replica_that_goes_away_and_returns():
         replicas.stop()
 
 
-def test_token_passed_to_peers_replay_and_the_cli(tmp_path):
+def test_token_passed_to_peers_history_and_the_cli(tmp_path):
     token_file = tmp_path / "token"
     token_file.write_text("cluster-token\n")
     replicas = Replicas("--tap-token-file", str(token_file))
@@ -147,14 +149,71 @@ def test_token_passed_to_peers_replay_and_the_cli(tmp_path):
         assert cli.returncode == 0, cli.stderr
         assert "peer" not in cli.stderr, "every peer accepted the token"
         got = [json.loads(line) for line in cli.stdout.splitlines()]
-        # Each replica replays its 5 most recent (all 4 it has); merged in time order.
-        assert sorted(e["request"]["id"] for e in got) == sorted(f"old-{i}" for i in range(12))
-        assert [e["time"] for e in got] == sorted(e["time"] for e in got)
+        # The 5 most recent of the 12 the replicas hold between them, oldest first.
+        assert [e["request"]["id"] for e in got] == [f"old-{i}" for i in range(7, 12)]
+        # Following: the history first, then live entries.
+        follow = Tap(replicas.servers[1], "?scope=cluster&last=3")
+        wait_peer_subscriptions(replicas, 1)
+        spread(replicas, "new", 2, start_ms=1000)
+        lines = follow.wait_lines(9)
+        ids = [e["request"]["id"] for e in entries(lines)]
+        assert ids[:3] == ["old-9", "old-10", "old-11"]
+        assert sorted(ids[3:]) == sorted(f"new-{i}" for i in range(6))
     finally:
         replicas.stop()
+
+
+def test_peers_from_dns():
+    http_port = free_port()
+    server = Alstap("--peers", f"dns:localhost:{http_port}", "--merge-window", "0.1", http=f"127.0.0.1:{http_port}")
+    try:
+        tap = Tap(server, "?scope=cluster")
+        server.wait_stat("subscribersActive", lambda v: v == 2)  # the cluster tap and its own peer subscription
+        stream(server, SOURCE, [half("out", f"d-{i}", 3) for i in range(3)])
+        got = entries(tap.wait_lines(3))
+        assert sorted(e["request"]["id"] for e in got) == ["d-0", "d-1", "d-2"]
+    finally:
+        server.stop()
 
 
 def test_cluster_scope_needs_peers(alstap):
     result = subprocess.run(["curl", "-s", "-w", "%{http_code}", alstap.url("/tap?scope=cluster")],
                             capture_output=True, text=True, timeout=10)
     assert result.stdout == "scope=cluster needs alstap serve --peers\n400"
+
+
+def test_als_format_is_envoys_messages(alstap):
+    """What peers exchange (`format=als`) is gRPC-framed StreamAccessLogsMessages that Envoy's
+    own protos decode: the matching entries, their reporter's Identifier, notices flagged 0x80."""
+    curl = subprocess.Popen(["curl", "-sN", alstap.url("/tap?format=als&code=503&last=100")], stdout=subprocess.PIPE)
+    try:
+        wait_subscribers(alstap, 1)
+        channel, stub = als.stub(alstap.als_target)
+        stub.StreamAccessLogs(als.http_messages("w", 40, ident=als.identifier(workload="wire-v1", namespace="ns1")))
+        channel.close()
+        alstap.wait_stat("entriesReceived", lambda v: v == 40)
+        time.sleep(0.3)
+    finally:
+        curl.terminate()
+    data = curl.stdout.read()
+    frames = []
+    while data:
+        flag, length = struct.unpack(">BI", data[:5])
+        frames.append((flag, data[5:5 + length]))
+        data = data[5 + length:]
+    assert frames[0] == (0x80, b'{"type":"replayed"}'), "the (empty) replay ends with its notice"
+    paths = []
+    for flag, payload in frames[1:]:
+        assert flag == 0
+        message = als.als_pb2.StreamAccessLogsMessage.FromString(payload)
+        assert message.identifier.node.metadata["WORKLOAD_NAME"] == "wire-v1"
+        for entry in message.http_logs.log_entry:
+            assert entry.response.response_code.value == 503 and entry.request.user_agent == "curl/7.88.1"
+            paths.append(entry.request.path)
+    assert paths == [f"/w/{i}" for i in range(3, 40, 4)]
+
+
+def test_bad_peers_flag():
+    result = subprocess.run([alstap_binary(), "serve", "--peers", "dns:nameonly"], capture_output=True, text=True,
+                            timeout=10)
+    assert result.returncode == 64 and "--peers" in result.stderr

@@ -27,7 +27,7 @@ def test_kustomize_output_is_valid_kubernetes(tmp_path):
     assert built.returncode == 0, built.stderr
     documents = [d for d in yaml.safe_load_all(built.stdout) if d]
     kinds = sorted(d["kind"] for d in documents)
-    assert kinds == ["Deployment", "Namespace", "NetworkPolicy", "Service", "ServiceAccount"]
+    assert kinds == ["Deployment", "Namespace", "NetworkPolicy", "Service", "Service", "ServiceAccount"]
     for index, document in enumerate(documents):
         path = tmp_path / f"{index}.yaml"
         path.write_text(yaml.safe_dump(document))
@@ -45,7 +45,12 @@ def test_kustomize_output_is_valid_kubernetes(tmp_path):
     grace = next(float(e["value"]) for e in container["env"] if e["name"] == "ALSTAP_SHUTDOWN_GRACE")
     assert pod["terminationGracePeriodSeconds"] > grace
     assert container["image"].startswith("ghcr.io/")
-    service = next(d for d in documents if d["kind"] == "Service")
+    env = {e["name"]: e["value"] for e in container["env"]}
+    peers = next(d for d in documents if d["kind"] == "Service" and d["metadata"]["name"] == "alstap-peers")
+    assert peers["spec"]["clusterIP"] == "None", "a headless Service: one address per replica"
+    assert env["ALSTAP_PEERS"] == f"dns:alstap-peers.{peers['metadata']['namespace']}.svc.cluster.local:9002"
+    assert peers["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    service = next(d for d in documents if d["kind"] == "Service" and d["metadata"]["name"] == "alstap")
     ports = {p["name"]: p for p in service["spec"]["ports"]}
     assert ports["grpc-als"]["appProtocol"] == "grpc" and ports["grpc-als"]["port"] == 9001
     assert ports["http-tap"]["port"] == 9002
