@@ -8,13 +8,18 @@ public enum OutputFormat: Int, Sendable, CaseIterable {
     case text = 1
     /// gRPC-framed ALS messages, for alstap peers (see `ALSRelayFrames`).
     case als = 2
+    /// Server-sent events for browsers: the JSON lines, each as one event.
+    case sse = 3
+
+    /// The encoding a subscriber's lines are cut from (server-sent events wrap the JSON lines).
+    public var encoding: OutputFormat { self == .sse ? .json : self }
 }
 
 /// A set of formats, as bits: the decoder encodes only what someone subscribed to.
 public struct FormatSet: OptionSet, Sendable {
     public let rawValue: UInt8
     public init(rawValue: UInt8) { self.rawValue = rawValue }
-    public init(_ format: OutputFormat) { rawValue = 1 << format.rawValue }
+    public init(_ format: OutputFormat) { rawValue = 1 << format.encoding.rawValue }
     public static let json = FormatSet(.json)
     public static let text = FormatSet(.text)
     public static let als = FormatSet(.als)
@@ -42,8 +47,15 @@ public final class SharedBytes: @unchecked Sendable {
     }
 
     public convenience init(_ text: String) {
+        // Copied inside the closure: a small string's UTF-8 lives in a temporary that does
+        // not outlive `withUTF8`.
+        let count = text.utf8.count
+        let base = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 1)
         var copy = text
-        self.init(copying: copy.withUTF8 { UnsafeRawBufferPointer($0) })
+        copy.withUTF8 { utf8 in
+            if count > 0 { base.copyMemory(from: utf8.baseAddress!, byteCount: count) }
+        }
+        self.init(adopting: base, count: count)
     }
 
     deinit { base.deallocate() }
@@ -103,6 +115,7 @@ public struct EncodedBatch: Sendable {
         case .json: json
         case .text: text
         case .als: als
+        case .sse: json
         }
     }
 }

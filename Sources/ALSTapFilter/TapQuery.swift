@@ -66,8 +66,8 @@ public struct TapQuery: Sendable, Equatable {
                 maxEntriesPerSecond = value
             case "format":
                 guard list.count == 1,
-                      let format = ["json": OutputFormat.json, "ndjson": .json, "text": .text, "als": .als][list[0]] else {
-                    throw Error(message: "bad value for format: \"\(list.joined(separator: ","))\" (json, text or als)")
+                      let format = ["json": OutputFormat.json, "ndjson": .json, "text": .text, "sse": .sse, "als": .als][list[0]] else {
+                    throw Error(message: "bad value for format: \"\(list.joined(separator: ","))\" (json, text, sse or als)")
                 }
                 self.format = format
             case "scope":

@@ -227,7 +227,7 @@ final class ClusterTap {
             if character == "\\" || character == "\"" { escaped.append("\\") }
             escaped.append(character.isASCII && character.asciiValue! < 0x20 ? " " : character)
         }
-        subscriber.enqueueNotice(subscriber.notice(
+        subscriber.enqueueNotice(subscriber.notice("notice",
             json: "{\"type\":\"notice\",\"peer\":\"\(peer)\",\"message\":\"\(escaped)\"}",
             text: "# peer \(peer): \(message)"))
         subscriber.transport?.subscriberHasData()

@@ -112,6 +112,7 @@ extension OutputFormat {
         case .json: "application/x-ndjson"
         case .text: "text/plain; charset=utf-8"
         case .als: "application/vnd.alstap.als-frames"
+        case .sse: "text/event-stream"
         }
     }
 }

@@ -35,7 +35,7 @@ public final class Hub: Sendable {
 
     /// A pairing subscriber needs facts and JSON whatever its own format and filter.
     func subscriberAdded(format: OutputFormat, filtered: Bool, pairs: Bool, loop: Int) {
-        subscribersByFormat[format.rawValue].add(1)
+        subscribersByFormat[format.encoding.rawValue].add(1)
         if filtered || pairs { filteredSubscribers.add(1) }
         if pairs { subscribersByFormat[OutputFormat.json.rawValue].add(1) }
         inboxes[loop].subscribers.add(1)
@@ -43,7 +43,7 @@ public final class Hub: Sendable {
     }
 
     func subscriberRemoved(format: OutputFormat, filtered: Bool, pairs: Bool, loop: Int) {
-        subscribersByFormat[format.rawValue].add(-1)
+        subscribersByFormat[format.encoding.rawValue].add(-1)
         if filtered || pairs { filteredSubscribers.add(-1) }
         if pairs { subscribersByFormat[OutputFormat.json.rawValue].add(-1) }
         inboxes[loop].subscribers.add(-1)

@@ -116,7 +116,7 @@ final class LoopContext: @unchecked Sendable {
         if last > 0 && !subscriber.pairs {
             replay(last, into: subscriber)
             // A cluster tap reading this replica needs to know where history ends and live begins.
-            if subscriber.format == .als { subscriber.enqueueNotice(subscriber.notice(json: ClusterTap.replayedNotice, text: "")) }
+            if subscriber.format == .als { subscriber.enqueueNotice(subscriber.notice("replayed", json: ClusterTap.replayedNotice, text: "")) }
         }
         if !follow { subscriber.finish(notice: nil) }
         return true

@@ -169,10 +169,22 @@ final class Subscriber {
     }
 
     private func append(_ lines: EncodedLines, entries: Range<Int>, decodedAt: UInt64) {
-        items.append(Item(bytes: lines.bytes, range: lines.range(entries), lines: entries.count,
-                          decodedAtNanos: decodedAt))
         queuedLines += entries.count
+        guard format == .sse else {
+            items.append(Item(bytes: lines.bytes, range: lines.range(entries), lines: entries.count,
+                              decodedAtNanos: decodedAt))
+            return
+        }
+        // One event per entry: `data: ` + the JSON line (ending in a newline) + the blank line.
+        for entry in entries {
+            items.append(Item(bytes: Self.eventStart, range: 0..<Self.eventStart.count, lines: 0, decodedAtNanos: 0))
+            items.append(Item(bytes: lines.bytes, range: lines.range(entry..<(entry + 1)), lines: 1, decodedAtNanos: decodedAt))
+            items.append(Item(bytes: Self.eventEnd, range: 0..<Self.eventEnd.count, lines: 0, decodedAtNanos: 0))
+        }
     }
+
+    private static let eventStart = SharedBytes("data: ")
+    private static let eventEnd = SharedBytes("\n")
 
     /// Ends the stream once everything queued is written, after `notice` if there is one.
     func finish(notice: SharedBytes?) {
@@ -184,15 +196,17 @@ final class Subscriber {
 
     /// The shutdown notice in this subscriber's format.
     var shutdownNotice: SharedBytes {
-        notice(json: "{\"type\":\"shutdown\"}", text: "# alstap is shutting down")
+        notice("shutdown", json: "{\"type\":\"shutdown\"}", text: "# alstap is shutting down")
     }
 
-    /// A notice in this subscriber's format: a JSON line, a text line, or an ALS notice frame.
-    func notice(json: String, text: String) -> SharedBytes {
+    /// A notice in this subscriber's format: a JSON line, a text line, an event named `event`,
+    /// or an ALS notice frame.
+    func notice(_ event: String, json: String, text: String) -> SharedBytes {
         switch format {
         case .json: SharedBytes(json + "\n")
         case .text: SharedBytes(text + "\n")
         case .als: ALSRelayFrames.notice(json: json)
+        case .sse: SharedBytes("event: \(event)\ndata: \(json)\n\n")
         }
     }
 
@@ -248,7 +262,7 @@ final class Subscriber {
             case .slow: "# lost \(count) entries: this subscriber read too slowly"
             case .rate: "# skipped \(count) entries over this subscriber's max_rps"
             }
-            enqueueNotice(notice(json: "{\"type\":\"lost\",\"count\":\(count),\"reason\":\"\(reason.rawValue)\"}", text: text))
+            enqueueNotice(notice("lost", json: "{\"type\":\"lost\",\"count\":\(count),\"reason\":\"\(reason.rawValue)\"}", text: text))
         }
         lost.removeAll()
     }

@@ -1,10 +1,12 @@
 """The web UI in a real browser: Debian's headless Chromium driven by playwright, against a live
 alstap fed by a real gRPC client. Rows appear, a filter narrows them (and lands in the URL), a bad
 filter shows the server's message, a click opens the details with a waterfall, a pair shows both
-sides, and a bearer token works. Screenshots go to $ALSTAP_SCREENSHOTS (default
+sides, and a bearer token works; `format=sse` feeds a real EventSource. Screenshots go to $ALSTAP_SCREENSHOTS (default
 .build/screenshots); docs/ holds copies."""
+import json
 import os
 import re
+import subprocess
 import urllib.request
 
 import pytest
@@ -172,3 +174,30 @@ def test_bearer_token(browser, tmp_path):
         assert errors == []
     finally:
         server.stop()
+
+
+def test_server_sent_events(browser, alstap):
+    """`format=sse` for EventSource: one event per entry (JSON data), notices as named events."""
+    curl = subprocess.Popen(["curl", "-sN", alstap.url("/tap?format=sse&code=503")], stdout=subprocess.PIPE)
+    page, errors = open_page(browser, alstap)
+    page.evaluate("""() => {
+        window.events = [];
+        const source = new EventSource('/tap?format=sse&pair=1');
+        source.onmessage = (e) => window.events.push(JSON.parse(e.data));
+        source.addEventListener('shutdown', (e) => { window.events.push(JSON.parse(e.data)); source.close(); });
+    }""")
+    wait_subscribers(alstap, 3)  # curl, the page's own tap, the EventSource
+    stream(alstap, SOURCE, traffic(8))
+    page.wait_for_function("() => window.events.length === 8", timeout=10_000)
+    got = page.evaluate("window.events")
+    assert sorted(r["requestId"] for r in got) == sorted(f"req-{i}" for i in range(8))
+    assert all(r["type"] == "pair" and r["paired"] is False for r in got), "lone halves after the pair window"
+    alstap.stop()
+    page.wait_for_function("() => window.events.length === 9")
+    assert page.evaluate("window.events[8]") == {"type": "shutdown"}
+    raw = curl.communicate(timeout=10)[0].decode()
+    events = raw.split("\n\n")
+    assert events[-1] == "" and events[-2] == 'event: shutdown\ndata: {"type":"shutdown"}'
+    data = [json.loads(e[len("data: "):]) for e in events[:-2]]
+    assert [d["request"]["path"] for d in data] == ["/reviews/3", "/reviews/7"]
+    assert errors == []
