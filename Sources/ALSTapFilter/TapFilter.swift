@@ -38,6 +38,40 @@ public struct TapFilter: Sendable, Equatable {
 
     /// The clauses as parsed (for tests and messages).
     public let clauses: [Clause]
+
+    /// Namespaces one of which every matching entry has on its destination side (or, when not
+    /// `destinationOnly`, on either side): lets a subscriber index offer a subscriber only the
+    /// entries that can match. nil when no clause pins a namespace.
+    public struct NamespaceKey: Sendable, Equatable {
+        public let destinationOnly: Bool
+        public let namespaces: [[UInt8]]
+    }
+
+    public let namespaceKey: NamespaceKey?
+
+    private static func namespaceKey(_ clauses: [Clause]) -> NamespaceKey? {
+        var either: NamespaceKey?
+        for clause in clauses {
+            switch clause {
+            case .destination(let kind, let names):
+                guard let namespaces = pinnedNamespaces(kind, names) else { continue }
+                return NamespaceKey(destinationOnly: true, namespaces: namespaces)  // the narrower test wins
+            case .either(let kind, let names):
+                guard either == nil, let namespaces = pinnedNamespaces(kind, names) else { continue }
+                either = NamespaceKey(destinationOnly: false, namespaces: namespaces)
+            default:
+                continue
+            }
+        }
+        return either
+    }
+
+    /// The namespaces a clause's names pin: namespace names themselves, or every name's qualifier.
+    private static func pinnedNamespaces(_ kind: Kind, _ names: [QualifiedName]) -> [[UInt8]]? {
+        if kind == .namespace { return names.map(\.name) }
+        guard names.allSatisfy({ $0.namespace != nil }) else { return nil }
+        return names.map { $0.namespace! }
+    }
     /// The same, compiled to plain data (no reference-counted payloads), so matching an entry
     /// touches no retain counts.
     private let compiled: [Compiled]
@@ -71,6 +105,7 @@ public struct TapFilter: Sendable, Equatable {
 
     public init(clauses: [Clause]) {
         self.clauses = clauses
+        namespaceKey = Self.namespaceKey(clauses)
         var compiled: [Compiled] = []
         var values: [Value] = []
         var pool: [UInt8] = []

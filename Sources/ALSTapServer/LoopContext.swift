@@ -25,6 +25,9 @@ final class LoopContext: @unchecked Sendable {
     /// Output gathered before one write (HTTP/2 frames).
     let sendScratch = ByteWriter(capacity: 256 * 1024)
     private(set) var subscribers: [ObjectIdentifier: Subscriber] = [:]
+    /// Subscribers with a namespace-pinning filter, found per entry (the rest test every entry).
+    private let index = SubscriberIndex()
+    private var unindexed: [ObjectIdentifier: Subscriber] = [:]
     private var waitingForHead: [ObjectIdentifier: any HeadDeadline] = [:]
     /// Joins both sidecars' entries while this loop has `pair=1` subscribers.
     private var pairer: Pairer?
@@ -102,6 +105,11 @@ final class LoopContext: @unchecked Sendable {
             return false
         }
         subscribers[ObjectIdentifier(subscriber)] = subscriber
+        if SubscriberIndex.accepts(subscriber) {
+            index.add(subscriber)
+        } else {
+            unindexed[ObjectIdentifier(subscriber)] = subscriber
+        }
         hub.subscriberAdded(format: subscriber.format, filtered: subscriber.filter != nil, pairs: subscriber.pairs,
                             loop: loop.index)
         if subscriber.pairs {
@@ -150,6 +158,7 @@ final class LoopContext: @unchecked Sendable {
 
     private func removeSubscriber(_ subscriber: Subscriber) {
         guard subscribers.removeValue(forKey: ObjectIdentifier(subscriber)) != nil else { return }
+        if unindexed.removeValue(forKey: ObjectIdentifier(subscriber)) == nil { index.remove(subscriber) }
         hub.subscriberRemoved(format: subscriber.format, filtered: subscriber.filter != nil, pairs: subscriber.pairs,
                               loop: loop.index)
         if subscriber.pairs {
@@ -194,11 +203,12 @@ final class LoopContext: @unchecked Sendable {
         guard !batches.isEmpty || dropped > 0 else { return }
         let now = monotonicNanos()
         let pairs = pairer.map { pairer in batches.compactMap { pairer.add($0, now: now) } } ?? []
-        for subscriber in subscribers.values {
-            if dropped > 0 { subscriber.noteLost(dropped, .slow) }
+        if dropped > 0 { for subscriber in subscribers.values { subscriber.noteLost(dropped, .slow) } }
+        for subscriber in unindexed.values {
             for batch in subscriber.pairs ? pairs : batches { subscriber.offer(batch) }
-            if subscriber.hasData { subscriber.transport?.subscriberHasData() }
         }
+        if !index.isEmpty { for batch in batches { index.dispatch(batch) } }
+        for subscriber in subscribers.values where subscriber.hasData { subscriber.transport?.subscriberHasData() }
     }
 
     /// Hands records whose pairing window ended to the pairing subscribers.

@@ -92,42 +92,56 @@ final class Subscriber {
     /// Queues the lines of a live batch's entries that pass the filter and the rate limit; drops
     /// them all if they do not fit the queue.
     func offer(_ batch: EncodedBatch) {
-        // Numbered live batches the replay already covered are skipped (pair records are unnumbered).
-        guard !isFinishing, batch.sequence == 0 || batch.sequence > replayedThrough else { return }
+        guard isLive(batch) else { return }
         offer(batch, entries: 0..<batch.entryCount, decodedAt: batch.decodedAtNanos)
     }
 
-    /// Queues entries of `batch` (all of them, or a replay's selection) that pass the filter and
-    /// the rate limit, as slices of its shared bytes.
-    func offer(_ batch: EncodedBatch, entries: Range<Int>, decodedAt: UInt64) {
+    /// Like `offer(_:)` for the entries the subscriber index found this subscriber may want
+    /// (ascending); the filter still decides.
+    func offer(_ batch: EncodedBatch, candidates: [Int]) {
+        guard isLive(batch) else { return }
+        offer(batch, entries: candidates, decodedAt: batch.decodedAtNanos)
+    }
+
+    /// Numbered live batches the replay already covered are skipped (pair records are unnumbered).
+    private func isLive(_ batch: EncodedBatch) -> Bool {
+        !isFinishing && (batch.sequence == 0 || batch.sequence > replayedThrough)
+    }
+
+    /// Entry indexes the subscriber index gathered for this subscriber in the current batch.
+    var candidates: [Int] = []
+
+    /// Queues entries of `batch` (all of them, a replay's selection, or the index's candidates,
+    /// ascending) that pass the filter and the rate limit, as slices of its shared bytes.
+    func offer<Entries: Sequence<Int>>(_ batch: EncodedBatch, entries: Entries, decodedAt: UInt64) {
         guard let lines = batch.lines(for: format) else { return }
         let mark = items.count
         defer { if format == .als { frameALS(since: mark, batch) } }
-        if filter == nil && rateLimit == nil {
-            enqueue(lines, entries: entries, decodedAt: decodedAt)
+        if filter == nil && rateLimit == nil, let range = entries as? Range<Int> {
+            enqueue(lines, entries: range, decodedAt: decodedAt)
             return
         }
         guard filter == nil || batch.facts != nil else { return }
         rateLimit?.refill(now: monotonicNanos())
         let linesBefore = queuedLines
-        var runStart = -1
+        // Consecutive kept entries become one slice of the shared bytes.
+        var run = 0..<0
         var rateLimited = 0
         func visit(_ passes: (Int) -> Bool) {
             for index in entries {
-                var keep = passes(index)
-                if keep, rateLimit != nil, !rateLimit!.take() {
-                    keep = false
+                guard passes(index) else { continue }
+                if rateLimit != nil, !rateLimit!.take() {
                     rateLimited += 1
+                    continue
                 }
-                if keep {
-                    if runStart < 0 { runStart = index }
-                } else if runStart >= 0 {
-                    append(lines, entries: runStart..<index, decodedAt: decodedAt)
-                    runStart = -1
+                if !run.isEmpty && index == run.upperBound {
+                    run = run.lowerBound..<(index + 1)
+                } else {
+                    if !run.isEmpty { append(lines, entries: run, decodedAt: decodedAt) }
+                    run = index..<(index + 1)
                 }
             }
         }
-        // One pass: consecutive kept entries become one slice of the shared bytes.
         if let filter, let table = batch.facts {
             // Paired records carry both halves' facts: a pair matches if either half does.
             let stride = table.stride
@@ -139,7 +153,7 @@ final class Subscriber {
         } else {
             visit { _ in true }
         }
-        if runStart >= 0 { append(lines, entries: runStart..<entries.upperBound, decodedAt: decodedAt) }
+        if !run.isEmpty { append(lines, entries: run, decodedAt: decodedAt) }
         if rateLimited > 0 { noteLost(rateLimited, .rate) }
         if queuedLines > capacityLines {
             let matched = queuedLines - linesBefore

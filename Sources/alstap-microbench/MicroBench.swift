@@ -2,15 +2,16 @@
 // on a gRPC request body made by scripts/bench (realistic Istio entries). Run by scripts/bench.
 //   alstap-microbench BODY_FILE [SECONDS_PER_CASE]
 //   alstap-microbench BODY_FILE --passes N CASE    (fixed work, for callgrind: CASE is decode,
-//                                                   json, text or json+text)
+//                                                   json, text, json+text or json+facts)
 import ALSTapALS
 import ALSTapSystem
 import Foundation
 
 @main
 enum MicroBench {
-    static let cases: [(String, FormatSet)] = [("decode", []), ("json", .json), ("text", .text),
-                                               ("json+text", [.json, .text])]
+    /// Name, formats, and whether filter facts are computed (as when any subscriber filters).
+    static let cases: [(String, FormatSet, Bool)] = [("decode", [], false), ("json", .json, false), ("text", .text, false),
+                                                     ("json+text", [.json, .text], false), ("json+facts", .json, true)]
 
     static func main() throws {
         let arguments = CommandLine.arguments
@@ -21,16 +22,16 @@ enum MicroBench {
         let body = [UInt8](try Data(contentsOf: URL(fileURLWithPath: arguments[1])))
         let messages = split(body)
         if arguments.count == 5, arguments[2] == "--passes", let passes = Int(arguments[3]),
-           let formats = cases.first(where: { $0.0 == arguments[4] })?.1 {
-            let (entries, _) = decodeAll(messages, formats: formats, passes: passes, until: nil)
+           let selected = cases.first(where: { $0.0 == arguments[4] }) {
+            let (entries, _) = decodeAll(messages, formats: selected.1, facts: selected.2, passes: passes, until: nil)
             print("\(entries) entries decoded")
             return
         }
         let seconds = arguments.count > 2 ? Double(arguments[2]) ?? 2 : 2
         print("messages: \(messages.count), bytes/message: \(body.count / max(1, messages.count))")
-        for (name, formats) in cases {
+        for (name, formats, facts) in cases {
             let start = monotonicNanos()
-            let (entries, outputBytes) = decodeAll(messages, formats: formats, passes: .max,
+            let (entries, outputBytes) = decodeAll(messages, formats: formats, facts: facts, passes: .max,
                                                    until: start + UInt64(seconds * 1e9))
             let perEntry = Double(monotonicNanos() - start) / Double(entries)
             print(String(format: "%-10@ %8.1f ns/entry %10.0f entries/s %6.0f output bytes/entry", name as NSString,
@@ -51,7 +52,7 @@ enum MicroBench {
     }
 
     /// Decodes every message `passes` times (or until the deadline); returns entries and output bytes.
-    static func decodeAll(_ messages: [[UInt8]], formats: FormatSet, passes: Int, until deadline: UInt64?)
+    static func decodeAll(_ messages: [[UInt8]], formats: FormatSet, facts: Bool, passes: Int, until deadline: UInt64?)
         -> (entries: Int, outputBytes: Int) {
         let decoder = ALSDecoder()
         var reporter = Reporter()
@@ -61,7 +62,8 @@ enum MicroBench {
         while pass < passes, deadline.map({ monotonicNanos() < $0 }) ?? true {
             for message in messages {
                 message.withUnsafeBytes { bytes in
-                    let batch = try! decoder.decode(bytes, reporter: &reporter, formats: formats, decodedAtNanos: 0)
+                    let batch = try! decoder.decode(bytes, reporter: &reporter, formats: formats, withFacts: facts,
+                                                       decodedAtNanos: 0)
                     entries += batch.entryCount
                     outputBytes += (batch.json?.bytes.count ?? 0) + (batch.text?.bytes.count ?? 0)
                 }
