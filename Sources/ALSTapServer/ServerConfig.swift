@@ -30,7 +30,7 @@ public struct ServerConfig: Sendable {
     /// ...holding at most this many (Hubble Relay's defaults).
     public var mergeWindowEntries = 100
     /// Entries kept for `last=K` replays (0: off).
-    public var replayEntries = 10_000
+    public var replayEntries = 2_000
     /// Tap subscribers; more get 503.
     public var maxSubscribers = 1000
     /// When set, the HTTP listener wants `Authorization: Bearer <token>` (not on health probes).

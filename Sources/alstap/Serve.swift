@@ -54,7 +54,7 @@ extension AlsTap {
         @Option(help: "Entries a cluster tap holds at most to order them [ALSTAP_MERGE_ENTRIES, 100].")
         var mergeEntries: Int?
 
-        @Option(help: "Recent entries kept for `last=K` replays; 0: off [ALSTAP_REPLAY_ENTRIES, 10000].")
+        @Option(help: "Recent entries kept for `last=K` replays; 0: off [ALSTAP_REPLAY_ENTRIES, 2000].")
         var replayEntries: Int?
 
         @Option(help: "Largest HTTP/1.1 request head; larger gets 431 [ALSTAP_MAX_HEAD_BYTES, 16384].")
@@ -133,7 +133,7 @@ extension AlsTap {
                                                           0...60) * 1000)
             config.mergeWindowEntries = try number(mergeEntries, "ALSTAP_MERGE_ENTRIES", 100, "--merge-entries",
                                                    0...1_000_000)
-            config.replayEntries = try number(replayEntries, "ALSTAP_REPLAY_ENTRIES", 10_000,
+            config.replayEntries = try number(replayEntries, "ALSTAP_REPLAY_ENTRIES", 2_000,
                                               "--replay-entries", 0...10_000_000)
             config.maxHeadBytes = try number(maxHeadBytes, "ALSTAP_MAX_HEAD_BYTES", 16 * 1024,
                                              "--max-head-bytes", 256...(1 << 20))
