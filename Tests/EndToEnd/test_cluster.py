@@ -44,6 +44,17 @@ def wait_peer_subscriptions(replicas, per_replica):
         server.wait_stat("subscribersActive", lambda v: v >= per_replica)
 
 
+def wait_for_line(tap, text, timeout=10):
+    """The first line of `tap` containing `text`, parsed (fails after `timeout` seconds)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = [line for line in list(tap.lines) if text in line]
+        if found:
+            return json.loads(found[0])
+        time.sleep(0.05)
+    raise AssertionError(f"no line with {text!r}; last lines {tap.lines[-3:]}")
+
+
 def entries(lines):
     return [json.loads(line) for line in lines if json.loads(line)["type"] in ("http", "tcp")]
 
@@ -102,33 +113,19 @@ def test_pairs_across_replicas_and_a_replica_that_goes_away_and_returns():
 
         # Replica c stops: a notice names it, and entries on the others still flow.
         c.stop()
-        deadline = time.time() + 10
-        while time.time() < deadline and not any('"type":"notice"' in line for line in pairs.lines):
-            time.sleep(0.05)
-        notices = [json.loads(line) for line in pairs.lines if '"type":"notice"' in line]
-        assert notices and notices[0]["peer"] == f"127.0.0.1:{replicas.ports[2][1]}", pairs.lines[-3:]
-        assert "retrying" in notices[0]["message"]
+        notice = wait_for_line(pairs, '"type":"notice"')
+        assert notice["peer"] == f"127.0.0.1:{replicas.ports[2][1]}" and "retrying" in notice["message"]
         assert a.stats()["peerStreamsFailed"] >= 1 and a.stats()["peerStreamsOpened"] >= 3
         stream(a, SOURCE, [half("out", "y-1", 3)])
         stream(b, DESTINATION, [half("in", "y-1", 1)])
-        deadline = time.time() + 10
-        while time.time() < deadline and not any('"requestId":"y-1"' in line for line in pairs.lines):
-            time.sleep(0.05)
-        assert any('"requestId":"y-1","request"' in line or '"requestId":"y-1"' in line for line in pairs.lines)
+        assert wait_for_line(pairs, '"requestId":"y-1"')["paired"] is True
 
         # Back on the same ports, it rejoins: a notice, and its entries arrive again.
         replicas.servers[2] = c = replicas.start(2)
-        deadline = time.time() + 10
-        while time.time() < deadline and not any('"message":"connected"' in line for line in pairs.lines):
-            time.sleep(0.05)
-        assert any('"message":"connected"' in line for line in pairs.lines)
+        assert wait_for_line(pairs, '"message":"connected"')["peer"] == notice["peer"]
         stream(c, DESTINATION, [half("in", "z-1", 1)])
         stream(b, SOURCE, [half("out", "z-1", 3)])
-        deadline = time.time() + 10
-        while time.time() < deadline and not any('"requestId":"z-1"' in line for line in pairs.lines):
-            time.sleep(0.05)
-        z = [json.loads(line) for line in pairs.lines if '"requestId":"z-1"' in line]
-        assert z and z[0]["paired"] is True
+        assert wait_for_line(pairs, '"requestId":"z-1"')["paired"] is True
     finally:
         replicas.stop()
 
