@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import loadgen  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-ALSTAP = os.path.join(ROOT, ".build", "release", "alstap")
+ALSTAP = os.path.join(ROOT, ".build-static", "release", "alstap")  # built by scripts/bench
 MICRO = os.path.join(ROOT, ".build", "release", "alstap-microbench")
 ALS_PATH = "/envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs"
 WORK = tempfile.mkdtemp(prefix="alstap-bench-")
