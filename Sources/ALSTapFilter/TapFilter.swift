@@ -152,8 +152,9 @@ public struct TapFilter: Sendable, Equatable {
     public static func == (a: TapFilter, b: TapFilter) -> Bool { a.clauses == b.clauses }
 
     /// Calls `body` with a matcher valid for the duration of the call (one per batch, so the
-    /// per-entry work is pointer reads and byte compares).
-    public func withMatcher<Result>(_ body: (Matcher) -> Result) -> Result {
+    /// per-entry work is pointer reads and byte compares). Not generic on purpose: callers in
+    /// other modules would otherwise go through unspecialized generic code once per batch.
+    public func withMatcher(_ body: (Matcher) -> Void) {
         compiled.withUnsafeBufferPointer { compiled in
             values.withUnsafeBufferPointer { values in
                 pool.withUnsafeBytes { pool in body(Matcher(compiled: compiled, values: values, pool: pool)) }
@@ -162,7 +163,9 @@ public struct TapFilter: Sendable, Equatable {
     }
 
     public func matches(_ facts: EntryFacts, in table: EntryFactsTable) -> Bool {
-        withMatcher { $0.matches(facts, in: table) }
+        var matched = false
+        withMatcher { matched = $0.matches(facts, in: table) }
+        return matched
     }
 
     /// A compiled filter's data as raw buffers; see `withMatcher`.
