@@ -39,39 +39,62 @@ public struct TapFilter: Sendable, Equatable {
     /// The clauses as parsed (for tests and messages).
     public let clauses: [Clause]
 
-    /// Namespaces one of which every matching entry has on its destination side (or, when not
-    /// `destinationOnly`, on either side): lets a subscriber index offer a subscriber only the
-    /// entries that can match. nil when no clause pins a namespace.
-    public struct NamespaceKey: Sendable, Equatable {
+    /// Values one of which every matching entry has in `field` on its destination side (or, when
+    /// not `destinationOnly`, on either side): lets a subscriber index offer a subscriber only the
+    /// entries that can match. nil when no clause pins a namespace or a workload.
+    public struct IndexKey: Sendable, Equatable {
+        public enum Field: Sendable, CaseIterable { case namespace, workload }
+        public let field: Field
         public let destinationOnly: Bool
-        public let namespaces: [[UInt8]]
+        public let values: [[UInt8]]
     }
 
-    public let namespaceKey: NamespaceKey?
+    public let indexKey: IndexKey?
 
-    private static func namespaceKey(_ clauses: [Clause]) -> NamespaceKey? {
-        var either: NamespaceKey?
+    /// The most selective key the clauses give: a workload before a namespace, the destination
+    /// side before either side.
+    private static func indexKey(_ clauses: [Clause]) -> IndexKey? {
+        var keys: [IndexKey] = []
         for clause in clauses {
+            let (kind, names, destinationOnly): (Kind, [QualifiedName], Bool)
             switch clause {
-            case .destination(let kind, let names):
-                guard let namespaces = pinnedNamespaces(kind, names) else { continue }
-                return NamespaceKey(destinationOnly: true, namespaces: namespaces)  // the narrower test wins
-            case .either(let kind, let names):
-                guard either == nil, let namespaces = pinnedNamespaces(kind, names) else { continue }
-                either = NamespaceKey(destinationOnly: false, namespaces: namespaces)
-            default:
-                continue
+            case .destination(let k, let n): (kind, names, destinationOnly) = (k, n, true)
+            case .either(let k, let n): (kind, names, destinationOnly) = (k, n, false)
+            default: continue
+            }
+            switch kind {
+            case .workload:
+                keys.append(IndexKey(field: .workload, destinationOnly: destinationOnly, values: names.map(\.name)))
+                // `NS/NAME` everywhere also pins the namespace.
+                if names.allSatisfy({ $0.namespace != nil }) {
+                    keys.append(IndexKey(field: .namespace, destinationOnly: destinationOnly,
+                                         values: names.map { $0.namespace! }))
+                }
+            case .namespace:
+                keys.append(IndexKey(field: .namespace, destinationOnly: destinationOnly, values: names.map(\.name)))
+            case .pod:
+                if names.allSatisfy({ $0.namespace != nil }) {
+                    keys.append(IndexKey(field: .namespace, destinationOnly: destinationOnly,
+                                         values: names.map { $0.namespace! }))
+                }
             }
         }
-        return either
+        return keys.min { rank($0) < rank($1) }
     }
 
-    /// The namespaces a clause's names pin: namespace names themselves, or every name's qualifier.
-    private static func pinnedNamespaces(_ kind: Kind, _ names: [QualifiedName]) -> [[UInt8]]? {
-        if kind == .namespace { return names.map(\.name) }
-        guard names.allSatisfy({ $0.namespace != nil }) else { return nil }
-        return names.map { $0.namespace! }
+    private static func rank(_ key: IndexKey) -> Int {
+        (key.field == .workload ? 0 : 2) + (key.destinationOnly ? 0 : 1)
     }
+
+    /// What an index key of `field` looks up in an entry, on each side (the same values the
+    /// clauses test: an outbound destination without peer metadata is known by its service).
+    public static func indexedFacts(_ field: IndexKey.Field, _ f: EntryFacts) -> (source: StringRef, destination: StringRef) {
+        switch field {
+        case .namespace: (f.sourceNamespace, f.destinationNamespace)
+        case .workload: (f.sourceWorkload, destinationWorkload(f))
+        }
+    }
+
     /// The same, compiled to plain data (no reference-counted payloads), so matching an entry
     /// touches no retain counts.
     private let compiled: [Compiled]
@@ -105,7 +128,7 @@ public struct TapFilter: Sendable, Equatable {
 
     public init(clauses: [Clause]) {
         self.clauses = clauses
-        namespaceKey = Self.namespaceKey(clauses)
+        indexKey = Self.indexKey(clauses)
         var compiled: [Compiled] = []
         var values: [Value] = []
         var pool: [UInt8] = []

@@ -1,58 +1,82 @@
 import ALSTapALS
 import ALSTapFilter
 
-/// Subscribers whose filter pins a namespace (`ns=`, `destination_ns=`, `workload=NS/NAME`, ...),
-/// found by the namespaces of each entry instead of testing every entry against every filter:
-/// with 100 such subscribers an entry meets only the one or two that can match it.
+/// Subscribers whose filter pins a workload or a namespace (`workload=`, `destination=workload/…`,
+/// `ns=`, `destination_ns=`, ...), found by the values of each entry instead of testing every
+/// entry against every filter: with 100 such subscribers an entry meets only the ones that can
+/// match it.
 ///
-/// Keys are 64-bit hashes of the namespace bytes (no allocation per entry); a collision only
+/// Keys are 64-bit hashes of the field and its bytes (no allocation per entry); a collision only
 /// makes a subscriber a candidate, and its own filter still decides. Loop-confined.
 final class SubscriberIndex {
+    private typealias Field = TapFilter.IndexKey.Field
+
     private var byDestination: [UInt64: [Subscriber]] = [:]
     private var byEitherSide: [UInt64: [Subscriber]] = [:]
+    /// Subscribers per field and side, so an entry is hashed only for fields someone indexes.
+    private var destinationCounts: [Field: Int] = [:]
+    private var eitherCounts: [Field: Int] = [:]
     /// Subscribers that got candidates in the batch being dispatched.
     private var touched: [Subscriber] = []
 
-    /// True when `subscriber` can be indexed (single entries with a namespace-pinning filter).
+    /// True when `subscriber` can be indexed (single entries, a filter with an index key).
     static func accepts(_ subscriber: Subscriber) -> Bool {
-        !subscriber.pairs && subscriber.filter?.namespaceKey != nil
+        !subscriber.pairs && subscriber.filter?.indexKey != nil
     }
 
     var isEmpty: Bool { byDestination.isEmpty && byEitherSide.isEmpty }
 
     func add(_ subscriber: Subscriber) {
-        guard let key = subscriber.filter?.namespaceKey else { return }
-        for namespace in Set(key.namespaces.map(Self.hash)) {
+        guard let key = subscriber.filter?.indexKey else { return }
+        for hash in Set(key.values.map { Self.hash(key.field, $0) }) {
             if key.destinationOnly {
-                byDestination[namespace, default: []].append(subscriber)
+                byDestination[hash, default: []].append(subscriber)
             } else {
-                byEitherSide[namespace, default: []].append(subscriber)
+                byEitherSide[hash, default: []].append(subscriber)
             }
+        }
+        if key.destinationOnly {
+            destinationCounts[key.field, default: 0] += 1
+        } else {
+            eitherCounts[key.field, default: 0] += 1
         }
     }
 
     func remove(_ subscriber: Subscriber) {
+        guard let key = subscriber.filter?.indexKey else { return }
         for table in [\SubscriberIndex.byDestination, \SubscriberIndex.byEitherSide] {
-            for (key, list) in self[keyPath: table] where list.contains(where: { $0 === subscriber }) {
+            for (hash, list) in self[keyPath: table] where list.contains(where: { $0 === subscriber }) {
                 let rest = list.filter { $0 !== subscriber }
-                self[keyPath: table][key] = rest.isEmpty ? nil : rest
+                self[keyPath: table][hash] = rest.isEmpty ? nil : rest
             }
+        }
+        if key.destinationOnly {
+            destinationCounts[key.field, default: 1] -= 1
+        } else {
+            eitherCounts[key.field, default: 1] -= 1
         }
     }
 
-    /// Offers each indexed subscriber the entries of `batch` whose namespaces it asks for.
+    /// Offers each indexed subscriber the entries of `batch` whose values it asks for.
     func dispatch(_ batch: EncodedBatch) {
         guard let table = batch.facts, table.stride == 1 else { return }
-        for index in 0..<batch.entryCount {
-            let facts = table.facts[index]
-            let destination = table.bytes(facts.destinationNamespace)
-            if !destination.isEmpty {
-                let key = Self.hash(destination)
-                if let list = byDestination[key] { mark(list, index) }
-                if let list = byEitherSide[key] { mark(list, index) }
+        for field in Field.allCases {
+            let destinationSide = destinationCounts[field, default: 0] > 0
+            let eitherSide = eitherCounts[field, default: 0] > 0
+            guard destinationSide || eitherSide else { continue }
+            for index in 0..<batch.entryCount {
+                let (source, destination) = TapFilter.indexedFacts(field, table.facts[index])
+                let destinationBytes = table.bytes(destination)
+                if !destinationBytes.isEmpty {
+                    let key = Self.hash(field, destinationBytes)
+                    if destinationSide, let list = byDestination[key] { mark(list, index) }
+                    if eitherSide, let list = byEitherSide[key] { mark(list, index) }
+                }
+                let sourceBytes = table.bytes(source)
+                if eitherSide, !sourceBytes.isEmpty, let list = byEitherSide[Self.hash(field, sourceBytes)] {
+                    mark(list, index)
+                }
             }
-            let source = table.bytes(facts.sourceNamespace)
-            if !source.isEmpty, !byEitherSide.isEmpty, let list = byEitherSide[Self.hash(source)] { mark(list, index) }
         }
         for subscriber in touched {
             subscriber.offer(batch, candidates: subscriber.candidates)
@@ -69,9 +93,9 @@ final class SubscriberIndex {
         }
     }
 
-    /// FNV-1a, 64 bits.
-    static func hash<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    /// FNV-1a, 64 bits, over the field and the bytes.
+    private static func hash<Bytes: Sequence<UInt8>>(_ field: Field, _ bytes: Bytes) -> UInt64 {
+        var hash: UInt64 = field == .workload ? 0x84222325_cbf29ce4 : 0xcbf2_9ce4_8422_2325
         for byte in bytes {
             hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
         }
