@@ -24,15 +24,8 @@ public final class ByteWriter {
     public func removeAll() { count = 0 }
 
     /// Hands the written bytes over without copying them and starts a new buffer of the same size.
-    /// The handed-over buffer is first trimmed to its bytes: realloc shrinks in place (no copy), so
-    /// batches queued for subscribers hold what they use, not the writer's doubled capacity.
     public func take() -> SharedBytes {
-        var bytes = UnsafeMutableRawPointer(base)
-        if count + 4096 < capacity, let trimmed = realloc(bytes, max(count, 1)) {
-            // `allocate` with byte alignment is malloc, so realloc and `deallocate` (free) pair with it.
-            bytes = trimmed
-        }
-        let taken = SharedBytes(adopting: bytes, count: count)
+        let taken = SharedBytes(adopting: UnsafeMutableRawPointer(base), count: count)
         base = .allocate(capacity: capacity)
         count = 0
         return taken
