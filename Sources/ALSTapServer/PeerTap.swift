@@ -18,7 +18,8 @@ final class PeerTap: Connection {
     /// Why the stream ended, for the notice.
     private(set) var failure: String?
 
-    /// Starts connecting; nil (with `failure`-style reason) when the socket cannot even start.
+    /// Starts connecting (the socket turns writable when the connect is done); throws when the
+    /// socket cannot even start.
     static func open(_ address: ListenAddress, request: [UInt8], owner: ClusterTap, context: LoopContext) throws(SystemError) -> PeerTap {
         let fd = try Outbound.connect(address)
         let tap = PeerTap(fd: fd, address: address, request: request, owner: owner, context: context)
