@@ -53,7 +53,7 @@ public struct HTTP1ResponseReader {
                 guard endsWith([13, 10]) else { return }
                 let digits = line.dropLast(2).prefix { $0 != UInt8(ascii: ";") }
                 guard !digits.isEmpty, digits.count <= 8,
-                      let size = Int(String(decoding: digits, as: UTF8.self).trimmingSpaces, radix: 16) else {
+                      let size = Int(String(decoding: digits, as: UTF8.self)[...].trimmingSpaces(), radix: 16) else {
                     throw Error(message: "bad chunk size line")
                 }
                 line.removeAll()
@@ -116,17 +116,11 @@ public struct HTTP1ResponseReader {
         for header in lines.dropFirst() {
             guard let colon = header.firstIndex(of: ":") else { continue }
             let name = header[..<colon].lowercased()
-            let value = String(header[header.index(after: colon)...]).trimmingSpaces
+            let value = header[header.index(after: colon)...].trimmingSpaces()
             if name == "transfer-encoding" { chunked = value.lowercased().contains("chunked") }
             if name == "content-length" { length = Int(value) }
         }
         state = chunked ? .chunkSize : length.map { $0 == 0 ? .done : .fixed(remaining: $0) } ?? .untilClose
         return status
-    }
-}
-
-extension String {
-    var trimmingSpaces: String {
-        String(self.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
     }
 }

@@ -148,7 +148,11 @@ final class ClusterTap {
     /// Once every replica's replay is in (or the wait is over): the `last` most recent of them
     /// all, oldest first, ahead of anything live.
     private func historyEnded(for peer: ListenAddress?) {
-        if let peer { replaying.remove(peer) } else { replaying.removeAll() }
+        if let peer {
+            guard replaying.remove(peer) != nil else { return }
+        } else {
+            replaying.removeAll()
+        }
         guard replaying.isEmpty, last > 0 else { return }
         history.sort()
         for waiting in history.suffix(last) {
@@ -160,19 +164,21 @@ final class ClusterTap {
     func peerClosed(_ tap: PeerTap) {
         guard !stopped, var peer = peers[tap.address], peer.tap === tap else { return }
         peer.tap = nil
-        if replaying.contains(tap.address) { historyEnded(for: tap.address) }
         let reason = tap.failure ?? "stream ended"
-        if !follow && reason == "stream ended" {
-            peer.finished = true
-        } else {
-            context.counters.add(.peerStreamsFailed)
-            peer.retryAtNanos = monotonicNanos() + Self.retryNanos
-            if !peer.reportedDown {
-                peer.reportedDown = true
-                notice(tap.address, "\(reason); retrying every \(Self.retryNanos / 1_000_000_000) s")
-            }
-        }
+        peer.finished = !follow && reason == "stream ended"
         peers[tap.address] = peer
+        historyEnded(for: tap.address)
+        if !peer.finished { peerDown(tap.address, reason, now: monotonicNanos()) }
+    }
+
+    /// Counted, its replay no longer awaited, retried later, and said once until it is back.
+    private func peerDown(_ address: ListenAddress, _ reason: String, now: UInt64) {
+        context.counters.add(.peerStreamsFailed)
+        historyEnded(for: address)
+        peers[address]?.retryAtNanos = now + Self.retryNanos
+        guard peers[address]?.reportedDown == false else { return }
+        peers[address]?.reportedDown = true
+        notice(address, "\(reason); retrying every \(Self.retryNanos / 1_000_000_000) s")
     }
 
     // MARK: Helpers
@@ -182,7 +188,7 @@ final class ClusterTap {
         for address in peers.keys where !current.contains(address) {
             peers.removeValue(forKey: address)?.tap?.close()
             notice(address, "left the peer list")
-            if replaying.contains(address) { historyEnded(for: address) }
+            historyEnded(for: address)
         }
         if !replaying.isEmpty && now >= historyDeadlineNanos { historyEnded(for: nil) }
         for address in current where peers[address] == nil { peers[address] = Peer() }
@@ -196,13 +202,7 @@ final class ClusterTap {
             do {
                 peers[address]?.tap = try PeerTap.open(address, request: Array(head.utf8), owner: self, context: context)
             } catch {
-                context.counters.add(.peerStreamsFailed)
-                if replaying.contains(address) { historyEnded(for: address) }
-                peers[address]?.retryAtNanos = now + Self.retryNanos
-                if !peer.reportedDown {
-                    peers[address]?.reportedDown = true
-                    notice(address, "\(error); retrying every \(Self.retryNanos / 1_000_000_000) s")
-                }
+                peerDown(address, "\(error)", now: now)
             }
         }
     }
