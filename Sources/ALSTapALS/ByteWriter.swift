@@ -4,17 +4,15 @@ import Glibc
 
 /// A growable byte buffer for the encoders: appends without bounds checks or per-call allocation.
 ///
-/// One writer per event loop is reused for every message; `take()` hands the finished bytes over
-/// as an immutable `SharedBytes` and starts the next buffer at the size the last one needed.
+/// One writer per event loop is reused for every message; `take()` copies the finished bytes
+/// out into an immutable `SharedBytes` and keeps the capacity for the next message.
 public final class ByteWriter {
     public private(set) var base: UnsafeMutablePointer<UInt8>
     public private(set) var count = 0
     private var capacity: Int
-    private let initialCapacity: Int
 
     public init(capacity: Int = 64 * 1024) {
         self.capacity = capacity
-        initialCapacity = capacity
         base = .allocate(capacity: capacity)
     }
 
@@ -25,12 +23,9 @@ public final class ByteWriter {
 
     public func removeAll() { count = 0 }
 
-    /// Hands the written bytes over without copying them and starts a new buffer sized for a
-    /// message like this one (an eighth more), not the doubled capacity growth left: batches
-    /// queued for subscribers then hold about what they use.
+    /// Hands the written bytes over without copying them and starts a new buffer of the same size.
     public func take() -> SharedBytes {
         let taken = SharedBytes(adopting: UnsafeMutableRawPointer(base), count: count)
-        capacity = max(initialCapacity, count + count / 8)
         base = .allocate(capacity: capacity)
         count = 0
         return taken
