@@ -43,18 +43,79 @@ public struct TapFilter: Sendable, Equatable {
     /// not `destinationOnly`, on either side): lets a subscriber index offer a subscriber only the
     /// entries that can match. nil when no clause pins a namespace or a workload.
     public struct IndexKey: Sendable, Equatable {
-        public enum Field: Sendable, CaseIterable { case namespace, workload }
+        public enum Field: Sendable, CaseIterable {
+            case namespace, workload
+            /// A workload in a namespace, both on the same side: the most selective key.
+            case namespacedWorkload
+        }
         public let field: Field
         public let destinationOnly: Bool
-        public let values: [[UInt8]]
+        /// The values' hashes (see `hash`).
+        public let hashes: [UInt64]
+
+        init(_ field: Field, destinationOnly: Bool, _ values: [(namespace: [UInt8], name: [UInt8])]) {
+            self.field = field
+            self.destinationOnly = destinationOnly
+            hashes = Array(Set(values.map { value in
+                value.namespace.withUnsafeBytes { namespace in
+                    value.name.withUnsafeBytes { Self.hash(field, namespace, $0) }
+                }
+            }))
+        }
+
+        init(_ field: Field, destinationOnly: Bool, names: [[UInt8]]) {
+            self.init(field, destinationOnly: destinationOnly, names.map { (namespace: [], name: $0) })
+        }
+
+        /// The keys an entry has for `field`, per side (nil: the side lacks the value, or
+        /// `withSource` is false). A collision only makes a subscriber a candidate; its filter
+        /// still decides.
+        @inline(__always)
+        public static func hashes(_ field: Field, _ f: EntryFacts, in table: EntryFactsTable, withSource: Bool)
+            -> (source: UInt64?, destination: UInt64?) {
+            func key(_ namespace: StringRef, _ workload: StringRef) -> UInt64? {
+                switch field {
+                case .namespace:
+                    namespace.length == 0 ? nil : hash(field, UnsafeRawBufferPointer(start: nil, count: 0), table.bytes(namespace))
+                case .workload:
+                    workload.length == 0 ? nil : hash(field, UnsafeRawBufferPointer(start: nil, count: 0), table.bytes(workload))
+                case .namespacedWorkload:
+                    namespace.length == 0 || workload.length == 0 ? nil
+                        : hash(field, table.bytes(namespace), table.bytes(workload))
+                }
+            }
+            // The same values the clauses test: an outbound destination without peer metadata
+            // is known by its service name.
+            return (withSource ? key(f.sourceNamespace, f.sourceWorkload) : nil,
+                    key(f.destinationNamespace, destinationWorkload(f)))
+        }
+
+        /// FNV-1a, 64 bits, over the field, the namespace and the name.
+        @inline(__always)
+        static func hash(_ field: Field, _ namespace: UnsafeRawBufferPointer, _ name: UnsafeRawBufferPointer) -> UInt64 {
+            var hash: UInt64 = switch field {
+            case .namespace: 0xcbf2_9ce4_8422_2325
+            case .workload: 0x8422_2325_cbf2_9ce4
+            case .namespacedWorkload: 0x9ce4_cbf2_2325_8422
+            }
+            for byte in namespace { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+            hash = (hash ^ 0x2f) &* 0x100_0000_01b3
+            for byte in name { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+            return hash
+        }
     }
 
     public let indexKey: IndexKey?
 
-    /// The most selective key the clauses give: a workload before a namespace, the destination
-    /// side before either side.
+    /// The most selective key the clauses give: a workload in a namespace before a workload
+    /// before a namespace, the destination side before either side.
     private static func indexKey(_ clauses: [Clause]) -> IndexKey? {
         var keys: [IndexKey] = []
+        // Namespaces every matching entry's destination is in (the first such clause).
+        let destinationNamespaces: [[UInt8]]? = clauses.lazy.compactMap { clause -> [[UInt8]]? in
+            guard case .destination(.namespace, let names) = clause else { return nil }
+            return names.map(\.name)
+        }.first
         for clause in clauses {
             let (kind, names, destinationOnly): (Kind, [QualifiedName], Bool)
             switch clause {
@@ -64,42 +125,51 @@ public struct TapFilter: Sendable, Equatable {
             }
             switch kind {
             case .workload:
-                keys.append(IndexKey(field: .workload, destinationOnly: destinationOnly, values: names.map(\.name)))
-                // `NS/NAME` everywhere also pins the namespace.
-                if names.allSatisfy({ $0.namespace != nil }) {
-                    keys.append(IndexKey(field: .namespace, destinationOnly: destinationOnly,
-                                         values: names.map { $0.namespace! }))
+                keys.append(IndexKey(.workload, destinationOnly: destinationOnly, names: names.map(\.name)))
+                // The namespace on the same side: from `NS/NAME`, or for the destination from a
+                // destination namespace clause. (`ns=` with `workload=` may match on different sides.)
+                if let pairs = namespacedWorkloads(names, namespaces: destinationOnly ? destinationNamespaces : nil) {
+                    keys.append(IndexKey(.namespacedWorkload, destinationOnly: destinationOnly, pairs))
                 }
             case .namespace:
-                keys.append(IndexKey(field: .namespace, destinationOnly: destinationOnly, values: names.map(\.name)))
+                keys.append(IndexKey(.namespace, destinationOnly: destinationOnly, names: names.map(\.name)))
             case .pod:
                 if names.allSatisfy({ $0.namespace != nil }) {
-                    keys.append(IndexKey(field: .namespace, destinationOnly: destinationOnly,
-                                         values: names.map { $0.namespace! }))
+                    keys.append(IndexKey(.namespace, destinationOnly: destinationOnly, names: names.map { $0.namespace! }))
                 }
             }
         }
         return keys.min { rank($0) < rank($1) }
     }
 
-    private static func rank(_ key: IndexKey) -> Int {
-        (key.field == .workload ? 0 : 2) + (key.destinationOnly ? 0 : 1)
-    }
-
-    /// What an index key of `field` looks up in an entry, on each side (the same values the
-    /// clauses test: an outbound destination without peer metadata is known by its service).
-    public static func indexedFacts(_ field: IndexKey.Field, _ f: EntryFacts) -> (source: StringRef, destination: StringRef) {
-        switch field {
-        case .namespace: (f.sourceNamespace, f.destinationNamespace)
-        case .workload: (f.sourceWorkload, destinationWorkload(f))
+    /// Every (namespace, workload) a clause's names allow, given the namespaces another clause
+    /// requires of the same side; nil when some name leaves the namespace open, or too many.
+    private static func namespacedWorkloads(_ names: [QualifiedName], namespaces: [[UInt8]]?)
+        -> [(namespace: [UInt8], name: [UInt8])]? {
+        var pairs: [(namespace: [UInt8], name: [UInt8])] = []
+        for name in names {
+            if let namespace = name.namespace {
+                if namespaces?.contains(namespace) ?? true { pairs.append((namespace, name.name)) }
+            } else if let namespaces {
+                pairs += namespaces.map { ($0, name.name) }
+            } else {
+                return nil
+            }
         }
+        return pairs.count <= 256 ? pairs : nil
     }
 
-    /// The same, compiled to plain data (no reference-counted payloads), so matching an entry
-    /// touches no retain counts.
-    private let compiled: [Compiled]
-    private let values: [Value]
-    private let pool: [UInt8]
+    private static func rank(_ key: IndexKey) -> Int {
+        let field = switch key.field {
+        case .namespacedWorkload: 0
+        case .workload: 2
+        case .namespace: 4
+        }
+        return field + (key.destinationOnly ? 0 : 1)
+    }
+
+    /// The clauses compiled to plain data, for matching entries.
+    public let matcher: Matcher
 
     fileprivate enum Test: UInt8 {
         case either, destination, reporter, methods, pathPrefix, authority, scheme, directions, codes, flags
@@ -167,35 +237,47 @@ public struct TapFilter: Sendable, Equatable {
             entry.valueCount = values.count - entry.firstValue
             compiled.append(entry)
         }
-        self.compiled = compiled
-        self.values = values
-        self.pool = pool
+        matcher = Matcher(compiled: compiled, values: values, pool: pool)
     }
 
     public static func == (a: TapFilter, b: TapFilter) -> Bool { a.clauses == b.clauses }
 
-    /// Calls `body` with a matcher valid for the duration of the call (one per batch, so the
-    /// per-entry work is pointer reads and byte compares). Not generic on purpose: callers in
-    /// other modules would otherwise go through unspecialized generic code once per batch.
-    public func withMatcher(_ body: (Matcher) -> Void) {
-        compiled.withUnsafeBufferPointer { compiled in
-            values.withUnsafeBufferPointer { values in
-                pool.withUnsafeBytes { pool in body(Matcher(compiled: compiled, values: values, pool: pool)) }
+    public func matches(_ facts: EntryFacts, in table: EntryFactsTable) -> Bool {
+        matcher.matches(facts, in: table)
+    }
+
+    /// A compiled filter: clauses, values and their bytes in buffers allocated once, so matching
+    /// an entry is pointer reads and byte compares, touching no retain counts.
+    ///
+    /// `@unchecked Sendable`: the buffers are written in `init` and only read afterwards.
+    public final class Matcher: @unchecked Sendable {
+        private let compiled: UnsafeMutableBufferPointer<Compiled>
+        private let values: UnsafeMutableBufferPointer<Value>
+        private let pool: UnsafeMutableRawBufferPointer
+
+        fileprivate init(compiled: [Compiled], values: [Value], pool: [UInt8]) {
+            self.compiled = .allocate(capacity: compiled.count)
+            _ = self.compiled.initialize(from: compiled)
+            self.values = .allocate(capacity: values.count)
+            _ = self.values.initialize(from: values)
+            self.pool = .allocate(byteCount: max(pool.count, 1), alignment: 8)
+            pool.withUnsafeBytes { self.pool.copyMemory(from: $0) }
+        }
+
+        deinit {
+            compiled.deallocate()
+            values.deallocate()
+            pool.deallocate()
+        }
+
+        /// Record `index` of `table`: a paired record matches if either half does.
+        @inline(__always)
+        public func matches(record index: Int, in table: EntryFactsTable) -> Bool {
+            let stride = table.stride
+            return table.facts.withUnsafeBufferPointer { facts in
+                (0..<stride).contains { matches(facts[index * stride + $0], in: table) }
             }
         }
-    }
-
-    public func matches(_ facts: EntryFacts, in table: EntryFactsTable) -> Bool {
-        var matched = false
-        withMatcher { matched = $0.matches(facts, in: table) }
-        return matched
-    }
-
-    /// A compiled filter's data as raw buffers; see `withMatcher`.
-    public struct Matcher {
-        fileprivate let compiled: UnsafeBufferPointer<Compiled>
-        fileprivate let values: UnsafeBufferPointer<Value>
-        fileprivate let pool: UnsafeRawBufferPointer
 
         public func matches(_ facts: EntryFacts, in table: EntryFactsTable) -> Bool {
             for clause in compiled where !matches(clause, facts, table) { return false }

@@ -121,37 +121,26 @@ final class Subscriber {
             enqueue(lines, entries: range, decodedAt: decodedAt)
             return
         }
-        guard filter == nil || batch.facts != nil else { return }
+        let matcher = filter?.matcher
+        let table = batch.facts
+        guard matcher == nil || table != nil else { return }
         rateLimit?.refill(now: monotonicNanos())
         let linesBefore = queuedLines
         // Consecutive kept entries become one slice of the shared bytes.
         var run = 0..<0
         var rateLimited = 0
-        func visit(_ passes: (Int) -> Bool) {
-            for index in entries {
-                guard passes(index) else { continue }
-                if rateLimit != nil, !rateLimit!.take() {
-                    rateLimited += 1
-                    continue
-                }
-                if !run.isEmpty && index == run.upperBound {
-                    run = run.lowerBound..<(index + 1)
-                } else {
-                    if !run.isEmpty { append(lines, entries: run, decodedAt: decodedAt) }
-                    run = index..<(index + 1)
-                }
+        for index in entries {
+            if let matcher, !matcher.matches(record: index, in: table!) { continue }
+            if rateLimit != nil, !rateLimit!.take() {
+                rateLimited += 1
+                continue
             }
-        }
-        if let filter, let table = batch.facts {
-            // Paired records carry both halves' facts: a pair matches if either half does.
-            let stride = table.stride
-            filter.withMatcher { matcher in
-                visit { index in
-                    (0..<stride).contains { matcher.matches(table.facts[index * stride + $0], in: table) }
-                }
+            if !run.isEmpty && index == run.upperBound {
+                run = run.lowerBound..<(index + 1)
+            } else {
+                if !run.isEmpty { append(lines, entries: run, decodedAt: decodedAt) }
+                run = index..<(index + 1)
             }
-        } else {
-            visit { _ in true }
         }
         if !run.isEmpty { append(lines, entries: run, decodedAt: decodedAt) }
         if rateLimited > 0 { noteLost(rateLimited, .rate) }

@@ -6,8 +6,9 @@ import ALSTapFilter
 /// entry against every filter: with 100 such subscribers an entry meets only the ones that can
 /// match it.
 ///
-/// Keys are 64-bit hashes of the field and its bytes (no allocation per entry); a collision only
-/// makes a subscriber a candidate, and its own filter still decides. Loop-confined.
+/// Keys are 64-bit hashes of the field and its bytes (`TapFilter.IndexKey`, no allocation per
+/// entry); a collision only makes a subscriber a candidate, and its own filter still decides.
+/// Loop-confined.
 final class SubscriberIndex {
     private typealias Field = TapFilter.IndexKey.Field
 
@@ -28,7 +29,7 @@ final class SubscriberIndex {
 
     func add(_ subscriber: Subscriber) {
         guard let key = subscriber.filter?.indexKey else { return }
-        for hash in Set(key.values.map { Self.hash(key.field, $0) }) {
+        for hash in key.hashes {
             if key.destinationOnly {
                 byDestination[hash, default: []].append(subscriber)
             } else {
@@ -65,17 +66,13 @@ final class SubscriberIndex {
             let eitherSide = eitherCounts[field, default: 0] > 0
             guard destinationSide || eitherSide else { continue }
             for index in 0..<batch.entryCount {
-                let (source, destination) = TapFilter.indexedFacts(field, table.facts[index])
-                let destinationBytes = table.bytes(destination)
-                if !destinationBytes.isEmpty {
-                    let key = Self.hash(field, destinationBytes)
-                    if destinationSide, let list = byDestination[key] { mark(list, index) }
-                    if eitherSide, let list = byEitherSide[key] { mark(list, index) }
+                let (source, destination) = TapFilter.IndexKey.hashes(field, table.facts[index], in: table,
+                                                                              withSource: eitherSide)
+                if let destination {
+                    if destinationSide, let list = byDestination[destination] { mark(list, index) }
+                    if eitherSide, let list = byEitherSide[destination] { mark(list, index) }
                 }
-                let sourceBytes = table.bytes(source)
-                if eitherSide, !sourceBytes.isEmpty, let list = byEitherSide[Self.hash(field, sourceBytes)] {
-                    mark(list, index)
-                }
+                if eitherSide, let source, let list = byEitherSide[source] { mark(list, index) }
             }
         }
         for subscriber in touched {
@@ -91,14 +88,5 @@ final class SubscriberIndex {
             if subscriber.candidates.isEmpty { touched.append(subscriber) }
             subscriber.candidates.append(index)
         }
-    }
-
-    /// FNV-1a, 64 bits, over the field and the bytes.
-    private static func hash<Bytes: Sequence<UInt8>>(_ field: Field, _ bytes: Bytes) -> UInt64 {
-        var hash: UInt64 = field == .workload ? 0x84222325_cbf29ce4 : 0xcbf2_9ce4_8422_2325
-        for byte in bytes {
-            hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
-        }
-        return hash
     }
 }

@@ -140,6 +140,14 @@ CASES = [
     ("destination=ns/data", lambda r: r["destination"].get("ns") == "data"),
     ("destination=workload/ratings-v1", lambda r: side_has(r["destination"], "workload", "ratings-v1")),
     ("destination_ns=books", lambda r: r["destination"].get("ns") == "books"),
+    # Namespace and workload of one side together: the subscriber index keys on the pair.
+    ("destination_ns=data&destination=workload/ratings-v1",
+     lambda r: r["destination"].get("ns") == "data" and side_has(r["destination"], "workload", "ratings-v1")),
+    ("destination=workload/data/ratings", lambda r: side_has(r["destination"], "workload", "data/ratings")),
+    ("destination_ns=books&destination_ns=data&destination=workload/ratings&destination=workload/reviews-v2",
+     lambda r: r["destination"].get("ns") in ("books", "data")
+     and any(side_has(r["destination"], "workload", n) for n in ("ratings", "reviews-v2"))),
+    ("ns=shop&workload=ratings", lambda r: either("ns", ["shop"])(r) and either("workload", ["ratings"])(r)),
     ("method=get", lambda r: r["method"] == "GET"),
     ("method=POST&method=DELETE", lambda r: r["method"] in ("POST", "DELETE")),
     ("path=/api", lambda r: (r["path"] or "").startswith("/api")),
