@@ -33,10 +33,10 @@ public final class ALSDecoder {
     deinit { CProtobufArena_destroy(arena) }
 
     /// Decodes one message. An Identifier in it replaces `reporter` (Envoy sends it first).
-    /// Encodes only `formats` (with none, entries are only counted) and computes filter facts
-    /// only `withFacts`.
+    /// Encodes only `formats` (with none, entries are only counted) and computes only the
+    /// per-entry facts someone needs.
     public func decode(_ payload: UnsafeRawBufferPointer, reporter: inout Reporter, formats: FormatSet,
-                       withFacts: Bool = false, decodedAtNanos: UInt64) throws(GRPCStatusError) -> EncodedBatch {
+                       facts factsNeed: FactsNeed = .none, decodedAtNanos: UInt64) throws(GRPCStatusError) -> EncodedBatch {
         let bytes = payload.baseAddress?.assumingMemoryBound(to: UInt8.self)
         guard let message = envoy__service__accesslog__v3__stream_access_logs_message__unpack(
             CProtobufArena_allocator(arena), payload.count, bytes)
@@ -54,7 +54,8 @@ public final class ALSDecoder {
         jsonEnds.removeAll(keepingCapacity: true)
         textEnds.removeAll(keepingCapacity: true)
         alsEnds.removeAll(keepingCapacity: true)
-        facts.reset()
+        let withFacts = factsNeed != .none
+        if withFacts { facts.reset(reporter: reporter, withLinks: factsNeed == .pairing) }
         let wantsJSON = formats.contains(.json)
         let wantsText = formats.contains(.text)
         let wantsALS = formats.contains(.als)
@@ -79,7 +80,7 @@ public final class ALSDecoder {
                     add(entry.pointee.common_properties, entry) { view in
                         let sections = wantsJSON ? json.http(entry, view: view, reporter: reporter) : JSONSections()
                         if wantsText { text.http(entry, view: view, reporter: reporter) }
-                        if withFacts { facts.add(http: entry, view: view, reporter: reporter, sections: sections) }
+                        if withFacts { facts.add(http: entry, view: view, sections: sections) }
                     }
                 }
             }
@@ -90,7 +91,7 @@ public final class ALSDecoder {
                     add(entry.pointee.common_properties, entry) { view in
                         let sections = wantsJSON ? json.tcp(entry, view: view, reporter: reporter) : JSONSections()
                         if wantsText { text.tcp(entry, view: view, reporter: reporter) }
-                        if withFacts { facts.add(tcp: entry, view: view, reporter: reporter, sections: sections) }
+                        if withFacts { facts.add(tcp: entry, view: view, sections: sections) }
                     }
                 }
             }

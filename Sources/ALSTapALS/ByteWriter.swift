@@ -4,15 +4,17 @@ import Glibc
 
 /// A growable byte buffer for the encoders: appends without bounds checks or per-call allocation.
 ///
-/// One writer per event loop is reused for every message; `take()` copies the finished bytes
-/// out into an immutable `SharedBytes` and keeps the capacity for the next message.
+/// One writer per event loop is reused for every message; `take()` hands the finished bytes over
+/// as an immutable `SharedBytes` and starts the next buffer at a size class fitting the last one.
 public final class ByteWriter {
     public private(set) var base: UnsafeMutablePointer<UInt8>
     public private(set) var count = 0
     private var capacity: Int
+    private let initialCapacity: Int
 
     public init(capacity: Int = 64 * 1024) {
         self.capacity = capacity
+        initialCapacity = capacity
         base = .allocate(capacity: capacity)
     }
 
@@ -23,12 +25,22 @@ public final class ByteWriter {
 
     public func removeAll() { count = 0 }
 
-    /// Hands the written bytes over without copying them and starts a new buffer of the same size.
+    /// Hands the written bytes over without copying them and starts a new buffer for a message
+    /// like this one, not at the doubled capacity growth left: batches queued for subscribers
+    /// then hold about what they use. Sizes are rounded to a few classes, so freed buffers fit
+    /// the next ones instead of fragmenting the heap.
     public func take() -> SharedBytes {
         let taken = SharedBytes(adopting: UnsafeMutableRawPointer(base), count: count)
+        capacity = Self.sizeClass(max(initialCapacity, count + count / 8))
         base = .allocate(capacity: capacity)
         count = 0
         return taken
+    }
+
+    /// `bytes` rounded up to one of four sizes per power of two (128, 160, 192, 224, 256 KiB, ...).
+    static func sizeClass(_ bytes: Int) -> Int {
+        let step = 1 << max(0, Int.bitWidth - (bytes - 1).leadingZeroBitCount - 3)
+        return (bytes + step - 1) & ~(step - 1)
     }
 
     /// Counts `length` bytes written straight into `base + count` after a `reserve`.

@@ -67,27 +67,46 @@ public struct EntryFactsTable: Sendable {
     }
 }
 
+/// Which per-entry facts a batch needs.
+public enum FactsNeed: Sendable {
+    case none
+    /// What tap filters test.
+    case filters
+    /// Also the connection between the sidecars (`linkFrom`, `linkTo`), for the pairer.
+    case pairing
+}
+
 /// Builds `EntryFactsTable`s, reusing its buffers from batch to batch.
 final class EntryFactsBuilder {
     private var facts: [EntryFacts] = []
     private let pool = ByteWriter(capacity: 64 * 1024)
     private let flagCodes: ResponseFlagCodes
+    private var withLinks = false
+    /// The reporter's strings, stored once per batch (every entry of a message has the same reporter).
+    private var reporterNamespace = StringRef(), reporterWorkload = StringRef(), reporterPod = StringRef()
+    private var logName = StringRef()
 
     init(flagCodes: ResponseFlagCodes) {
         self.flagCodes = flagCodes
     }
 
-    func reset() {
+    /// Starts a batch of entries from `reporter`.
+    func reset(reporter: Reporter, withLinks: Bool) {
         facts.removeAll(keepingCapacity: true)
         pool.removeAll()
+        self.withLinks = withLinks
+        reporterNamespace = store(reporter.namespaceBytes)
+        reporterWorkload = store(reporter.workloadBytes)
+        reporterPod = store(reporter.podBytes)
+        logName = store(reporter.logNameBytes)
     }
 
     func finish() -> EntryFactsTable {
         EntryFactsTable(facts: facts, strings: SharedBytes(copying: pool.bytes))
     }
 
-    func add(http entry: UnsafePointer<CHTTPEntry>, view: EntryView, reporter: Reporter, sections: JSONSections) {
-        var facts = common(view, reporter: reporter)
+    func add(http entry: UnsafePointer<CHTTPEntry>, view: EntryView, sections: JSONSections) {
+        var facts = common(view)
         facts.jsonSections = sections
         if let request = entry.pointee.request?.pointee {
             facts.method = UInt8(truncatingIfNeeded: request.request_method.rawValue)
@@ -96,7 +115,7 @@ final class EntryFactsBuilder {
             facts.scheme = store(request.scheme)
             facts.requestId = store(request.request_id)
         }
-        if let c = view.common?.pointee {
+        if withLinks, let c = view.common?.pointee {
             switch view.direction {
             case .outbound:
                 facts.linkFrom = store(address: c.upstream_local_address)
@@ -114,14 +133,14 @@ final class EntryFactsBuilder {
         self.facts.append(facts)
     }
 
-    func add(tcp entry: UnsafePointer<CTCPEntry>, view: EntryView, reporter: Reporter, sections: JSONSections) {
-        var facts = common(view, reporter: reporter)
+    func add(tcp entry: UnsafePointer<CTCPEntry>, view: EntryView, sections: JSONSections) {
+        var facts = common(view)
         facts.jsonSections = sections
         facts.isTCP = true
         self.facts.append(facts)
     }
 
-    private func common(_ view: EntryView, reporter: Reporter) -> EntryFacts {
+    private func common(_ view: EntryView) -> EntryFacts {
         var facts = EntryFacts()
         facts.direction = view.direction
         if let c = view.common?.pointee {
@@ -129,10 +148,7 @@ final class EntryFactsBuilder {
             if let total = c.duration { facts.durationMicros = total.pointee.seconds * 1_000_000 + Int64(total.pointee.nanos) / 1000 }
             if let start = c.start_time { facts.startMicros = start.pointee.seconds * 1_000_000 + Int64(start.pointee.nanos) / 1000 }
         }
-        let reporterNamespace = store(reporter.namespaceBytes)
-        facts.reporterWorkload = store(reporter.workloadBytes)
-        facts.reporterPod = store(reporter.podBytes)
-        facts.logName = store(reporter.logNameBytes)
+        (facts.reporterWorkload, facts.reporterPod, facts.logName) = (reporterWorkload, reporterPod, logName)
         let peer = (namespace: store(view.peer.namespace), workload: store(view.peer.workload),
                     pod: store(view.peer.pod), service: store(view.peer.service))
         switch view.direction {

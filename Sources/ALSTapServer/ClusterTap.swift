@@ -22,6 +22,8 @@ final class ClusterTap {
     private let request: String
     /// What the peers' entries are decoded into: the subscriber's format, and JSON to pair.
     let formats: FormatSet
+    /// Facts order the merge (start times), and with `pair=1` join the halves.
+    let facts: FactsNeed
     private let follow: Bool
     private let windowNanos: UInt64
     private let windowEntries: Int
@@ -76,6 +78,7 @@ final class ClusterTap {
             pairer = nil
         }
         self.formats = formats
+        facts = query.pair ? .pairing : .filters
         last = query.pair ? 0 : query.last
         var target = "/tap?scope=local&format=als"
         if !query.filterQuery.isEmpty { target += "&" + query.filterQuery }

@@ -156,7 +156,7 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
             try als.deframer.feed(chunk) { (payload) throws(GRPCStatusError) in
                 let batch = try context.decoder.decode(payload, reporter: &als.reporter,
                                                        formats: context.hub.wantedFormats,
-                                                       withFacts: context.hub.wantsFacts,
+                                                       facts: context.hub.wantedFacts,
                                                        decodedAtNanos: monotonicNanos())
                 context.counters.add(.messagesReceived)
                 context.counters.add(batch.isTCP ? .entriesTCP : .entriesHTTP, batch.entryCount)

@@ -10,6 +10,7 @@ public final class Hub: Sendable {
     let inboxes: [LoopInbox]
     private let subscribersByFormat: [AtomicCounter]
     private let filteredSubscribers = AtomicCounter()
+    private let pairingSubscribers = AtomicCounter()
     private let sequence = AtomicCounter()
     let counters: Counters
     let replayRing: ReplayRing
@@ -30,14 +31,20 @@ public final class Hub: Sendable {
         return formats
     }
 
-    /// True when some subscriber filters: the decoder then computes per-entry facts.
-    var wantsFacts: Bool { filteredSubscribers.value > 0 }
+    /// The per-entry facts the decoder computes: for filters when some subscriber filters, and
+    /// the sidecars' connection too when some subscriber pairs.
+    var wantedFacts: FactsNeed {
+        pairingSubscribers.value > 0 ? .pairing : filteredSubscribers.value > 0 ? .filters : .none
+    }
 
     /// A pairing subscriber needs facts and JSON whatever its own format and filter.
     func subscriberAdded(format: OutputFormat, filtered: Bool, pairs: Bool, loop: Int) {
         subscribersByFormat[format.encoding.rawValue].add(1)
         if filtered || pairs { filteredSubscribers.add(1) }
-        if pairs { subscribersByFormat[OutputFormat.json.rawValue].add(1) }
+        if pairs {
+            subscribersByFormat[OutputFormat.json.rawValue].add(1)
+            pairingSubscribers.add(1)
+        }
         inboxes[loop].subscribers.add(1)
         counters.add(.subscribersActive)
     }
@@ -45,7 +52,10 @@ public final class Hub: Sendable {
     func subscriberRemoved(format: OutputFormat, filtered: Bool, pairs: Bool, loop: Int) {
         subscribersByFormat[format.encoding.rawValue].add(-1)
         if filtered || pairs { filteredSubscribers.add(-1) }
-        if pairs { subscribersByFormat[OutputFormat.json.rawValue].add(-1) }
+        if pairs {
+            subscribersByFormat[OutputFormat.json.rawValue].add(-1)
+            pairingSubscribers.add(-1)
+        }
         inboxes[loop].subscribers.add(-1)
         counters.subtract(.subscribersActive)
     }

@@ -141,7 +141,7 @@ final class LoopContext: @unchecked Sendable {
             var reporter = record.reporter
             guard let batch = try? decoder.decode(record.payload.bytes, reporter: &reporter,
                                                   formats: FormatSet(subscriber.format),
-                                                  withFacts: subscriber.filter != nil, decodedAtNanos: 0)
+                                                  facts: subscriber.filter != nil ? .filters : .none, decodedAtNanos: 0)
             else { continue }
             var matching = (0..<batch.entryCount).filter { index in
                 guard let filter = subscriber.filter, let table = batch.facts else { return true }

@@ -88,7 +88,7 @@ final class PeerTap: Connection {
                     return
                 }
                 let batch = try context.decoder.decode(payload, reporter: &reporter, formats: owner.formats,
-                                                       withFacts: true, decodedAtNanos: monotonicNanos())
+                                                       facts: owner.facts, decodedAtNanos: monotonicNanos())
                 owner.received(batch, from: address)
             }
         } catch {

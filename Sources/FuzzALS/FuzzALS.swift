@@ -15,7 +15,7 @@ func fuzzALS(_ data: UnsafeRawBufferPointer) {
     for chunk in [UnsafeRawBufferPointer(rebasing: data[..<split]), UnsafeRawBufferPointer(rebasing: data[split...])] {
         do {
             try deframer.feed(chunk) { payload throws(GRPCStatusError) in
-                let batch = try decoder.decode(payload, reporter: &reporter, formats: [.json, .text], withFacts: true,
+                let batch = try decoder.decode(payload, reporter: &reporter, formats: [.json, .text], facts: .pairing,
                                                decodedAtNanos: 0)
                 for lines in [batch.json, batch.text].compactMap({ $0 }) {
                     let bytes = lines.bytes.bytes

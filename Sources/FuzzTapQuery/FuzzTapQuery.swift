@@ -26,7 +26,7 @@ enum Sample {
         let message: [UInt8] = [0x12, UInt8(logs.count)] + logs
         var reporter = Reporter()
         let batch = message.withUnsafeBytes {
-            try! ALSDecoder().decode($0, reporter: &reporter, formats: [], withFacts: true, decodedAtNanos: 0)
+            try! ALSDecoder().decode($0, reporter: &reporter, formats: [], facts: .pairing, decodedAtNanos: 0)
         }
         return batch.facts!
     }()

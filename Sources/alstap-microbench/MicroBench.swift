@@ -62,7 +62,7 @@ enum MicroBench {
         while pass < passes, deadline.map({ monotonicNanos() < $0 }) ?? true {
             for message in messages {
                 message.withUnsafeBytes { bytes in
-                    let batch = try! decoder.decode(bytes, reporter: &reporter, formats: formats, withFacts: facts,
+                    let batch = try! decoder.decode(bytes, reporter: &reporter, formats: formats, facts: facts ? .filters : .none,
                                                        decodedAtNanos: 0)
                     entries += batch.entryCount
                     outputBytes += (batch.json?.bytes.count ?? 0) + (batch.text?.bytes.count ?? 0)

@@ -15,7 +15,7 @@ import Testing
         let bytes = try fixture(name)
         let decoder = ALSDecoder()
         let batch = try bytes.withUnsafeBytes {
-            try decoder.decode($0, reporter: &reporter, formats: [.json, .text], withFacts: true, decodedAtNanos: 0)
+            try decoder.decode($0, reporter: &reporter, formats: [.json, .text], facts: .pairing, decodedAtNanos: 0)
         }
         let jsonText = String(decoding: batch.json!.bytes.bytes, as: UTF8.self)
         let lines = jsonText.split(separator: "\n")
