@@ -78,6 +78,24 @@ public final class ByteWriter {
         count += length
     }
 
+    /// Like `append(_:count:)`, without a memcpy call for the short strings of a log entry:
+    /// 8 to 16 bytes are two overlapping word copies.
+    @inline(__always)
+    public func appendShort(_ pointer: UnsafePointer<UInt8>, count length: Int) {
+        guard length >= 8 && length <= 16 else {
+            append(pointer, count: length)
+            return
+        }
+        reserve(length)
+        let source = UnsafeRawPointer(pointer)
+        let destination = UnsafeMutableRawPointer(base + count)
+        let head = source.loadUnaligned(as: UInt64.self)
+        let tail = source.loadUnaligned(fromByteOffset: length - 8, as: UInt64.self)
+        destination.storeBytes(of: head, as: UInt64.self)
+        destination.storeBytes(of: tail, toByteOffset: length - 8, as: UInt64.self)
+        count += length
+    }
+
     @inline(__always)
     public func append(_ text: StaticString) {
         append(text.utf8Start, count: text.utf8CodeUnitCount)
@@ -92,8 +110,12 @@ public final class ByteWriter {
     }
 
     public func appendDecimal(_ value: UInt64) {
-        var digits = 1
-        var limit: UInt64 = 10
+        if value < 10 {
+            append(UInt8(truncatingIfNeeded: value) &+ 48)
+            return
+        }
+        var digits = 2
+        var limit: UInt64 = 100
         while value >= limit && digits < 20 {
             digits += 1
             limit = limit &* 10
@@ -105,21 +127,40 @@ public final class ByteWriter {
     @inline(__always)
     public func appendPadded(_ value: UInt64, width: Int) {
         reserve(width)
+        let pairs = Self.digitPairs.utf8Start
         var rest = value
         var position = count + width
-        Self.digitPairs.withUTF8Buffer { pairs in
-            while position - count >= 2 {
-                let pair = Int(rest % 100) * 2
-                rest /= 100
-                position -= 2
-                base[position] = pairs[pair]
-                base[position + 1] = pairs[pair + 1]
-            }
-            if position > count {
-                base[count] = UInt8(truncatingIfNeeded: rest % 10) &+ 48
-            }
+        while position - count >= 2 {
+            let (quotient, remainder) = rest.quotientAndRemainder(dividingBy: 100)
+            let pair = Int(remainder) &* 2
+            position -= 2
+            base[position] = pairs[pair]
+            base[position + 1] = pairs[pair + 1]
+            rest = quotient
+        }
+        if position > count {
+            base[count] = UInt8(truncatingIfNeeded: rest % 10) &+ 48
         }
         count += width
+    }
+
+    /// `,"name":` (without the comma when `comma` is false) in one reservation: JSON keys are
+    /// short, so copied as words rather than by memcpy calls.
+    @inline(__always)
+    public func appendKey(_ name: StaticString, comma: Bool) {
+        let length = name.utf8CodeUnitCount
+        reserve(length + 4)
+        var position = count
+        if comma {
+            base[position] = UInt8(ascii: ",")
+            position += 1
+        }
+        base[position] = UInt8(ascii: "\"")
+        count = position + 1
+        appendShort(name.utf8Start, count: length)
+        base[count] = UInt8(ascii: "\"")
+        base[count + 1] = UInt8(ascii: ":")
+        count += 2
     }
 
     private static let digitPairs: StaticString = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"

@@ -16,11 +16,8 @@ struct JSONObjectWriter {
 
     @inline(__always)
     mutating func key(_ name: StaticString) {
-        if !isEmpty { out.append(UInt8(ascii: ",")) }
+        out.appendKey(name, comma: !isEmpty)
         isEmpty = false
-        out.append(UInt8(ascii: "\""))
-        out.append(name)
-        out.append("\":")
     }
 
     /// A key that comes from the data (header names, tag names).

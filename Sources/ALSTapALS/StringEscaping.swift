@@ -30,15 +30,28 @@ extension ByteWriter {
     public func appendEscaped(_ input: UnsafeBufferPointer<UInt8>, mode: EscapeMode) {
         guard let start = input.baseAddress else { return }
         let length = input.count
-        var runStart = 0
+        // The usual case, a plain string: checked 8 bytes at a time (the last word overlapping
+        // the one before), then copied at once.
         var i = 0
+        while i + 8 <= length && Self.isPlainASCII(UnsafeRawPointer(start + i)) { i += 8 }
+        if i == length || (i > 0 && i + 8 > length && Self.isPlainASCII(UnsafeRawPointer(start + length - 8))) {
+            appendShort(start, count: length)
+            return
+        }
+        appendEscaped(start, length: length, from: i, mode: mode)
+    }
+
+    /// The general case, from `i` (everything before it is plain).
+    private func appendEscaped(_ start: UnsafePointer<UInt8>, length: Int, from first: Int, mode: EscapeMode) {
+        var runStart = 0
+        var i = first
         while i < length {
             if i + 8 <= length && Self.isPlainASCII(UnsafeRawPointer(start + i)) {
                 i += 8
                 continue
             }
             let byte = start[i]
-            if byte >= 0x20 && byte < 0x80 && byte != 0x22 && byte != 0x5C {
+            if Self.isPlainASCII(byte) {
                 i += 1
                 continue
             }
@@ -76,6 +89,12 @@ extension ByteWriter {
             append(hex.utf8Start[Int(byte >> 4)])
             append(hex.utf8Start[Int(byte & 0xF)])
         }
+    }
+
+    /// True when `byte` needs no attention: printable ASCII other than a quote or a backslash.
+    @inline(__always)
+    static func isPlainASCII(_ byte: UInt8) -> Bool {
+        byte >= 0x20 && byte < 0x80 && byte != 0x22 && byte != 0x5C
     }
 
     /// True when none of the 8 bytes at `p` needs attention: no control byte, quote, backslash

@@ -20,7 +20,22 @@ import Testing
         ([0x61, 0xF0, 0x9F, 0x98, 0x80, 0x62], "a😀b"),
     ]
 
-    @Test(arguments: cases)
+    /// Strings around the word sizes the fast path checks (8, 16, 24 bytes), plain or with a byte
+    /// that needs escaping at the start, the middle or the end (where the last word overlaps).
+    static let lengthCases: [([UInt8], String)] = [7, 8, 9, 15, 16, 17, 23, 24, 25, 40].flatMap { length in
+        let plain = (0..<length).map { UInt8(ascii: "a") + UInt8($0 % 26) }
+        return [(plain, String(decoding: plain, as: UTF8.self))] + [0, length / 2, length - 1].flatMap { position in
+            [(UInt8(ascii: "\""), "\""), (0x0A, "\n"), (0xFF, "\u{FFFD}")].map { (byte, decoded) in
+                var bytes = plain
+                bytes[position] = byte
+                var expected = String(decoding: plain, as: UTF8.self).unicodeScalars.map(String.init)
+                expected[position] = decoded
+                return (bytes, expected.joined())
+            }
+        }
+    }
+
+    @Test(arguments: cases + lengthCases)
     func jsonEscapingRoundTrips(input: [UInt8], expected: String) throws {
         let writer = ByteWriter(capacity: 8)
         writer.append("{\"k\":\"")
