@@ -189,8 +189,21 @@ def ingest_once(body, entries_per_request, threads, pinned, requests):
                       f"bytes; peak RSS {peak:.1f} MB", peak)
 
 
-def fanout(body, entries_per_request, requests, filtered=100, threads=1):
-    """`threads` 1: the server pinned to core 0, every client on core 1; 2: nothing pinned."""
+def fanout(body, entries_per_request, requests, filtered=100, threads=1, runs=3):
+    """`threads` 1: the server pinned to core 0, every client on core 1; 2: nothing pinned. Runs
+    the scenario `runs` times (the machine has slow phases) and reports the median."""
+    results = sorted((fanout_once(body, entries_per_request, requests, filtered, threads) for _ in range(runs)),
+                     key=lambda r: r[0])
+    rate, exact, detail = results[len(results) // 2]
+    pinned = threads == 1
+    label = f"fan-out {filtered} filtered + firehose" + ("" if pinned else f", --threads {threads} unpinned")
+    rates = ", ".join(f"{r[0]:,.0f}" for r in results)
+    record(label, f"{rate:,.0f} entries/s", "200,000/s" if filtered == 100 else "-",
+           (rate >= 200_000 or filtered != 100) and all(r[1] for r in results),
+           f"median of {runs} runs ({rates}); {detail}")
+
+
+def fanout_once(body, entries_per_request, requests, filtered, threads):
     rng_body = loadgen.request_body(0, entries_per_request, 100)
     # The entries of the body, to count what each filter should match.
     from envoy.service.accesslog.v3 import als_pb2
@@ -228,10 +241,7 @@ def fanout(body, entries_per_request, requests, filtered=100, threads=1):
     exact = all(got == want for got, want in counts) and fire == total
     short = [(i, got, want) for i, (got, want) in enumerate(counts) if got != want]
     share = sum(want for _, want in counts) / len(counts) / total * 100
-    label = f"fan-out {filtered} filtered + firehose" + ("" if pinned else f", --threads {threads} unpinned")
-    record(label, f"{rate:,.0f} entries/s",
-           "200,000/s" if filtered == 100 else "-", (rate >= 200_000 or filtered != 100) and exact,
-           (f"server core {busy:.0f} % busy; " if pinned else f"server {busy:.0f} % of a core; ") +
+    return (rate, exact, (f"server core {busy:.0f} % busy; " if pinned else f"server {busy:.0f} % of a core; ") +
            f"each filter matches {share:.2f} % on average; every subscriber got exactly its lines: {exact}; "
            f"dropped {stats['linesDropped']} (firehose got {fire}/{total}; filtered short: {short[:3]})")
 
@@ -352,8 +362,9 @@ def main():
         ingest(body, entries_per_request, threads=1, pinned=True, requests=100)
         ingest(body, entries_per_request, threads=2, pinned=False, requests=100)
     if "fanout" in scenarios:
-        fanout(body, entries_per_request, requests=50, filtered=10)
+        fanout(body, entries_per_request, requests=50, filtered=10, runs=1)
         fanout(body, entries_per_request, requests=50)
+        fanout(body, entries_per_request, requests=50, threads=2)
     if "latency" in scenarios:
         latency()
     if "idle" in scenarios:
