@@ -170,9 +170,7 @@ def ingest(body, entries_per_request, threads, pinned, requests, runs=3):
 
 
 def ingest_once(body, entries_per_request, threads, pinned, requests):
-    # Unpinned, curl shares the two cores with the server's threads and h2load: a larger queue
-    # absorbs its stalls (pinned, the default queue is what the peak RSS is measured with).
-    server = Server(threads, pin=0 if pinned else None, extra=() if pinned else ("--subscriber-queue", "65536"))
+    server = Server(threads, pin=0 if pinned else None)
     subscriber = Subscriber(server, pin=1 if pinned else None)
     server.wait(lambda s: s["subscribersActive"] == 1)
     total = entries_per_request * requests
@@ -184,8 +182,12 @@ def ingest_once(body, entries_per_request, threads, pinned, requests):
     server.stop()
     status, received = subscriber.finished()
     rate = total / elapsed
-    ok = (stats["entriesReceived"] == total and stats["linesSent"] == total and stats["linesDropped"] == 0
-          and status == 0)
+    # Pinned, curl has a core of its own and must get every line. Unpinned, it shares both cores
+    # with the server's two threads and h2load and may fall behind: then its bounded queue drops
+    # lines (counted, and told to it in a `lost` line) while ingestion goes on, as designed.
+    delivered = stats["linesSent"] == total and stats["linesDropped"] == 0
+    ok = (stats["entriesReceived"] == total and stats["linesSent"] + stats["linesDropped"] == total and status == 0
+          and (delivered or not pinned))
     return (rate, ok, f"sent {total}, server counted {stats['entriesReceived']}, wrote {stats['linesSent']} lines "
                       f"to the subscriber, dropped {stats['linesDropped']}, curl exit {status} after {received:,} "
                       f"bytes; peak RSS {peak:.1f} MB", peak)
