@@ -32,15 +32,15 @@ def free_port():
 
 
 class Server:
-    def __init__(self, threads, pin=None, extra=()):
+    def __init__(self, threads, pin=None, extra=(), binary=None, wrapper=()):
         self.als, self.http = free_port(), free_port()
-        args = [ALSTAP, "serve", "--threads", str(threads), "--als-listen", f"127.0.0.1:{self.als}",
+        args = [*wrapper, binary or ALSTAP, "serve", "--threads", str(threads), "--als-listen", f"127.0.0.1:{self.als}",
                 "--http-listen", f"127.0.0.1:{self.http}", "--log-level", "warning", *extra]
         if pin is not None:
             args = ["taskset", "-c", str(pin)] + args
         self.proc = subprocess.Popen(args)
         STARTED.append(self.proc)
-        deadline = time.time() + 10
+        deadline = time.time() + 30
         while time.time() < deadline:
             try:
                 self.stats()
@@ -230,7 +230,7 @@ def filters_for(entries, count, indexed):
     return filters
 
 
-def fanout_once(body, entries_per_request, requests, filtered, threads, indexed):
+def fanout_once(body, entries_per_request, requests, filtered, threads, indexed, server_binary=None, wrapper=()):
     rng_body = loadgen.request_body(0, entries_per_request, 100)
     # The entries of the body, to count what each filter should match.
     from envoy.service.accesslog.v3 import als_pb2
@@ -243,7 +243,8 @@ def fanout_once(body, entries_per_request, requests, filtered, threads, indexed)
         offset += 5 + length
     # A larger queue absorbs the bursts of the client core, which 101 curls and h2load share.
     pinned = threads == 1
-    server = Server(threads, pin=0 if pinned else None, extra=("--subscriber-queue", "65536"))
+    server = Server(threads, pin=0 if pinned else None, extra=("--subscriber-queue", "65536"), binary=server_binary,
+                    wrapper=wrapper)
     filters = filters_for(entries, filtered, indexed)
     sink = Sink(server, [q for q, _ in filters], pin=1 if pinned else None)
     firehose = Sink(server, [""], pin=1 if pinned else None)
@@ -265,6 +266,35 @@ def fanout_once(body, entries_per_request, requests, filtered, threads, indexed)
     return (rate, exact, (f"server core {busy:.0f} % busy; " if pinned else f"server {busy:.0f} % of a core; ") +
            f"each filter matches {share:.2f} % on average; every subscriber got exactly its lines: {exact}; "
            f"dropped {stats['linesDropped']} (firehose got {fire}/{total}; filtered short: {short[:3]})")
+
+
+def instructions(body, entries_per_request):
+    """Instructions per entry counted by valgrind's callgrind: stable where this machine's
+    wall-clock figures are not, so two builds compare within a percent. Decode + JSON in the
+    micro-benchmark, and the whole server through the fan-out 100 scenario (5 requests)."""
+    def stripped(binary):  # valgrind 3.19 cannot read Swift 6.3's debug info
+        path = os.path.join(WORK, os.path.basename(binary) + ".nodebug")
+        subprocess.run(["objcopy", "--strip-debug", binary, path], check=True)
+        return path
+
+    def total(profile):
+        with open(profile) as f:
+            return int(next(line.split()[1] for line in f if line.startswith(("summary:", "totals:"))))
+
+    micro_profile = os.path.join(WORK, "callgrind.micro")
+    out = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={micro_profile}", stripped(MICRO),
+                          body, "--passes", "1", "json"], capture_output=True, text=True, timeout=600, check=True).stdout
+    decoded = int(out.split()[0])
+    record("instructions: decode + JSON", f"{total(micro_profile) / decoded:,.0f} /entry", "-", True,
+           f"callgrind, alstap-microbench --passes 1 json ({decoded} entries)")
+    server_profile = os.path.join(WORK, "callgrind.server")
+    requests = 5
+    _, exact, _ = fanout_once(body, entries_per_request, requests, 100, 1, True, server_binary=stripped(ALSTAP),
+                              wrapper=("valgrind", "--tool=callgrind", f"--callgrind-out-file={server_profile}"))
+    entries = entries_per_request * requests
+    record("instructions: fan-out 100 + firehose", f"{total(server_profile) / entries:,.0f} /entry", "-", exact,
+           f"callgrind over the whole server process, {entries} entries, every subscriber got exactly its lines: "
+           f"{exact}")
 
 
 def latency(rate_per_second=50_000, seconds=10):
@@ -371,7 +401,7 @@ def idle_streams(connections=2500, streams_per_connection=4):
 
 
 def main():
-    scenarios = sys.argv[1:] or ["micro", "ingest", "fanout", "latency", "idle", "ui"]
+    scenarios = sys.argv[1:] or ["micro", "instructions", "ingest", "fanout", "latency", "idle", "ui"]
     entries_per_request = 20_000
     body = body_file("ingest.bin", entries_per_request, 100)
     print(f"machine: {os.cpu_count()} cores, {open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()}")
@@ -379,6 +409,8 @@ def main():
           f"in messages of 100", flush=True)
     if "micro" in scenarios:
         micro(body)
+    if "instructions" in scenarios:
+        instructions(body, entries_per_request)
     if "ingest" in scenarios:
         ingest(body, entries_per_request, threads=1, pinned=True, requests=100)
         ingest(body, entries_per_request, threads=2, pinned=False, requests=100)
