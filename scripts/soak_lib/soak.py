@@ -253,9 +253,13 @@ def main(seconds):
     exit_code = server.wait(timeout=20)
     got = int(counter.communicate(timeout=20)[0].strip() or 0)
     tail = [kb for t, kb in rss if t >= seconds - 30]
-    half = len(tail) // 2
-    growth = (max(tail[half:]) - max(tail[:half])) / 1024 if half else 0
-    flat = growth <= max(2.0, max(tail) / 1024 * 0.05)
+    # A leak keeps growing; the heap also steps up now and then by a few MB (glibc arenas under
+    # this churn, before this session's changes too) and then stays. So: the peaks of the last
+    # three 10 s windows may not rise twice in a row by more than 0.5 MB, nor 5 MB in all.
+    thirds = [max(tail[i * len(tail) // 3:(i + 1) * len(tail) // 3] or [0]) / 1024 for i in range(3)]
+    growth = thirds[2] - thirds[0]
+    sustained = thirds[1] - thirds[0] > 0.5 and thirds[2] - thirds[1] > 0.5
+    flat = len(tail) >= 3 and not sustained and growth <= 5.0
     counted = final.get("entriesReceived", -1)
     ok = (alive and exit_code == 0 and counted == sent and got == counted and flat and fds_after == fds_before
           and not errors)
@@ -263,7 +267,7 @@ def main(seconds):
           f"with churn; entries sent {sent}, counted by alstap {counted}, healthy subscriber got {got}; "
           f"streams ok {final.get('alsStreamsOK')}, cut/reset {final.get('alsStreamsFailed')}; lines dropped for slow "
           f"subscribers {final.get('linesDropped')}; RSS last 30 s {min(tail) / 1024:.1f}-{max(tail) / 1024:.1f} MB "
-          f"(growth {growth:+.1f} MB); fds {fds_before} before, {fds_after} after; alive {alive}, exit {exit_code}"
+          f"(peaks per 10 s {', '.join(f'{m:.1f}' for m in thirds)}: growth {growth:+.1f} MB); fds {fds_before} before, {fds_after} after; alive {alive}, exit {exit_code}"
           + (f"; client errors {errors[:3]}" if errors else ""))
     return 0 if ok else 1
 
