@@ -74,13 +74,14 @@ public struct TapFilter: Sendable, Equatable {
         public static func hashes(_ field: Field, _ f: EntryFacts, in table: EntryFactsTable, withSource: Bool)
             -> (source: UInt64?, destination: UInt64?) {
             func key(_ namespace: StringRef, _ workload: StringRef) -> UInt64? {
+                let none = UnsafeRawBufferPointer(start: nil, count: 0)
                 switch field {
                 case .namespace:
-                    namespace.length == 0 ? nil : hash(field, UnsafeRawBufferPointer(start: nil, count: 0), table.bytes(namespace))
+                    return namespace.length == 0 ? nil : hash(field, none, table.bytes(namespace))
                 case .workload:
-                    workload.length == 0 ? nil : hash(field, UnsafeRawBufferPointer(start: nil, count: 0), table.bytes(workload))
+                    return workload.length == 0 ? nil : hash(field, none, table.bytes(workload))
                 case .namespacedWorkload:
-                    namespace.length == 0 || workload.length == 0 ? nil
+                    return namespace.length == 0 || workload.length == 0 ? nil
                         : hash(field, table.bytes(namespace), table.bytes(workload))
                 }
             }

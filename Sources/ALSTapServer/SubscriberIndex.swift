@@ -66,8 +66,8 @@ final class SubscriberIndex {
             let eitherSide = eitherCounts[field, default: 0] > 0
             guard destinationSide || eitherSide else { continue }
             for index in 0..<batch.entryCount {
-                let (source, destination) = TapFilter.IndexKey.hashes(field, table.facts[index], in: table,
-                                                                              withSource: eitherSide)
+                let (source, destination) = TapFilter.IndexKey.hashes(
+                    field, table.facts[index], in: table, withSource: eitherSide)
                 if let destination {
                     if destinationSide, let list = byDestination[destination] { mark(list, index) }
                     if eitherSide, let list = byEitherSide[destination] { mark(list, index) }
