@@ -18,11 +18,16 @@ public final class ALSDecoder {
     private var jsonEnds: [UInt32] = []
     private var textEnds: [UInt32] = []
     private var alsEnds: [UInt32] = []
+    private let wireCheck: WireCheck
+    public var limits: DecodeLimits { wireCheck.limits }
 
     /// `redactedHeaders`: lowercased header names whose values the JSON shows as `[redacted]`.
-    public init(redactedHeaders: [String] = []) {
-        guard let arena = CProtobufArena_create(256 * 1024) else { fatalError("out of memory creating the decode arena") }
+    public init(redactedHeaders: [String] = [], limits: DecodeLimits = DecodeLimits()) {
+        guard let arena = CProtobufArena_create(256 * 1024, limits.maxUnpackedBytes) else {
+            fatalError("out of memory creating the decode arena")
+        }
         self.arena = arena
+        wireCheck = WireCheck(limits: limits)
         let flagCodes = ResponseFlagCodes()
         json = JSONLineEncoder(out: jsonWriter, flagCodes: flagCodes,
                                redactedHeaders: redactedHeaders.map { Array($0.lowercased().utf8) })
@@ -34,19 +39,29 @@ public final class ALSDecoder {
 
     /// Decodes one message. An Identifier in it replaces `reporter` (Envoy sends it first).
     /// Encodes only `formats` (with none, entries are only counted) and computes only the
-    /// per-entry facts someone needs.
+    /// per-entry facts someone needs. The limits are checked first on the wire bytes (depth,
+    /// entries), then while unpacking (memory) and encoding (bytes of lines).
     public func decode(_ payload: UnsafeRawBufferPointer, reporter: inout Reporter, formats: FormatSet,
                        facts factsNeed: FactsNeed = .none, decodedAtNanos: UInt64) throws(GRPCStatusError) -> EncodedBatch {
+        try wireCheck.check(message: payload)
         let bytes = payload.baseAddress?.assumingMemoryBound(to: UInt8.self)
         guard let message = envoy__service__accesslog__v3__stream_access_logs_message__unpack(
             CProtobufArena_allocator(arena), payload.count, bytes)
         else {
+            let exhausted = CProtobufArena_exhausted(arena) != 0
             CProtobufArena_reset(arena)
-            throw GRPCStatusError(.invalidArgument, "StreamAccessLogsMessage of \(payload.count) bytes does not decode")
+            if exhausted {
+                throw GRPCStatusError(.resourceExhausted,
+                                      "message of \(payload.count) bytes unpacks into more than \(limits.maxUnpackedBytes) bytes",
+                                      reason: .unpackedTooLarge)
+            }
+            throw GRPCStatusError(.invalidArgument, "StreamAccessLogsMessage of \(payload.count) bytes does not decode",
+                                  reason: .invalidProtobuf)
         }
         defer { CProtobufArena_reset(arena) }
         if let identifier = message.pointee.identifier {
-            reporter = Reporter(identifier)
+            let raw = wireCheck.identifierRange.map { UnsafeRawBufferPointer(rebasing: payload[$0]) }
+            reporter = Reporter(identifier, bytes: raw)
         }
         jsonWriter.removeAll()
         textWriter.removeAll()
@@ -60,24 +75,39 @@ public final class ALSDecoder {
         let wantsText = formats.contains(.text)
         let wantsALS = formats.contains(.als)
         let allocator = CProtobufArena_allocator(arena)!
+        let wireCheck = self.wireCheck
         var count = 0
+        let maxBytes = limits.maxUnpackedBytes
+        // The wire check found each entry's bytes: a relay forwards them as received (when the
+        // counts agree, as they do unless protobuf-c merged something the check did not foresee).
+        var rawEntries: [Range<Int>]?
         // One view per entry, shared by the encoders and the facts.
-        func add(_ common: UnsafeMutablePointer<CCommon>?, _ entry: UnsafeRawPointer, _ encode: (EntryView) -> Void) {
-            encode(EntryView(UnsafePointer(common), reporter: reporter, allocator: allocator))
+        func add(_ common: UnsafeMutablePointer<CCommon>?, _ entry: UnsafeRawPointer,
+                 _ encode: (EntryView) -> Void) throws(GRPCStatusError) {
+            encode(EntryView(UnsafePointer(common), reporter: reporter, allocator: allocator, wireCheck: wireCheck))
             if wantsJSON { jsonEnds.append(UInt32(jsonWriter.count)) }
             if wantsText { textEnds.append(UInt32(textWriter.count)) }
             if wantsALS {
-                ALSRelayFrames.appendLogEntry(entry.assumingMemoryBound(to: ProtobufCMessage.self), to: alsWriter)
+                if let rawEntries {
+                    ALSRelayFrames.appendLogEntry(UnsafeRawBufferPointer(rebasing: payload[rawEntries[count]]), to: alsWriter)
+                } else {
+                    ALSRelayFrames.appendLogEntry(entry.assumingMemoryBound(to: ProtobufCMessage.self), to: alsWriter)
+                }
                 alsEnds.append(UInt32(alsWriter.count))
             }
             count += 1
+            if jsonWriter.count + textWriter.count + alsWriter.count > maxBytes {
+                throw GRPCStatusError(.resourceExhausted, "message's lines take more than \(maxBytes) bytes",
+                                      reason: .encodedTooLarge)
+            }
         }
         switch message.pointee.log_entries_case {
         case ENVOY__SERVICE__ACCESSLOG__V3__STREAM_ACCESS_LOGS_MESSAGE__LOG_ENTRIES_HTTP_LOGS:
             if let logs = message.pointee.http_logs?.pointee {
+                if wireCheck.entryRanges.count == logs.n_log_entry { rawEntries = wireCheck.entryRanges }
                 for i in 0..<logs.n_log_entry {
                     guard let entry = logs.log_entry[i] else { continue }
-                    add(entry.pointee.common_properties, entry) { view in
+                    try add(entry.pointee.common_properties, entry) { view in
                         let sections = wantsJSON ? json.http(entry, view: view, reporter: reporter) : JSONSections()
                         if wantsText { text.http(entry, view: view, reporter: reporter) }
                         if withFacts { facts.add(http: entry, view: view, sections: sections) }
@@ -86,9 +116,10 @@ public final class ALSDecoder {
             }
         case ENVOY__SERVICE__ACCESSLOG__V3__STREAM_ACCESS_LOGS_MESSAGE__LOG_ENTRIES_TCP_LOGS:
             if let logs = message.pointee.tcp_logs?.pointee {
+                if wireCheck.entryRanges.count == logs.n_log_entry { rawEntries = wireCheck.entryRanges }
                 for i in 0..<logs.n_log_entry {
                     guard let entry = logs.log_entry[i] else { continue }
-                    add(entry.pointee.common_properties, entry) { view in
+                    try add(entry.pointee.common_properties, entry) { view in
                         let sections = wantsJSON ? json.tcp(entry, view: view, reporter: reporter) : JSONSections()
                         if wantsText { text.tcp(entry, view: view, reporter: reporter) }
                         if withFacts { facts.add(tcp: entry, view: view, sections: sections) }

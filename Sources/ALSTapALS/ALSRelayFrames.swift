@@ -21,6 +21,13 @@ public enum ALSRelayFrames {
         out.advance(by: written)
     }
 
+    /// Appends `log_entry` around an entry's bytes as received.
+    static func appendLogEntry(_ bytes: UnsafeRawBufferPointer, to out: ByteWriter) {
+        out.append(0x0A)
+        appendVarint(UInt64(bytes.count), to: out)
+        out.append(bytes)
+    }
+
     /// The packed Identifier, to be sent ahead of a reporter's entries.
     static func packIdentifier(_ identifier: UnsafePointer<ProtobufCMessage>) -> SharedBytes {
         let size = protobuf_c_message_get_packed_size(identifier)

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CEnvoyProtos
+import CProtobufArena
 
 // Short names for the protoc-c structs the decoder and encoders read.
 typealias CStreamMessage = Envoy__Service__Accesslog__V3__StreamAccessLogsMessage
@@ -16,24 +17,37 @@ typealias CValue = Google__Protobuf__Value
 typealias CTLS = Envoy__Data__Accesslog__V3__TLSProperties
 typealias CCertificate = Envoy__Data__Accesslog__V3__TLSProperties__CertificateProperties
 
-/// A NUL-terminated protobuf-c string that is set (proto3: empty means absent).
+/// The length of a string protobuf-c unpacked into the decoder's arena, NUL bytes included
+/// (protobuf-c's own strings are NUL-terminated and lose their length; the arena keeps it).
+@inline(__always)
+func protobufStringLength(_ string: UnsafePointer<CChar>) -> Int {
+    CProtobufArena_string_length(string)
+}
+
+/// A protobuf-c string that is set (proto3: empty means absent).
 @inline(__always)
 func present(_ string: UnsafeMutablePointer<CChar>?) -> UnsafeMutablePointer<CChar>? {
-    guard let string, string.pointee != 0 else { return nil }
+    guard let string, string.pointee != 0 || protobufStringLength(string) > 0 else { return nil }
     return string
 }
 
-/// The bytes of a protobuf-c string, without the NUL.
+/// The bytes of a protobuf-c string, all of them (a NUL inside is data, not the end).
 @inline(__always)
 func utf8Bytes(_ string: UnsafePointer<CChar>) -> UnsafeBufferPointer<UInt8> {
-    UnsafeBufferPointer(start: UnsafeRawPointer(string).assumingMemoryBound(to: UInt8.self), count: strlen(string))
+    UnsafeBufferPointer(start: UnsafeRawPointer(string).assumingMemoryBound(to: UInt8.self),
+                        count: protobufStringLength(string))
+}
+
+/// A protobuf-c string as a Swift string (invalid UTF-8 repaired, NUL bytes kept).
+func swiftString(_ string: UnsafePointer<CChar>) -> String {
+    String(decoding: utf8Bytes(string), as: UTF8.self)
 }
 
 /// Looks up a string-keyed field of a google.protobuf.Struct.
 func structField(_ object: UnsafePointer<CStruct>, _ key: String) -> UnsafeMutablePointer<CValue>? {
     for i in 0..<object.pointee.n_fields {
         guard let entry = object.pointee.fields[i], let entryKey = entry.pointee.key else { continue }
-        if String(cString: entryKey) == key { return entry.pointee.value }
+        if utf8Bytes(entryKey).elementsEqual(key.utf8) { return entry.pointee.value }
     }
     return nil
 }
@@ -42,11 +56,11 @@ func structField(_ object: UnsafePointer<CStruct>, _ key: String) -> UnsafeMutab
 func stringValue(_ value: UnsafeMutablePointer<CValue>?) -> String? {
     guard let value, value.pointee.kind_case == GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE,
           let text = present(value.pointee.string_value) else { return nil }
-    return String(cString: text)
+    return swiftString(text)
 }
 
-/// Compares a NUL-terminated string with a static one, without allocating.
+/// Compares a protobuf-c string with a static one, exactly (length included), without allocating.
 @inline(__always)
 func cStringEquals(_ string: UnsafePointer<CChar>, _ text: StaticString) -> Bool {
-    strcmp(string, UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)) == 0
+    protobufStringLength(string) == text.utf8CodeUnitCount && memcmp(string, text.utf8Start, text.utf8CodeUnitCount) == 0
 }

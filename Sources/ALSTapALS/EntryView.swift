@@ -20,7 +20,8 @@ struct EntryView {
     /// (a google.protobuf.Struct in an Any), or for outbound entries the cluster's service.
     let peer: Identity
 
-    init(_ common: UnsafePointer<CCommon>?, reporter: Reporter, allocator: UnsafeMutablePointer<ProtobufCAllocator>) {
+    init(_ common: UnsafePointer<CCommon>?, reporter: Reporter, allocator: UnsafeMutablePointer<ProtobufCAllocator>,
+         wireCheck: WireCheck) {
         self.common = common
         cluster = ClusterName(common?.pointee.upstream_cluster)
         var direction = cluster.direction
@@ -32,7 +33,7 @@ struct EntryView {
         var peer = Identity()
         if let common, direction != .unknown {
             let key: StaticString = direction == .outbound ? "upstream_peer" : "downstream_peer"
-            peer = Self.peerIdentity(common, key: key, allocator: allocator)
+            peer = Self.peerIdentity(common, key: key, allocator: allocator, wireCheck: wireCheck)
         }
         if direction == .outbound {
             if peer.namespace == nil { peer.namespace = cluster.namespace }
@@ -49,8 +50,11 @@ struct EntryView {
     }
 
     /// Decodes Istio's peer metadata (keys workload, namespace, name, service) into the arena.
+    /// The Struct inside the Any is unpacked only after the wire check passed it (it nests
+    /// like any Struct); one that does not pass gives no identity.
     private static func peerIdentity(_ common: UnsafePointer<CCommon>, key: StaticString,
-                                     allocator: UnsafeMutablePointer<ProtobufCAllocator>) -> Identity {
+                                     allocator: UnsafeMutablePointer<ProtobufCAllocator>,
+                                     wireCheck: WireCheck) -> Identity {
         let c = common.pointee
         for i in 0..<c.n_filter_state_objects {
             guard let entry = c.filter_state_objects[i], let entryKey = entry.pointee.key,
@@ -58,6 +62,8 @@ struct EntryView {
                   let any = entry.pointee.value,
                   let typeURL = present(any.pointee.type_url),
                   utf8Bytes(typeURL).elementsEqual("type.googleapis.com/google.protobuf.Struct".utf8),
+                  (try? wireCheck.check(struct: UnsafeRawBufferPointer(start: any.pointee.value.data,
+                                                                       count: any.pointee.value.len), depth: 1)) != nil,
                   let object = google__protobuf__struct__unpack(allocator, any.pointee.value.len, any.pointee.value.data)
             else { continue }
             var identity = Identity()

@@ -18,6 +18,9 @@ public struct GRPCDeframer {
         self.acceptsNotices = acceptsNotices
     }
 
+    /// Bytes of a message that spans chunks, held until it is whole.
+    public var bufferedBytes: Int { partial.count }
+
     /// True between messages: the body may end here.
     public var isAtMessageBoundary: Bool { !readingPayload && headerBytes == 0 }
 
@@ -60,7 +63,8 @@ public struct GRPCDeframer {
                 continue
             }
             let take = min(available, payloadLength - partial.count)
-            if partial.isEmpty { partial.reserveCapacity(payloadLength) }
+            // No reservation for the declared length: 5 bytes may claim 4 MiB; memory follows the
+            // bytes that actually arrived.
             partial.append(contentsOf: UnsafeRawBufferPointer(start: base + offset, count: take))
             offset += take
             if partial.count == payloadLength {
@@ -78,7 +82,7 @@ public struct GRPCDeframer {
     /// Called when the body ends: an unfinished message is an error.
     public func finish() throws(GRPCStatusError) {
         if !isAtMessageBoundary {
-            throw GRPCStatusError(.internal, "request body ended inside a gRPC message")
+            throw GRPCStatusError(.internal, "request body ended inside a gRPC message", reason: .truncated)
         }
     }
 
@@ -86,11 +90,13 @@ public struct GRPCDeframer {
         let flag = UInt8(truncatingIfNeeded: header >> 32)
         let length = Int(header & 0xFFFF_FFFF)
         if flag & 1 != 0 {
-            throw GRPCStatusError(.unimplemented, "compressed gRPC messages are not supported (no grpc-encoding negotiated)")
+            throw GRPCStatusError(.unimplemented, "compressed gRPC messages are not supported (no grpc-encoding negotiated)",
+                                  reason: .compressed)
         }
         payloadIsNotice = acceptsNotices && flag == ALSRelayFrames.noticeFlag
         if length > maxMessageBytes {
-            throw GRPCStatusError(.resourceExhausted, "gRPC message of \(length) bytes exceeds the maximum of \(maxMessageBytes)")
+            throw GRPCStatusError(.resourceExhausted, "gRPC message of \(length) bytes exceeds the maximum of \(maxMessageBytes)",
+                                  reason: .messageTooLarge)
         }
         payloadLength = length
         readingPayload = true

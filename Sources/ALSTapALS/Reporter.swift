@@ -41,16 +41,34 @@ public final class Reporter: @unchecked Sendable {
     /// A stream whose Identifier has not arrived: `"reporter":{}`.
     public init() { encode() }
 
-    init(_ identifier: UnsafePointer<CIdentifier>) {
-        identifierBytes = ALSRelayFrames.packIdentifier(UnsafeRawPointer(identifier).assumingMemoryBound(to: ProtobufCMessage.self))
-        if let name = present(identifier.pointee.log_name) { logName = String(cString: name) }
+    /// Strings longer than this are cut (at a character), and at most `maxLabels` labels are
+    /// kept: the reporter's fragment is copied into every line of its stream, so its size is
+    /// bounded whatever the Identifier holds (Kubernetes names fit: 253 bytes at most).
+    public static let maxFieldBytes = 256
+    public static let maxLabels = 32
+
+    /// `bytes`: the Identifier as received, when the caller has it (kept for `format=als`
+    /// instead of re-packing it).
+    init(_ identifier: UnsafePointer<CIdentifier>, bytes: UnsafeRawBufferPointer? = nil) {
+        identifierBytes = bytes.map(SharedBytes.init(copying:))
+            ?? ALSRelayFrames.packIdentifier(UnsafeRawPointer(identifier).assumingMemoryBound(to: ProtobufCMessage.self))
+        if let name = present(identifier.pointee.log_name) { logName = Self.capped(name) }
         if let node = identifier.pointee.node {
-            if let id = present(node.pointee.id) { nodeId = String(cString: id) }
-            if let name = present(node.pointee.cluster) { cluster = String(cString: name) }
+            if let id = present(node.pointee.id) { nodeId = Self.capped(id) }
+            if let name = present(node.pointee.cluster) { cluster = Self.capped(name) }
             parseIstioNodeID()
             if let metadata = node.pointee.metadata { readIstioMetadata(metadata) }
         }
         encode()
+    }
+
+    /// A protobuf-c string cut to `maxFieldBytes`.
+    static func capped(_ string: UnsafePointer<CChar>) -> String {
+        let bytes = utf8Bytes(string)
+        guard bytes.count > maxFieldBytes else { return String(decoding: bytes, as: UTF8.self) }
+        var cut = maxFieldBytes
+        while cut > 0 && bytes[cut] & 0xC0 == 0x80 { cut -= 1 }  // not inside a character
+        return String(decoding: UnsafeBufferPointer(rebasing: bytes[..<cut]), as: UTF8.self)
     }
 
     /// `sidecar~10.1.2.3~reviews-v1-abc.default~default.svc.cluster.local` (also `router~…`).
@@ -67,20 +85,33 @@ public final class Reporter: @unchecked Sendable {
     }
 
     private func readIstioMetadata(_ metadata: UnsafePointer<CStruct>) {
-        namespace = stringValue(structField(metadata, "NAMESPACE")) ?? namespace
-        pod = stringValue(structField(metadata, "NAME")) ?? pod
-        workload = stringValue(structField(metadata, "WORKLOAD_NAME")) ?? workload
-        clusterId = stringValue(structField(metadata, "CLUSTER_ID"))
-        instanceIPs = (stringValue(structField(metadata, "INSTANCE_IPS")) ?? "").split(separator: ",").map(String.init)
+        func string(_ key: String) -> String? {
+            guard let value = structField(metadata, key) else { return nil }
+            return cappedStringValue(value)
+        }
+        namespace = string("NAMESPACE") ?? namespace
+        pod = string("NAME") ?? pod
+        workload = string("WORKLOAD_NAME") ?? workload
+        clusterId = string("CLUSTER_ID")
+        // Addresses of the pod (a few): only the first 16 are compared.
+        instanceIPs = (stringValue(structField(metadata, "INSTANCE_IPS")) ?? "").split(separator: ",", maxSplits: 16).prefix(16)
+            .map { String($0.prefix(64)) }
         if let value = structField(metadata, "LABELS"), value.pointee.kind_case == GOOGLE__PROTOBUF__VALUE__KIND_STRUCT_VALUE,
            let object = value.pointee.struct_value {
             for i in 0..<object.pointee.n_fields {
                 guard let entry = object.pointee.fields[i], let key = present(entry.pointee.key),
-                      let text = stringValue(entry.pointee.value) else { continue }
-                labels.append((String(cString: key), text))
+                      let text = cappedStringValue(entry.pointee.value) else { continue }
+                labels.append((Self.capped(key), text))
             }
             labels.sort { $0.key < $1.key }
+            if labels.count > Self.maxLabels { labels.removeLast(labels.count - Self.maxLabels) }
         }
+    }
+
+    private func cappedStringValue(_ value: UnsafeMutablePointer<CValue>?) -> String? {
+        guard let value, value.pointee.kind_case == GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE,
+              let text = present(value.pointee.string_value) else { return nil }
+        return Self.capped(text)
     }
 
     private func encode() {

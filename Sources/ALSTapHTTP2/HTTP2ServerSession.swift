@@ -8,6 +8,10 @@ public struct HTTP2ServerSettings: Sendable {
     /// Connection-level receive window.
     public var connectionWindowSize: Int32 = 8 << 20
     public var maxFrameSize: UInt32 = 1 << 16
+    /// SETTINGS_MAX_HEADER_LIST_SIZE, announced and enforced: a request whose decoded header
+    /// list (names + values + 32 per field, RFC 9113 §6.5.2) is larger is reset unanswered.
+    /// HPACK lets a few bytes reference a large table entry many times over.
+    public var maxHeaderListSize: UInt32 = 64 << 10
 
     public init() {}
 }
@@ -19,9 +23,11 @@ public final class HTTP2ServerSession {
     unowned(unsafe) let delegate: any HTTP2ServerSessionDelegate
     /// Request heads being assembled, by stream id.
     var heads: [Int32: HTTP2RequestHead] = [:]
+    let maxHeaderListSize: Int
 
     public init(delegate: any HTTP2ServerSessionDelegate, settings: HTTP2ServerSettings = .init()) throws(HTTP2Error) {
         self.delegate = delegate
+        maxHeaderListSize = Int(settings.maxHeaderListSize)
         var callbacks: OpaquePointer?
         try check(nghttp2_session_callbacks_new(&callbacks), "nghttp2_session_callbacks_new")
         defer { nghttp2_session_callbacks_del(callbacks) }
@@ -48,6 +54,8 @@ public final class HTTP2ServerSession {
                                    value: settings.initialWindowSize),
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_FRAME_SIZE.rawValue),
                                    value: settings.maxFrameSize),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue),
+                                   value: settings.maxHeaderListSize),
         ]
         try check(nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), &entries, entries.count),
                   "nghttp2_submit_settings")
@@ -121,6 +129,26 @@ public final class HTTP2ServerSession {
     /// The final GOAWAY: streams above the last one processed are refused.
     public func goAway() {
         _ = nghttp2_session_terminate_session(session, NGHTTP2_NO_ERROR.rawValue)
+    }
+
+    /// After `receive` threw, the session may not be used again (nghttp2 says so of its fatal
+    /// errors, and sends no GOAWAY for some, e.g. a CONTINUATION flood). These are the bytes of
+    /// a GOAWAY frame with the error's code (RFC 9113 §5.4.1): write them, then close.
+    public func fatalGoAwayFrame(for error: HTTP2Error) -> [UInt8] {
+        let code: UInt32 = switch error.code {
+        case NGHTTP2_ERR_FLOODED.rawValue, NGHTTP2_ERR_TOO_MANY_CONTINUATIONS.rawValue:
+            NGHTTP2_ENHANCE_YOUR_CALM.rawValue
+        case NGHTTP2_ERR_NOMEM.rawValue, NGHTTP2_ERR_CALLBACK_FAILURE.rawValue:
+            NGHTTP2_INTERNAL_ERROR.rawValue
+        default:
+            NGHTTP2_PROTOCOL_ERROR.rawValue
+        }
+        let lastStream = UInt32(max(0, nghttp2_session_get_last_proc_stream_id(session)))
+        var frame: [UInt8] = [0, 0, 8, UInt8(NGHTTP2_GOAWAY.rawValue), 0, 0, 0, 0, 0]
+        for value in [lastStream, code] {
+            for shift in stride(from: 24, through: 0, by: -8) { frame.append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
+        }
+        return frame
     }
 
     func submitTrailers(stream: Int32, _ trailers: [HTTP2Header]) {

@@ -4,6 +4,8 @@ public struct HTTP2RequestHead: Sendable, Equatable {
     public var path = ""
     public var contentType = ""
     public var authorization = ""
+    /// Bytes of the header list so far, as SETTINGS_MAX_HEADER_LIST_SIZE counts them.
+    var listSize = 0
 
     public init() {}
 }
@@ -51,4 +53,14 @@ public protocol HTTP2ServerSessionDelegate: AnyObject {
     func trailers(stream: Int32) -> [HTTP2Header]
     /// The stream is gone (finished or reset); `errorCode` is 0 for a clean close.
     func streamClosed(stream: Int32, errorCode: UInt32)
+    /// A client opens `stream`: false refuses it (reset before its headers are kept), for a
+    /// bound on the streams of the whole process.
+    func streamOpening(stream: Int32) -> Bool
+    /// `stream`'s header list was over SETTINGS_MAX_HEADER_LIST_SIZE: it was reset unanswered.
+    func headerListTooLarge(stream: Int32)
+}
+
+extension HTTP2ServerSessionDelegate {
+    public func streamOpening(stream: Int32) -> Bool { true }
+    public func headerListTooLarge(stream: Int32) {}
 }

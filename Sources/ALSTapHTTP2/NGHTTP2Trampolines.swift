@@ -19,24 +19,39 @@ enum NGHTTP2Trampolines {
 
     static let onBeginHeaders: nghttp2_on_begin_headers_callback = { _, frame, userData in
         guard let frame, CNghttp2_frame_headers_category(frame) == Int32(NGHTTP2_HCAT_REQUEST.rawValue) else { return 0 }
-        session(userData).heads[CNghttp2_frame_stream_id(frame)] = HTTP2RequestHead()
+        let owner = session(userData)
+        let stream = CNghttp2_frame_stream_id(frame)
+        // Refused: nghttp2 resets the stream and skips the rest of its header block.
+        guard owner.delegate.streamOpening(stream: stream) else { return Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
+        owner.heads[stream] = HTTP2RequestHead()
         return 0
     }
 
+    /// Keeps the four headers alstap routes on, compared as bytes (no String per header), and
+    /// counts the list's size: over the limit, the stream is reset and nothing more is kept.
     static let onHeader: nghttp2_on_header_callback = { _, frame, name, nameLength, value, valueLength, _, userData in
         guard let frame, let name, let value else { return 0 }
         let owner = session(userData)
         let stream = CNghttp2_frame_stream_id(frame)
-        guard owner.heads[stream] != nil else { return 0 }  // trailers: alstap ignores them
-        let nameBytes = UnsafeBufferPointer(start: name, count: nameLength)
-        func text() -> String { String(decoding: UnsafeBufferPointer(start: value, count: valueLength), as: UTF8.self) }
-        switch String(decoding: nameBytes, as: UTF8.self) {
-        case ":method": owner.heads[stream]!.method = text()
-        case ":path": owner.heads[stream]!.path = text()
-        case "content-type": owner.heads[stream]!.contentType = text()
-        case "authorization": owner.heads[stream]!.authorization = text()
-        default: break
+        guard var head = owner.heads[stream] else { return 0 }  // trailers: alstap ignores them
+        head.listSize += nameLength + valueLength + 32
+        if head.listSize > owner.maxHeaderListSize {
+            owner.heads[stream] = nil
+            owner.delegate.headerListTooLarge(stream: stream)
+            return Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
         }
+        let nameBytes = UnsafeRawBufferPointer(start: name, count: nameLength)
+        func text() -> String { String(decoding: UnsafeBufferPointer(start: value, count: valueLength), as: UTF8.self) }
+        if nameBytes.elementsEqual(":method".utf8) {
+            head.method = text()
+        } else if nameBytes.elementsEqual(":path".utf8) {
+            head.path = text()
+        } else if nameBytes.elementsEqual("content-type".utf8) {
+            head.contentType = text()
+        } else if nameBytes.elementsEqual("authorization".utf8) {
+            head.authorization = text()
+        }
+        owner.heads[stream] = head
         return 0
     }
 

@@ -3,10 +3,12 @@ import ALSTapSystem
 /// Accepts connections on one loop's own SO_REUSEPORT listening socket.
 final class Acceptor: EventHandler {
     let fd: Int32
+    let role: ListenerRole
     unowned let context: LoopContext
 
-    init(fd: Int32, context: LoopContext) {
+    init(fd: Int32, role: ListenerRole, context: LoopContext) {
         self.fd = fd
+        self.role = role
         self.context = context
     }
 
@@ -28,7 +30,7 @@ final class Acceptor: EventHandler {
                 continue
             }
             Syscalls.setNoDelay(client)
-            let sniffer = ProtocolSniffer(fd: client, context: context)
+            let sniffer = ProtocolSniffer(fd: client, role: role, context: context)
             do {
                 try context.loop.register(client, handler: sniffer,
                                           events: EventMask.readable | EventMask.peerClosedWriting)
@@ -61,9 +63,9 @@ final class ProtocolSniffer: Connection, HeadDeadline {
     let headDeadlineNanos: UInt64
     private var received: [UInt8] = []
 
-    override init(fd: Int32, context: LoopContext) {
+    override init(fd: Int32, role: ListenerRole, context: LoopContext) {
         headDeadlineNanos = monotonicNanos() + context.config.headTimeoutMillis * 1_000_000
-        super.init(fd: fd, context: context)
+        super.init(fd: fd, role: role, context: context)
     }
 
     func headTimedOut() { close() }
@@ -78,8 +80,8 @@ final class ProtocolSniffer: Connection, HeadDeadline {
         if matchesPreface && received.count < Self.preface.count { return }  // wait for the rest
         context.unwatchHead(self)
         let next: Connection & InitialBytesConsumer = matchesPreface
-            ? HTTP2Connection(fd: fd, context: context)
-            : HTTP1Connection(fd: fd, context: context)
+            ? HTTP2Connection(fd: fd, role: role, context: context)
+            : HTTP1Connection(fd: fd, role: role, context: context)
         context.loop.replaceHandler(fd, with: next)
         received.withUnsafeBytes { next.start(with: $0) }
     }

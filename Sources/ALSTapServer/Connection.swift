@@ -8,6 +8,8 @@ import Glibc
 /// Subclasses speak a protocol; this class moves bytes and closes. Loop-confined.
 class Connection: EventHandler {
     let fd: Int32
+    /// What the listener that accepted it serves.
+    let role: ListenerRole
     unowned let context: LoopContext
     private(set) var isClosed = false
     /// Bytes accepted for sending that the socket did not take yet.
@@ -15,8 +17,9 @@ class Connection: EventHandler {
     private var pendingOffset = 0
     private var watchingWritable = false
 
-    init(fd: Int32, context: LoopContext) {
+    init(fd: Int32, role: ListenerRole, context: LoopContext) {
         self.fd = fd
+        self.role = role
         self.context = context
     }
 

@@ -1,3 +1,4 @@
+import ALSTapALS
 import CoreMetrics
 import Prometheus
 import Synchronization
@@ -17,6 +18,29 @@ public final class Counters: Sendable {
         case headTooLarge, headTimeouts, unauthorized, pairTableFull
         case bytesReceived, bytesSent
         case peerStreamsOpened, peerStreamsFailed
+        case decodeTooDeep, decodeTooManyEntries, decodeUnpackedTooLarge, decodeEncodedTooLarge, bufferedTooLarge
+        case bufferedMessageBytes
+        case http2ConnectionErrors, http2StreamsActive, http2StreamsRefused, headerListTooLarge, tapStreamsReset
+        case alsUnauthenticated
+        case subscriberQueuedBytes, linesDroppedBytes
+        case replayRecordsDecoded
+        case staleEvents
+
+    /// The counter of a refusal reason (nil: none).
+    init?(refusal reason: GRPCStatusError.Reason) {
+        switch reason {
+        case .none: return nil
+        case .invalidProtobuf: self = .decodeInvalidProtobuf
+        case .tooDeep: self = .decodeTooDeep
+        case .tooManyEntries: self = .decodeTooManyEntries
+        case .unpackedTooLarge: self = .decodeUnpackedTooLarge
+        case .encodedTooLarge: self = .decodeEncodedTooLarge
+        case .messageTooLarge: self = .decodeTooLarge
+        case .bufferedTooLarge: self = .bufferedTooLarge
+        case .compressed: self = .decodeCompressed
+        case .truncated: self = .decodeTruncated
+        }
+    }
     }
 
     /// How a counter appears on /metrics.
@@ -67,6 +91,22 @@ public final class Counters: Sendable {
         case .bytesSent: return counter("alstap_bytes_sent_total")
         case .peerStreamsOpened: return counter("alstap_peer_streams_opened_total")
         case .peerStreamsFailed: return counter("alstap_peer_streams_failed_total")
+        case .decodeTooDeep: return counter(limits, [("limit", "max_nesting_depth")])
+        case .decodeTooManyEntries: return counter(limits, [("limit", "max_entries_per_message")])
+        case .decodeUnpackedTooLarge: return counter(limits, [("limit", "max_unpacked_bytes")])
+        case .decodeEncodedTooLarge: return counter(limits, [("limit", "max_unpacked_bytes_lines")])
+        case .bufferedTooLarge: return counter(limits, [("limit", "max_buffered_message_bytes")])
+        case .bufferedMessageBytes: return gauge("alstap_buffered_message_bytes")
+        case .http2ConnectionErrors: return counter("alstap_http2_connection_errors_total")
+        case .http2StreamsActive: return gauge("alstap_http2_streams_active")
+        case .http2StreamsRefused: return counter(limits, [("limit", "max_streams")])
+        case .headerListTooLarge: return counter(limits, [("limit", "max_header_list_bytes")])
+        case .tapStreamsReset: return counter("alstap_tap_streams_reset_total")
+        case .alsUnauthenticated: return counter("alstap_unauthenticated_streams_total")
+        case .subscriberQueuedBytes: return gauge("alstap_subscriber_queued_bytes")
+        case .linesDroppedBytes: return counter("alstap_lines_dropped_total", [("reason", "subscriber_bytes")])
+        case .replayRecordsDecoded: return counter("alstap_replay_messages_decoded_total")
+        case .staleEvents: return counter("alstap_stale_events_total")
         }
     }
 

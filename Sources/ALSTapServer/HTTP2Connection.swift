@@ -13,29 +13,41 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
 
     private var session: HTTP2ServerSession!
     private var streams: [Int32: Role] = [:]
+    /// Streams counted in the process-wide `http2StreamsActive` (released when they close).
+    private var admitted = Set<Int32>()
 
     func start(with initialBytes: UnsafeRawBufferPointer) {
         context.http2Opened(self)
         do {
             session = try HTTP2ServerSession(delegate: self, settings: context.config.http2)
-            try session.receive(initialBytes)
         } catch {
-            context.logger.debug("HTTP/2 session error: \(error)")
+            context.logger.warning("HTTP/2 session could not start: \(error)")
+            close()
+            return
         }
+        guard receive(initialBytes) else { return }
         flush()
+    }
+
+    /// Feeds bytes to nghttp2. On a fatal error: GOAWAY with its code, then close (false).
+    private func receive(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        do {
+            try session.receive(bytes)
+            return !isClosed
+        } catch {
+            context.logger.debug("HTTP/2 connection error: \(error)")
+            context.counters.add(.http2ConnectionErrors)
+            write(session.fatalGoAwayFrame(for: error))
+            close()
+            return false
+        }
     }
 
     override func readable() {
         // A bounded number of reads per event keeps one busy connection from starving the rest.
-        for _ in 0..<16 {
+        for _ in 0..<4 {
             guard let bytes = readOnce() else { break }
-            do {
-                try session.receive(bytes)
-            } catch {
-                context.logger.debug("HTTP/2 protocol error: \(error)")
-                break  // nghttp2 queued a GOAWAY; flush sends it and then closes
-            }
-            if isClosed { return }
+            guard receive(bytes) else { return }
         }
         // Lines decoded from these reads go out to this loop's subscribers now, before the
         // gRPC replies and the other connections of this round.
@@ -81,19 +93,45 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
             }
         }
         streams.removeAll()
+        context.counters.subtract(.http2StreamsActive, admitted.count)
+        admitted.removeAll()
     }
 
     // MARK: HTTP2ServerSessionDelegate
 
+    func streamOpening(stream: Int32) -> Bool {
+        guard context.counters.get(.http2StreamsActive) < context.config.maxStreams else {
+            context.counters.add(.http2StreamsRefused)
+            return false
+        }
+        admitted.insert(stream)
+        context.counters.add(.http2StreamsActive)
+        return true
+    }
+
+    func headerListTooLarge(stream: Int32) {
+        context.counters.add(.headerListTooLarge)
+    }
+
     func requestStarted(stream: Int32, head: HTTP2RequestHead, endStream: Bool) {
         if head.contentType.hasPrefix("application/grpc") {
-            guard head.path == ALSStream.path && head.method == "POST" else {
+            guard role.contains(.ingest), head.path == ALSStream.path && head.method == "POST" else {
                 respond(stream, ALSStream.trailersOnly(GRPCStatusError(.unimplemented, "unknown method \(head.path)")))
+                return
+            }
+            if let token = context.config.alsToken, !constantTimeEquals(head.authorization, "Bearer " + token) {
+                context.counters.add(.alsUnauthenticated)
+                respond(stream, ALSStream.trailersOnly(GRPCStatusError(.unauthenticated, "a bearer token is required")))
                 return
             }
             streams[stream] = .als(ALSStream(maxMessageBytes: context.config.maxMessageBytes))
             context.counters.add(.alsStreamsStarted)
             context.counters.add(.alsStreamsActive)
+            return
+        }
+        guard role.contains(.tap) else {
+            respondFixed(stream, HTTPRoute.notFound.fixedResponse(counters: context.counters, ready: false),
+                         headOnly: head.method == "HEAD")
             return
         }
         let route = HTTPRoute(method: head.method, target: head.path)
@@ -152,6 +190,8 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
         defer { session.consume(stream: stream, count: chunk.count) }
         guard case .als(let als) = streams[stream], !als.answered else { return }
         let context = self.context
+        let bufferedBefore = als.deframer.bufferedBytes
+        defer { if !als.answered { holdBuffered(als, stream: stream, before: bufferedBefore) } }
         do {
             try als.deframer.feed(chunk) { (payload) throws(GRPCStatusError) in
                 let batch = try context.decoder.decode(payload, reporter: &als.reporter,
@@ -204,11 +244,26 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
     }
 
     func streamClosed(stream: Int32, errorCode: UInt32) {
+        if admitted.remove(stream) != nil { context.counters.subtract(.http2StreamsActive) }
         switch streams.removeValue(forKey: stream) {
         case .als(let als): finishALS(als, cancelled: als.responseBytesSent == 0 && als.status.code == .ok)
-        case .tap(let tap): context.closeTap(tap.subscriber)
+        case .tap(let tap):
+            // The client reset a tap before it ended: work it caused, counted (rapid-reset abuse).
+            if errorCode != 0 { context.counters.add(.tapStreamsReset) }
+            context.closeTap(tap.subscriber)
         case .fixed, nil: break
         }
+    }
+
+    /// Accounts for the bytes of a message `als` holds while it arrives in pieces; over the
+    /// process-wide bound, the stream ends with RESOURCE_EXHAUSTED and lets them go.
+    private func holdBuffered(_ als: ALSStream, stream: Int32, before: Int) {
+        let now = als.deframer.bufferedBytes
+        context.counters.add(.bufferedMessageBytes, now - before)
+        guard now > before, context.counters.get(.bufferedMessageBytes) > context.config.maxBufferedMessageBytes else { return }
+        fail(stream, als, GRPCStatusError(.resourceExhausted,
+                                          "alstap holds too many partial messages (--max-buffered-message-bytes)",
+                                          reason: .bufferedTooLarge))
     }
 
     // MARK: Helpers
@@ -216,18 +271,20 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
     private func fail(_ stream: Int32, _ als: ALSStream, _ error: GRPCStatusError) {
         als.answered = true
         als.status = error
-        switch error.code {
-        case .invalidArgument: context.counters.add(.decodeInvalidProtobuf)
-        case .resourceExhausted: context.counters.add(.decodeTooLarge)
-        case .unimplemented where error.message.hasPrefix("compressed"): context.counters.add(.decodeCompressed)
-        case .internal: context.counters.add(.decodeTruncated)
-        default: break
-        }
+        releaseBuffered(als)
+        if let counter = Counters.Name(refusal: error.reason) { context.counters.add(counter) }
         if error.code != .unavailable { context.logger.info("ALS stream \(stream) failed: \(error)") }
         respond(stream, ALSStream.trailersOnly(error))
     }
 
+    /// Drops the partial message a finished stream holds, and its share of the bound.
+    private func releaseBuffered(_ als: ALSStream) {
+        context.counters.subtract(.bufferedMessageBytes, als.deframer.bufferedBytes)
+        als.deframer = GRPCDeframer(maxMessageBytes: als.deframer.maxMessageBytes)
+    }
+
     private func finishALS(_ als: ALSStream, cancelled: Bool) {
+        releaseBuffered(als)
         context.counters.subtract(.alsStreamsActive)
         if cancelled {
             context.counters.add(.alsStreamsCancelled)
@@ -240,6 +297,7 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
         case .unimplemented: context.counters.add(.alsStreamsUnimplemented)
         case .internal: context.counters.add(.alsStreamsInternal)
         case .unavailable: context.counters.add(.alsStreamsCancelled)
+        case .unauthenticated: break  // refused before a stream was kept
         }
     }
 

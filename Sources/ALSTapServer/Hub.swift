@@ -15,8 +15,8 @@ public final class Hub: Sendable {
     let counters: Counters
     let replayRing: ReplayRing
 
-    init(loops: [EventLoop], inboxLimit: Int, replayEntries: Int, counters: Counters) {
-        replayRing = ReplayRing(capacityEntries: replayEntries)
+    init(loops: [EventLoop], inboxLimit: Int, replayEntries: Int, replayBytes: Int = .max, counters: Counters) {
+        replayRing = ReplayRing(capacityEntries: replayEntries, capacityBytes: replayBytes)
         inboxes = loops.map { LoopInbox(loop: $0, limit: inboxLimit) }
         subscribersByFormat = OutputFormat.allCases.map { _ in AtomicCounter() }
         self.counters = counters

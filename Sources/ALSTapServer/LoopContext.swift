@@ -36,6 +36,11 @@ final class LoopContext: @unchecked Sendable {
     let peerDirectory: PeerDirectory?
     /// The sources of this loop's `scope=cluster` subscribers, by subscriber.
     private var clusterTaps: [ObjectIdentifier: ClusterTap] = [:]
+    /// `last=K` replays being gathered, by subscriber.
+    private var replays: [ObjectIdentifier: ReplayJob] = [:]
+    /// Ring messages decoded again per loop turn for replays, all of them together (and per replay).
+    private static let replayMessagesPerTurn = 32
+    private static let replayMessagesPerStep = 8
     /// HTTP/2 connections, for the shutdown notice and GOAWAY.
     private var http2Connections: [ObjectIdentifier: HTTP2Connection] = [:]
     var draining = false
@@ -50,7 +55,7 @@ final class LoopContext: @unchecked Sendable {
         self.hub = hub
         self.counters = counters
         self.logger = logger
-        decoder = ALSDecoder(redactedHeaders: config.redactedHeaders)
+        decoder = ALSDecoder(redactedHeaders: config.redactedHeaders, limits: config.decodeLimits)
     }
 
     deinit { readBuffer.deallocate() }
@@ -68,7 +73,8 @@ final class LoopContext: @unchecked Sendable {
         let subscriber = Subscriber(format: query.format, filter: query.clusterScope ? nil : query.filter,
                                     maxEntriesPerSecond: query.maxEntriesPerSecond,
                                     pairs: query.pair && !query.clusterScope,
-                                    capacityLines: config.subscriberQueueLines, counters: counters)
+                                    capacityLines: config.subscriberQueueLines, capacityBytes: config.subscriberQueueBytes,
+                                    totalCapacityBytes: config.subscribersQueueBytes, counters: counters)
         guard query.clusterScope else {
             return admitSubscriber(subscriber, last: query.last, follow: query.follow)
                 ? .opened(subscriber) : .refused(.tooManySubscribers)
@@ -94,6 +100,7 @@ final class LoopContext: @unchecked Sendable {
         } else {
             removeSubscriber(subscriber)
         }
+        subscriber.release()
     }
 
     /// Registers a subscriber unless `--max-subscribers` are already there (then counts the
@@ -120,44 +127,39 @@ final class LoopContext: @unchecked Sendable {
             }
         }
         // Registered first, so no live batch published from now on is missed; the ring's
-        // sequence numbers tell which of those the replay already covers.
+        // sequence numbers tell which of those the replay covers. The replay itself is gathered
+        // over the next loop turns (`stepReplays`).
         if last > 0 && !subscriber.pairs {
-            replay(last, into: subscriber)
-            // A cluster tap reading this replica needs to know where history ends and live begins.
-            if subscriber.format == .als { subscriber.enqueueNotice(subscriber.notice("replayed", json: ClusterTap.replayedNotice, text: "")) }
+            if let job = ReplayJob(subscriber: subscriber, count: last, ring: hub.replayRing) {
+                replays[ObjectIdentifier(subscriber)] = job
+                loop.wake()
+            } else if subscriber.format == .als {
+                // A cluster tap reading this replica needs to know where history ends and live begins.
+                subscriber.enqueueNotice(subscriber.notice("replayed", json: ClusterTap.replayedNotice, text: ""))
+            }
         }
         if !follow { subscriber.finish(notice: nil) }
         return true
     }
 
-    /// Decodes the ring's messages again, newest first, until `count` entries match, then
-    /// queues those oldest first.
-    private func replay(_ count: Int, into subscriber: Subscriber) {
-        let records = hub.replayRing.snapshot()
-        subscriber.replayedThrough = records.last?.sequence ?? 0
-        var selected: [(batch: EncodedBatch, entries: [Int])] = []
-        var found = 0
-        for record in records.reversed() where found < count {
-            var reporter = record.reporter
-            guard let batch = try? decoder.decode(record.payload.bytes, reporter: &reporter,
-                                                  formats: FormatSet(subscriber.format),
-                                                  facts: subscriber.filter != nil ? .filters : .none, decodedAtNanos: 0)
-            else { continue }
-            var matching = (0..<batch.entryCount).filter { index in
-                guard let filter = subscriber.filter, let table = batch.facts else { return true }
-                return filter.matches(table.facts[index], in: table)
-            }
-            matching = Array(matching.suffix(count - found))
-            found += matching.count
-            if !matching.isEmpty { selected.append((batch, matching)) }
+    /// Advances the replays a bounded amount; wakes the loop again while some are left.
+    func stepReplays() {
+        guard !replays.isEmpty else { return }
+        var budget = Self.replayMessagesPerTurn
+        var done: [ObjectIdentifier] = []
+        for (id, job) in replays where budget > 0 {
+            let step = job.step(ring: hub.replayRing, decoder: decoder, budget: min(budget, Self.replayMessagesPerStep))
+            budget -= max(step.decoded, 1)
+            counters.add(.replayRecordsDecoded, step.decoded)
+            if step.done { done.append(id) }
         }
-        for (batch, entries) in selected.reversed() {
-            for index in entries { subscriber.offer(batch, entries: index..<(index + 1), decodedAt: 0) }
-        }
+        for id in done { replays[id] = nil }
+        if !replays.isEmpty { loop.wake() }
     }
 
     private func removeSubscriber(_ subscriber: Subscriber) {
         guard subscribers.removeValue(forKey: ObjectIdentifier(subscriber)) != nil else { return }
+        replays[ObjectIdentifier(subscriber)] = nil  // a replay still gathering is abandoned
         if unindexed.removeValue(forKey: ObjectIdentifier(subscriber)) == nil { index.remove(subscriber) }
         hub.subscriberRemoved(format: subscriber.format, filtered: subscriber.filter != nil, pairs: subscriber.pairs,
                               loop: loop.index)
@@ -200,6 +202,7 @@ final class LoopContext: @unchecked Sendable {
     func deliverInbox() {
         let (batches, dropped, tasks) = inbox.drain()
         for task in tasks { task() }
+        stepReplays()
         guard !batches.isEmpty || dropped > 0 else { return }
         let now = monotonicNanos()
         let pairs = pairer.map { pairer in batches.compactMap { pairer.add($0, now: now) } } ?? []
@@ -221,6 +224,7 @@ final class LoopContext: @unchecked Sendable {
     }
 
     func tick(now: UInt64) {
+        counters.add(.staleEvents, loop.takeStaleEvents())
         expirePairs(now: now)
         if !draining { for tap in clusterTaps.values { tap.tick(now: now) } }
         if let goAway = goAwayAtNanos, now >= goAway {

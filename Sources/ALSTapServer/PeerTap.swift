@@ -39,7 +39,7 @@ final class PeerTap: Connection {
         self.request = request
         self.owner = owner
         deframer = GRPCDeframer(maxMessageBytes: context.config.maxMessageBytes, acceptsNotices: true)
-        super.init(fd: fd, context: context)
+        super.init(fd: fd, role: [], context: context)  // outbound: it serves nothing
     }
 
     override func writable() {

@@ -6,7 +6,8 @@ import DequeModule
 ///
 /// Raw messages rather than encoded lines: a replay can then give any format and any filter, and
 /// ingestion pays one copy of the message instead of encoding every format for everyone. A
-/// replay decodes them again, on the asking subscriber's loop. Bounded by entries.
+/// replay decodes them again, a few per loop turn, on the asking subscriber's loop. Bounded by
+/// entries and by bytes (a message of one entry may be megabytes).
 final class ReplayRing: Sendable {
     struct Record: Sendable {
         let sequence: UInt64
@@ -17,31 +18,54 @@ final class ReplayRing: Sendable {
 
     private struct State {
         var records = Deque<Record>()
+        /// The position of `records.first` counted since the ring began (positions never repeat).
+        var firstPosition = 0
         var entries = 0
+        var bytes = 0
     }
 
     let capacityEntries: Int
+    let capacityBytes: Int
     private let state = Locked(State())
 
-    init(capacityEntries: Int) {
+    init(capacityEntries: Int, capacityBytes: Int = .max) {
         self.capacityEntries = capacityEntries
+        self.capacityBytes = capacityBytes
     }
 
-    var isEnabled: Bool { capacityEntries > 0 }
+    var isEnabled: Bool { capacityEntries > 0 && capacityBytes > 0 }
 
     func append(_ record: Record) {
+        guard record.payload.count <= capacityBytes else { return }  // would evict everything else
         state.withLock { state in
             state.records.append(record)
             state.entries += record.entries
-            while state.entries > capacityEntries, let oldest = state.records.first, state.records.count > 1 {
+            state.bytes += record.payload.count
+            while state.entries > capacityEntries || state.bytes > capacityBytes,
+                  let oldest = state.records.first, state.records.count > 1 {
                 state.records.removeFirst()
+                state.firstPosition += 1
                 state.entries -= oldest.entries
+                state.bytes -= oldest.payload.count
             }
         }
     }
 
-    /// Oldest first.
-    func snapshot() -> [Record] {
-        state.withLock { Array($0.records) }
+    /// The newest record's position and sequence (nil when empty).
+    func newest() -> (position: Int, sequence: UInt64)? {
+        state.withLock { state in
+            state.records.last.map { (state.firstPosition + state.records.count - 1, $0.sequence) }
+        }
+    }
+
+    /// Up to `count` records at positions `...through`, newest first; fewer (or none) when older
+    /// ones were evicted meanwhile.
+    func records(through position: Int, count: Int) -> [Record] {
+        state.withLock { state in
+            let last = position - state.firstPosition
+            guard last >= 0 else { return [] }
+            let first = max(0, last - count + 1)
+            return (first...min(last, state.records.count - 1)).reversed().map { state.records[$0] }
+        }
     }
 }

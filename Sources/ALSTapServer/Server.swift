@@ -17,7 +17,7 @@ public final class Server: Sendable {
         Memory.setMmapThreshold(64 << 20)
         let loops = try (0..<max(1, config.threads)).map { try EventLoop(index: $0) }
         hub = Hub(loops: loops, inboxLimit: config.loopInboxEntries, replayEntries: config.replayEntries,
-                  counters: counters)
+                  replayBytes: config.replayBytes, counters: counters)
         let hub = hub
         let counters = counters
         let peerDirectory = config.peers.map(PeerDirectory.init)
@@ -27,21 +27,29 @@ public final class Server: Sendable {
         }
 
         // Port 0 binds an ephemeral port on the first loop; the other loops join that port.
+        // One address named for both roles is one listener that takes both.
         var alsAddress = config.alsListen
         var httpAddress = config.httpListen
+        let shared = alsAddress == httpAddress && alsAddress.port != 0
         try Listener.checkAvailable(alsAddress)
-        try Listener.checkAvailable(httpAddress)
+        if !shared { try Listener.checkAvailable(httpAddress) }
         var acceptors: [[Acceptor]] = []
         for context in contexts {
+            var loopAcceptors: [Acceptor] = []
             let als = try Listener.open(alsAddress)
-            let http = try Listener.open(httpAddress)
             alsAddress = ListenAddress(host: alsAddress.host, port: als.port)
-            httpAddress = ListenAddress(host: httpAddress.host, port: http.port)
-            let pair = [Acceptor(fd: als.fd, context: context), Acceptor(fd: http.fd, context: context)]
-            for acceptor in pair {
+            loopAcceptors.append(Acceptor(fd: als.fd, role: shared ? [.ingest, .tap] : .ingest, context: context))
+            if shared {
+                httpAddress = alsAddress
+            } else {
+                let http = try Listener.open(httpAddress)
+                httpAddress = ListenAddress(host: httpAddress.host, port: http.port)
+                loopAcceptors.append(Acceptor(fd: http.fd, role: .tap, context: context))
+            }
+            for acceptor in loopAcceptors {
                 try context.loop.register(acceptor.fd, handler: acceptor, events: EventMask.readable)
             }
-            acceptors.append(pair)
+            acceptors.append(loopAcceptors)
         }
         self.acceptors = UncheckedBox(acceptors)
         alsPort = alsAddress.port

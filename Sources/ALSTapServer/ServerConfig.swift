@@ -1,3 +1,4 @@
+import ALSTapALS
 import ALSTapHTTP2
 import ALSTapSystem
 
@@ -8,8 +9,20 @@ public struct ServerConfig: Sendable {
     public var threads = 1
     /// The largest gRPC message accepted (gRPC's default, 4 MiB).
     public var maxMessageBytes = 4 << 20
+    /// Nesting depth, entries per message and the memory one message may take decoded.
+    public var decodeLimits = DecodeLimits()
+    /// Bytes of gRPC messages still arriving (split over DATA frames), all streams together;
+    /// a stream that would pass it ends with RESOURCE_EXHAUSTED.
+    public var maxBufferedMessageBytes = 32 << 20
+    /// HTTP/2 streams open at once on all connections together; more are reset (REFUSED).
+    public var maxStreams = 8_192
     /// Lines a subscriber may have queued before new ones are dropped for it.
     public var subscriberQueueLines = 8_192
+    /// Bytes a subscriber's queue may pin (whole shared batches: a batch stays in memory while
+    /// any of its lines is queued)...
+    public var subscriberQueueBytes = 4 << 20
+    /// ...and all subscribers' queues together.
+    public var subscribersQueueBytes = 64 << 20
     /// Entries waiting for one loop's subscribers before they are dropped (cross-thread hand-off bound).
     public var loopInboxEntries = 16_384
     /// Largest HTTP/1.1 request head; larger gets 431 and a close.
@@ -29,14 +42,28 @@ public struct ServerConfig: Sendable {
     public var mergeWindowMillis: UInt64 = 1_000
     /// ...holding at most this many (Hubble Relay's defaults).
     public var mergeWindowEntries = 100
-    /// Entries kept for `last=K` replays (0: off).
+    /// Entries kept for `last=K` replays (0: off)...
     public var replayEntries = 2_000
+    /// ...in at most this many bytes of messages.
+    public var replayBytes = 16 << 20
     /// Tap subscribers; more get 503.
     public var maxSubscribers = 1000
     /// When set, the HTTP listener wants `Authorization: Bearer <token>` (not on health probes).
     public var tapToken: String?
+    /// When set, ALS streams want `authorization: Bearer <token>` in their gRPC metadata.
+    public var alsToken: String?
     /// Lowercased header names whose values every output shows as `[redacted]`.
     public var redactedHeaders = ["authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"]
 
     public init() {}
+}
+
+/// What a listener serves. Each port has one job, so a NetworkPolicy can open ingest to every
+/// pod and keep the tap for a few; one address named for both takes both (a local setup).
+struct ListenerRole: OptionSet, Sendable {
+    let rawValue: UInt8
+    /// gRPC ingest services (Envoy's AccessLogService).
+    static let ingest = ListenerRole(rawValue: 1)
+    /// The tap API, the web UI, health and metrics.
+    static let tap = ListenerRole(rawValue: 2)
 }

@@ -52,6 +52,10 @@ final class Subscriber {
     /// nil: every entry.
     let filter: TapFilter?
     let capacityLines: Int
+    /// Bytes of shared batches this queue may pin, and all subscribers' queues together
+    /// (`Counters.subscriberQueuedBytes`).
+    let capacityBytes: Int
+    let totalCapacityBytes: Int
     /// `pair=1`: this subscriber gets the pairer's records instead of single entries.
     let pairs: Bool
     private let counters: Counters
@@ -66,28 +70,74 @@ final class Subscriber {
         let lines: Int
         /// When the batch was decoded (0 for notices and replays).
         let decodedAtNanos: UInt64
+        /// The bytes this item holds in memory on the queue's account: the whole shared buffer
+        /// for the first queued item of a buffer, 0 for the ones after it (the first passes its
+        /// share on to the next when it leaves).
+        var pinned = 0
     }
+
+    /// The buffer the newest charge is for: items of it that follow are not charged again.
+    private var lastCharged: SharedBytes?
+    /// How far ahead a leaving item looks for the next item of its buffer (SSE puts two framing
+    /// items between a buffer's lines, `format=als` one header).
+    private static let chargeLookahead = 4
 
     /// Written items leave at once, releasing their share of the batch.
     private var items = Deque<Item>()
     /// Bytes of `items.first` already written.
     private var headOffset = 0
     private(set) var queuedLines = 0
+    /// What `items` pin, in bytes (whole shared buffers, each once).
+    private(set) var pinnedBytes = 0
     private var lost: [LostReason: Int] = [:]
+    /// A `last=K` replay is being gathered: nothing is written until it is in front of the queue.
+    private(set) var replayPending = false
     /// Set on shutdown (or after a replay without follow): once the queue is written, the stream ends.
     private(set) var isFinishing = false
 
     init(format: OutputFormat, filter: TapFilter?, maxEntriesPerSecond: Double = 0, pairs: Bool = false,
-         capacityLines: Int, counters: Counters) {
+         capacityLines: Int, capacityBytes: Int = .max, totalCapacityBytes: Int = .max, counters: Counters) {
         self.format = format
         self.filter = filter
         self.pairs = pairs
         self.capacityLines = capacityLines
+        self.capacityBytes = capacityBytes
+        self.totalCapacityBytes = totalCapacityBytes
         self.counters = counters
         if maxEntriesPerSecond > 0 { rateLimit = RateLimit(perSecond: maxEntriesPerSecond) }
     }
 
-    var hasData: Bool { !items.isEmpty }
+    deinit { release() }
+
+    /// Lets go of everything queued (the client left): its bytes leave the global account now.
+    func release() {
+        counters.subtract(.subscriberQueuedBytes, pinnedBytes)
+        pinnedBytes = 0
+        lastCharged = nil
+        items.removeAll()
+        queuedLines = 0
+        headOffset = 0
+    }
+
+    var hasData: Bool { !replayPending && !items.isEmpty }
+
+    /// Live batches from now on queue behind a replay still being gathered.
+    func beginReplay() { replayPending = true }
+
+    /// Puts the replayed entries (oldest first) and `notice` in front of what arrived live
+    /// meanwhile; writing starts.
+    func completeReplay(_ selected: [(batch: EncodedBatch, entries: [Int])], notice: SharedBytes?) {
+        let live = items
+        items.removeAll()
+        for (batch, entries) in selected {
+            for index in entries { offer(batch, entries: index..<(index + 1), decodedAt: 0) }
+        }
+        if let notice { enqueueNotice(notice) }
+        items.append(contentsOf: live)
+        if let newest = live.last { lastCharged = newest.bytes }
+        replayPending = false
+        transport?.subscriberHasData()
+    }
 
     /// Queues the lines of a live batch's entries that pass the filter and the rate limit; drops
     /// them all if they do not fit the queue.
@@ -144,11 +194,13 @@ final class Subscriber {
         }
         if !run.isEmpty { append(lines, entries: run, decodedAt: decodedAt) }
         if rateLimited > 0 { noteLost(rateLimited, .rate) }
-        if queuedLines > capacityLines {
+        let overBytes = pinnedBytes > capacityBytes || counters.get(.subscriberQueuedBytes) > totalCapacityBytes
+        if queuedLines > capacityLines || (overBytes && items.count > mark) {
             let matched = queuedLines - linesBefore
-            items.removeLast(items.count - mark)
+            dropTail(to: mark)
             queuedLines = linesBefore
             noteLost(matched, .slow)
+            if overBytes { counters.add(.linesDroppedBytes, matched) }
         }
         // Nothing queued to carry the news: tell now rather than with some later entry.
         if items.isEmpty && !lost.isEmpty { enqueueLostNotices() }
@@ -160,29 +212,77 @@ final class Subscriber {
         guard items.count > mark else { return }
         let entryBytes = items[mark...].reduce(0) { $0 + $1.range.count }
         let header = ALSRelayFrames.header(identifier: batch.identifier, isTCP: batch.isTCP, entryBytes: entryBytes)
-        items.insert(Item(bytes: header, range: 0..<header.count, lines: 0, decodedAtNanos: 0), at: mark)
+        // The header is a buffer of its own: it pins its own bytes.
+        pinnedBytes += header.count
+        counters.add(.subscriberQueuedBytes, header.count)
+        items.insert(Item(bytes: header, range: 0..<header.count, lines: 0, decodedAtNanos: 0, pinned: header.count),
+                     at: mark)
     }
 
     private func enqueue(_ lines: EncodedLines, entries: Range<Int>, decodedAt: UInt64) {
-        if queuedLines + entries.count > capacityLines {
+        let charge = lastCharged === lines.bytes ? 0 : lines.bytes.count
+        if queuedLines + entries.count > capacityLines || !bytesFit(charge) {
             noteLost(entries.count, .slow)
+            if queuedLines + entries.count <= capacityLines { counters.add(.linesDroppedBytes, entries.count) }
             return
         }
         append(lines, entries: entries, decodedAt: decodedAt)
     }
 
+    /// True when `charge` more bytes stay within this queue's and the process's bounds.
+    private func bytesFit(_ charge: Int) -> Bool {
+        guard charge > 0 else { return true }
+        if pinnedBytes + charge <= capacityBytes
+            && counters.get(.subscriberQueuedBytes) + charge <= totalCapacityBytes { return true }
+        return false
+    }
+
+    /// Appends an item, charging its buffer unless an item before it already holds it.
+    /// `framing`: a static buffer (SSE's `data: `), never charged.
+    private func push(_ item: Item, framing: Bool = false) {
+        var item = item
+        if !framing && item.bytes !== lastCharged {
+            item.pinned = item.bytes.count
+            pinnedBytes += item.pinned
+            counters.add(.subscriberQueuedBytes, item.pinned)
+            lastCharged = item.bytes
+        }
+        items.append(item)
+    }
+
+    /// An item leaves the queue: its charge passes to the next item of the same buffer, or
+    /// the buffer leaves the account.
+    private func uncharge(_ item: Item, next: Int) {
+        guard item.pinned > 0 else { return }
+        var i = next
+        while i < min(items.count, next + Self.chargeLookahead) {
+            if items[i].bytes === item.bytes && items[i].pinned == 0 {
+                items[i].pinned = item.pinned
+                return
+            }
+            i += 1
+        }
+        pinnedBytes -= item.pinned
+        counters.subtract(.subscriberQueuedBytes, item.pinned)
+        if lastCharged === item.bytes { lastCharged = nil }
+    }
+
+    /// Removes items from the back (a batch that did not fit), with their charges.
+    private func dropTail(to count: Int) {
+        while items.count > count, let item = items.popLast() { uncharge(item, next: items.count) }
+    }
+
     private func append(_ lines: EncodedLines, entries: Range<Int>, decodedAt: UInt64) {
         queuedLines += entries.count
         guard format == .sse else {
-            items.append(Item(bytes: lines.bytes, range: lines.range(entries), lines: entries.count,
-                              decodedAtNanos: decodedAt))
+            push(Item(bytes: lines.bytes, range: lines.range(entries), lines: entries.count, decodedAtNanos: decodedAt))
             return
         }
         // One event per entry: `data: ` + the JSON line (ending in a newline) + the blank line.
         for entry in entries {
-            items.append(Item(bytes: Self.eventStart, range: 0..<Self.eventStart.count, lines: 0, decodedAtNanos: 0))
-            items.append(Item(bytes: lines.bytes, range: lines.range(entry..<(entry + 1)), lines: 1, decodedAtNanos: decodedAt))
-            items.append(Item(bytes: Self.eventEnd, range: 0..<Self.eventEnd.count, lines: 0, decodedAtNanos: 0))
+            push(Item(bytes: Self.eventStart, range: 0..<Self.eventStart.count, lines: 0, decodedAtNanos: 0), framing: true)
+            push(Item(bytes: lines.bytes, range: lines.range(entry..<(entry + 1)), lines: 1, decodedAtNanos: decodedAt))
+            push(Item(bytes: Self.eventEnd, range: 0..<Self.eventEnd.count, lines: 0, decodedAtNanos: 0), framing: true)
         }
     }
 
@@ -214,7 +314,7 @@ final class Subscriber {
     }
 
     /// True when the stream should end now: finishing and nothing left to write.
-    var isFinished: Bool { isFinishing && items.isEmpty }
+    var isFinished: Bool { isFinishing && items.isEmpty && !replayPending }
 
     /// Entries this subscriber missed, and why.
     func noteLost(_ count: Int, _ reason: LostReason) {
@@ -224,11 +324,12 @@ final class Subscriber {
 
     /// Queues a line that is not an entry (notices); never dropped.
     func enqueueNotice(_ bytes: SharedBytes) {
-        items.append(Item(bytes: bytes, range: 0..<bytes.count, lines: 0, decodedAtNanos: 0))
+        push(Item(bytes: bytes, range: 0..<bytes.count, lines: 0, decodedAtNanos: 0))
     }
 
     /// Calls `body` with queued bytes in order, from where the last write stopped, until it returns false.
     func forEachQueuedSlice(_ body: (UnsafeRawBufferPointer) -> Bool) {
+        guard !replayPending else { return }
         var offset = headOffset
         for item in items {
             let bytes = UnsafeRawBufferPointer(rebasing: item.bytes.bytes[(item.range.lowerBound + offset)..<item.range.upperBound])
@@ -249,6 +350,7 @@ final class Subscriber {
             remaining -= left
             items.removeFirst()
             headOffset = 0
+            uncharge(item, next: 0)
             queuedLines -= item.lines
             counters.add(.linesSent, item.lines)
             if item.decodedAtNanos != 0 {

@@ -35,7 +35,13 @@ public final class EventLoop: @unchecked Sendable {
     public let index: Int
     private let epollFD: Int32
     private let wakeFD: Int32
-    private var handlers: [Int32: any EventHandler] = [:]
+    /// Each registration carries a generation in its epoll tag (`generation << 32 | fd`): an
+    /// event already fetched for a descriptor that was closed and reused within the same batch
+    /// names the old generation and is dropped instead of reaching the new handler.
+    private var handlers: [Int32: (generation: UInt32, handler: any EventHandler)] = [:]
+    private var nextGeneration: UInt32 = 0
+    /// Events dropped as stale since `takeStaleEvents()`.
+    private var staleEvents = 0
     private let stopRequested = Atomic<Bool>(false)
     private let wakePending = Atomic<Bool>(false)
     private let tickIntervalNanos: UInt64
@@ -47,7 +53,11 @@ public final class EventLoop: @unchecked Sendable {
     /// Runs about every tick interval with the monotonic time (timeouts).
     public var onTick: ((UInt64) -> Void)?
 
-    private static let wakeTag = UInt64(UInt32.max) + 1
+    private static let wakeTag = UInt64.max
+
+    private static func tag(_ fd: Int32, _ generation: UInt32) -> UInt64 {
+        UInt64(generation) << 32 | UInt64(UInt32(bitPattern: fd))
+    }
 
     public init(index: Int, tickIntervalMillis: Int = 250) throws(SystemError) {
         self.index = index
@@ -65,21 +75,29 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     public func register(_ fd: Int32, handler: any EventHandler, events: UInt32) throws(SystemError) {
-        guard CLinux_epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, events, UInt64(UInt32(bitPattern: fd))) == 0 else {
+        nextGeneration = nextGeneration == UInt32.max - 1 ? 0 : nextGeneration + 1
+        guard CLinux_epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, events, Self.tag(fd, nextGeneration)) == 0 else {
             throw SystemError("epoll_ctl(ADD)", errno: CLinux_errno())
         }
-        handlers[fd] = handler
+        handlers[fd] = (nextGeneration, handler)
     }
 
     public func modify(_ fd: Int32, events: UInt32) {
-        let rc = CLinux_epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, events, UInt64(UInt32(bitPattern: fd)))
+        guard let registration = handlers[fd] else { preconditionFailure("fd \(fd) is not registered") }
+        let rc = CLinux_epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, events, Self.tag(fd, registration.generation))
         precondition(rc == 0, "epoll_ctl(MOD) on fd \(fd): errno \(CLinux_errno())")
     }
 
     /// Hands a registered descriptor to a new handler (a connection that changed protocol).
     public func replaceHandler(_ fd: Int32, with handler: any EventHandler) {
-        precondition(handlers[fd] != nil, "fd \(fd) is not registered")
-        handlers[fd] = handler
+        guard let registration = handlers[fd] else { preconditionFailure("fd \(fd) is not registered") }
+        handlers[fd] = (registration.generation, handler)
+    }
+
+    /// Stale events dropped since the last call (for the counters).
+    public func takeStaleEvents() -> Int {
+        defer { staleEvents = 0 }
+        return staleEvents
     }
 
     /// Removes the descriptor from epoll; call before closing it.
@@ -106,7 +124,7 @@ public final class EventLoop: @unchecked Sendable {
     public func tearDown() {
         let remaining = handlers.values
         handlers.removeAll()
-        for handler in remaining { handler.loopStopped() }
+        for registration in remaining { registration.handler.loopStopped() }
         onWake = nil
         onIterationEnd = nil
         onTick = nil
@@ -141,8 +159,11 @@ public final class EventLoop: @unchecked Sendable {
                     _ = Glibc.read(wakeFD, &value, 8)
                     wakePending.store(false, ordering: .releasing)
                     onWake?()
-                } else if let handler = handlers[Int32(truncatingIfNeeded: tags[i])] {
-                    handler.handle(events: masks[i])
+                } else if let registration = handlers[Int32(truncatingIfNeeded: tags[i])],
+                          registration.generation == UInt32(truncatingIfNeeded: tags[i] >> 32) {
+                    registration.handler.handle(events: masks[i])
+                } else {
+                    staleEvents += 1
                 }
             }
             onIterationEnd?()

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <stdint.h>
 
-#define ARENA_ALIGN 16
+#define ARENA_ALIGN 8
 #define ARENA_MAX_FIRST_BLOCK (8u << 20)
 
 typedef struct Block {
@@ -15,6 +15,9 @@ typedef struct Block {
 struct CProtobufArena {
     ProtobufCAllocator allocator;  // first member: protobuf-c hands us back allocator_data = arena
     Block *head;                   // newest block; the oldest (first) block is at the tail
+    size_t allocated;              // bytes handed out since the last reset, headers included
+    size_t max_bytes;
+    int exhausted;
 };
 
 static Block *block_new(size_t size) {
@@ -28,19 +31,28 @@ static Block *block_new(size_t size) {
 
 static void *arena_alloc(void *data, size_t size) {
     CProtobufArena *arena = data;
-    size = (size + (ARENA_ALIGN - 1)) & ~(size_t)(ARENA_ALIGN - 1);
+    size_t need = (sizeof(CProtobufArenaHeader) + size + (ARENA_ALIGN - 1)) & ~(size_t)(ARENA_ALIGN - 1);
+    if (size >= UINT32_MAX || need > arena->max_bytes - arena->allocated) {
+        arena->exhausted = 1;
+        return NULL;  // protobuf-c turns this into an unpack failure
+    }
     Block *b = arena->head;
-    if (b->size - b->used < size) {
-        size_t want = b->size * 2 > size ? b->size * 2 : size;
+    if (b->size - b->used < need) {
+        size_t want = b->size * 2 > need ? b->size * 2 : need;
+        size_t left = arena->max_bytes - arena->allocated;
+        if (want > left) want = left;  // never a block larger than the cap still allows
         Block *nb = block_new(want);
-        if (nb == NULL) return NULL;  // protobuf-c turns this into an unpack failure
+        if (nb == NULL) return NULL;
         nb->next = b;
         arena->head = nb;
         b = nb;
     }
-    void *p = b->data + b->used;
-    b->used += size;
-    return p;
+    CProtobufArenaHeader *header = (CProtobufArenaHeader *)(void *)(b->data + b->used);
+    header->size = (uint32_t)size;
+    header->magic = CPROTOBUFARENA_MAGIC;
+    b->used += need;
+    arena->allocated += need;
+    return header + 1;
 }
 
 static void arena_free(void *data, void *pointer) {
@@ -48,7 +60,7 @@ static void arena_free(void *data, void *pointer) {
     (void)pointer;  // freed all at once by CProtobufArena_reset
 }
 
-CProtobufArena *CProtobufArena_create(size_t initial_bytes) {
+CProtobufArena *CProtobufArena_create(size_t initial_bytes, size_t max_bytes) {
     CProtobufArena *arena = malloc(sizeof(CProtobufArena));
     if (arena == NULL) return NULL;
     arena->head = block_new(initial_bytes);
@@ -59,10 +71,15 @@ CProtobufArena *CProtobufArena_create(size_t initial_bytes) {
     arena->allocator.alloc = arena_alloc;
     arena->allocator.free = arena_free;
     arena->allocator.allocator_data = arena;
+    arena->allocated = 0;
+    arena->max_bytes = max_bytes;
+    arena->exhausted = 0;
     return arena;
 }
 
 void CProtobufArena_reset(CProtobufArena *arena) {
+    arena->allocated = 0;
+    arena->exhausted = 0;
     Block *b = arena->head;
     if (b->next == NULL) {
         b->used = 0;
@@ -84,6 +101,8 @@ void CProtobufArena_reset(CProtobufArena *arena) {
         if (arena->head == NULL) abort();
     }
 }
+
+int CProtobufArena_exhausted(const CProtobufArena *arena) { return arena->exhausted; }
 
 void CProtobufArena_destroy(CProtobufArena *arena) {
     Block *b = arena->head;

@@ -29,6 +29,30 @@ extension AlsTap {
         @Option(help: "Lines a subscriber may have queued before new ones are dropped for it [ALSTAP_SUBSCRIBER_QUEUE, 8192].")
         var subscriberQueue: Int?
 
+        @Option(help: "Bytes of shared batches one subscriber's queue may hold [ALSTAP_SUBSCRIBER_QUEUE_BYTES, 4194304].")
+        var subscriberQueueBytes: Int?
+
+        @Option(help: "Bytes all subscribers' queues may hold together [ALSTAP_SUBSCRIBERS_QUEUE_BYTES, 67108864].")
+        var subscribersQueueBytes: Int?
+
+        @Option(help: "Sub-message nesting in one ALS message; deeper is INVALID_ARGUMENT [ALSTAP_MAX_NESTING_DEPTH, 100].")
+        var maxNestingDepth: Int?
+
+        @Option(help: "Log entries in one ALS message; more is RESOURCE_EXHAUSTED [ALSTAP_MAX_ENTRIES_PER_MESSAGE, 10000].")
+        var maxEntriesPerMessage: Int?
+
+        @Option(help: "Memory one ALS message may take unpacked, and its lines together [ALSTAP_MAX_UNPACKED_BYTES, 16777216].")
+        var maxUnpackedBytes: Int?
+
+        @Option(help: "Bytes of partly received gRPC messages, all streams together [ALSTAP_MAX_BUFFERED_MESSAGE_BYTES, 33554432].")
+        var maxBufferedMessageBytes: Int?
+
+        @Option(help: "HTTP/2 streams open at once on all connections; more are refused [ALSTAP_MAX_STREAMS_TOTAL, 8192].")
+        var maxStreamsTotal: Int?
+
+        @Option(help: "Decoded HTTP/2 request header list (SETTINGS_MAX_HEADER_LIST_SIZE) [ALSTAP_MAX_HEADER_LIST_BYTES, 65536].")
+        var maxHeaderListBytes: Int?
+
         @Option(help: "Open connections, both listeners together; more are closed at once [ALSTAP_MAX_CONNECTIONS, 10000].")
         var maxConnections: Int?
 
@@ -57,6 +81,9 @@ extension AlsTap {
         @Option(help: "Recent entries kept for `last=K` replays; 0: off [ALSTAP_REPLAY_ENTRIES, 2000].")
         var replayEntries: Int?
 
+        @Option(help: "Bytes of messages kept for `last=K` replays [ALSTAP_REPLAY_BYTES, 16777216].")
+        var replayBytes: Int?
+
         @Option(help: "Largest HTTP/1.1 request head; larger gets 431 [ALSTAP_MAX_HEAD_BYTES, 16384].")
         var maxHeadBytes: Int?
 
@@ -69,6 +96,10 @@ extension AlsTap {
         @Option(help: ArgumentHelp("Require `Authorization: Bearer <token>` on the HTTP listener (not /healthz, /readyz) [ALSTAP_TAP_TOKEN_FILE].",
                                    valueName: "path"))
         var tapTokenFile: String?
+
+        @Option(help: ArgumentHelp("Require `authorization: Bearer <token>` in ALS streams' gRPC metadata [ALSTAP_ALS_TOKEN_FILE].",
+                                   valueName: "path"))
+        var alsTokenFile: String?
 
         @Option(help: ArgumentHelp("A header whose value is shown as [redacted] (repeatable) [ALSTAP_REDACT_HEADERS, comma-separated; default authorization, proxy-authorization, cookie, set-cookie, x-api-key].",
                                    valueName: "name"))
@@ -114,6 +145,22 @@ extension AlsTap {
                                                 "--max-message-bytes", 1024...(1 << 30))
             config.subscriberQueueLines = try number(subscriberQueue, "ALSTAP_SUBSCRIBER_QUEUE", 8192,
                                                      "--subscriber-queue", 1...(1 << 24))
+            config.subscriberQueueBytes = try number(subscriberQueueBytes, "ALSTAP_SUBSCRIBER_QUEUE_BYTES", 4 << 20,
+                                                     "--subscriber-queue-bytes", 4096...(1 << 34))
+            config.subscribersQueueBytes = try number(subscribersQueueBytes, "ALSTAP_SUBSCRIBERS_QUEUE_BYTES", 64 << 20,
+                                                      "--subscribers-queue-bytes", 4096...(1 << 40))
+            config.decodeLimits.maxDepth = try number(maxNestingDepth, "ALSTAP_MAX_NESTING_DEPTH", 100,
+                                                      "--max-nesting-depth", 8...1000)
+            config.decodeLimits.maxEntries = try number(maxEntriesPerMessage, "ALSTAP_MAX_ENTRIES_PER_MESSAGE", 10_000,
+                                                        "--max-entries-per-message", 1...10_000_000)
+            config.decodeLimits.maxUnpackedBytes = try number(maxUnpackedBytes, "ALSTAP_MAX_UNPACKED_BYTES", 16 << 20,
+                                                              "--max-unpacked-bytes", 65536...(1 << 31))
+            config.maxBufferedMessageBytes = try number(maxBufferedMessageBytes, "ALSTAP_MAX_BUFFERED_MESSAGE_BYTES",
+                                                        32 << 20, "--max-buffered-message-bytes", 65536...(1 << 40))
+            config.maxStreams = try number(maxStreamsTotal, "ALSTAP_MAX_STREAMS_TOTAL", 8192,
+                                           "--max-streams-total", 1...10_000_000)
+            config.http2.maxHeaderListSize = UInt32(try number(maxHeaderListBytes, "ALSTAP_MAX_HEADER_LIST_BYTES", 64 << 10,
+                                                               "--max-header-list-bytes", 1024...(16 << 20)))
             config.maxConnections = try number(maxConnections, "ALSTAP_MAX_CONNECTIONS", 10_000,
                                                "--max-connections", 1...1_000_000)
             config.http2.maxConcurrentStreams = UInt32(try number(maxStreams, "ALSTAP_MAX_STREAMS", 1024,
@@ -135,13 +182,18 @@ extension AlsTap {
                                                    0...1_000_000)
             config.replayEntries = try number(replayEntries, "ALSTAP_REPLAY_ENTRIES", 2_000,
                                               "--replay-entries", 0...10_000_000)
+            config.replayBytes = try number(replayBytes, "ALSTAP_REPLAY_BYTES", 16 << 20,
+                                            "--replay-bytes", 0...(1 << 40))
             config.maxHeadBytes = try number(maxHeadBytes, "ALSTAP_MAX_HEAD_BYTES", 16 * 1024,
                                              "--max-head-bytes", 256...(1 << 20))
             config.headTimeoutMillis = UInt64(try number(headTimeout, "ALSTAP_HEAD_TIMEOUT", 5.0,
                                                          "--head-timeout", 0.05...3600) * 1000)
             let grace = try number(shutdownGrace, "ALSTAP_SHUTDOWN_GRACE", 5.0, "--shutdown-grace", 0...3600)
             if let path = tapTokenFile ?? environment("ALSTAP_TAP_TOKEN_FILE") {
-                config.tapToken = try readToken(path)
+                config.tapToken = try readToken(path, flag: "--tap-token-file")
+            }
+            if let path = alsTokenFile ?? environment("ALSTAP_ALS_TOKEN_FILE") {
+                config.alsToken = try readToken(path, flag: "--als-token-file")
             }
             let redacted = !redactHeader.isEmpty ? redactHeader
                 : environment("ALSTAP_REDACT_HEADERS").map { $0.split(separator: ",").map(String.init) }
@@ -154,8 +206,8 @@ extension AlsTap {
             return (config, level, grace)
         }
 
-        private func readToken(_ path: String) throws -> String {
-            guard let file = fopen(path, "r") else { throw ValidationError("cannot read --tap-token-file \(path)") }
+        private func readToken(_ path: String, flag: String) throws -> String {
+            guard let file = fopen(path, "r") else { throw ValidationError("cannot read \(flag) \(path)") }
             defer { fclose(file) }
             var bytes: [UInt8] = []
             var chunk = [UInt8](repeating: 0, count: 4096)
@@ -165,7 +217,7 @@ extension AlsTap {
                 bytes += chunk[..<count]
             }
             let token = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: " \t\r\n")
-            guard !token.isEmpty else { throw ValidationError("--tap-token-file \(path) is empty") }
+            guard !token.isEmpty else { throw ValidationError("\(flag) \(path) is empty") }
             return token
         }
 
