@@ -1,0 +1,180 @@
+import ALSTapALS
+import Foundation
+import Testing
+
+@testable import ALSTapServer
+
+/// A batch of `entries` JSON lines of `lineBytes` bytes each, in one shared buffer.
+func batch(entries: Int, lineBytes: Int = 100, sequence: UInt64 = 0) -> EncodedBatch {
+    let line = String(repeating: "x", count: lineBytes - 1) + "\n"
+    let bytes = SharedBytes(String(repeating: line, count: entries))
+    var batch = EncodedBatch(entryCount: entries, isTCP: false,
+                             json: EncodedLines(bytes: bytes, lineEnds: (1...entries).map { UInt32($0 * lineBytes) }),
+                             text: nil, facts: nil, decodedAtNanos: 0)
+    batch.sequence = sequence
+    return batch
+}
+
+/// Everything a subscriber has queued, as text.
+func drain(_ subscriber: Subscriber) -> String {
+    var out: [UInt8] = []
+    subscriber.forEachQueuedSlice { slice in
+        out += slice
+        return true
+    }
+    subscriber.consume(out.count)
+    return String(decoding: out, as: UTF8.self)
+}
+
+/// A subscriber's queue holds whole shared batches in memory: it is bounded in those bytes,
+/// per subscriber and for all of them together, and gives them back when it is done.
+@Suite struct SubscriberBoundsTests {
+    @Test func aQueueChargesEachSharedBufferOnce() {
+        let counters = Counters()
+        let subscriber = Subscriber(format: .json, filter: nil, capacityLines: 1_000, counters: counters)
+        let b = batch(entries: 10)
+        subscriber.offer(b, entries: 0..<3, decodedAt: 0)
+        subscriber.offer(b, entries: 5..<7, decodedAt: 0)
+        #expect(subscriber.pinnedBytes == 1_000)
+        #expect(counters.get(.subscriberQueuedBytes) == 1_000)
+        #expect(drain(subscriber).utf8.count == 500)
+        #expect(subscriber.pinnedBytes == 0)
+        #expect(counters.get(.subscriberQueuedBytes) == 0)
+    }
+
+    @Test func sseFramingDoesNotChargeTheBufferAgain() {
+        let counters = Counters()
+        let subscriber = Subscriber(format: .sse, filter: nil, capacityLines: 1_000, counters: counters)
+        subscriber.offer(batch(entries: 10))
+        #expect(subscriber.pinnedBytes == 1_000)
+        let text = drain(subscriber)
+        #expect(text.components(separatedBy: "data: ").count == 11)
+        #expect(counters.get(.subscriberQueuedBytes) == 0)
+    }
+
+    @Test func aSparseReaderCannotPinMoreThanItsBound() {
+        let counters = Counters()
+        // Lines bound generous, bytes bound 10 batches: a filter keeping 1 line of each batch
+        // would otherwise pin every batch it touched.
+        let subscriber = Subscriber(format: .json, filter: nil, capacityLines: 100_000, capacityBytes: 10 * 10_000,
+                                    counters: counters)
+        for _ in 0..<50 { subscriber.offer(batch(entries: 100), entries: 0..<1, decodedAt: 0) }
+        #expect(subscriber.pinnedBytes <= 100_000)
+        #expect(subscriber.queuedLines == 10)
+        #expect(counters.get(.linesDroppedBytes) == 40)
+        #expect(counters.get(.linesDropped) == 40)
+        // It tells the client once the queue drained.
+        let text = drain(subscriber) + drain(subscriber)
+        #expect(text.hasSuffix("{\"type\":\"lost\",\"count\":40,\"reason\":\"slow\"}\n"))
+    }
+
+    @Test func allSubscribersTogetherAreBounded() {
+        let counters = Counters()
+        let subscribers = (0..<5).map { _ in
+            Subscriber(format: .json, filter: nil, capacityLines: 100_000, capacityBytes: 1 << 20,
+                       totalCapacityBytes: 30_000, counters: counters)
+        }
+        for _ in 0..<10 {
+            let b = batch(entries: 100)  // 10 000 bytes, shared by all five
+            for subscriber in subscribers { subscriber.offer(b) }
+        }
+        #expect(counters.get(.subscriberQueuedBytes) <= 30_000)
+        #expect(counters.get(.linesDroppedBytes) > 0)
+        for subscriber in subscribers { subscriber.release() }
+        #expect(counters.get(.subscriberQueuedBytes) == 0)
+    }
+
+    @Test func aSubscriberThatGoesAwayGivesItsBytesBack() {
+        let counters = Counters()
+        do {
+            let subscriber = Subscriber(format: .json, filter: nil, capacityLines: 100, counters: counters)
+            subscriber.offer(batch(entries: 5))
+            #expect(counters.get(.subscriberQueuedBytes) == 500)
+        }
+        #expect(counters.get(.subscriberQueuedBytes) == 0)
+    }
+
+    @Test func aBatchThatDoesNotFitLeavesNoCharge() {
+        let counters = Counters()
+        let subscriber = Subscriber(format: .json, filter: nil, capacityLines: 5, counters: counters)
+        subscriber.offer(batch(entries: 4))
+        subscriber.offer(batch(entries: 4))  // over the lines bound: dropped whole
+        #expect(subscriber.pinnedBytes == 400)
+        #expect(counters.get(.subscriberQueuedBytes) == 400)
+    }
+}
+
+/// `last=K` replays are gathered a few ring messages at a time and then put in front of what
+/// arrived live meanwhile.
+@Suite struct ReplayTests {
+    /// A ring message of `count` entries whose paths are `/p/<first + i>`.
+    static func record(_ sequence: UInt64, first: Int, count: Int) -> ReplayRing.Record {
+        var logs: [UInt8] = []
+        for i in first..<(first + count) {
+            let path = Array("/p/\(i)".utf8)
+            let request = [0x2A, UInt8(path.count)] + path          // HTTPRequestProperties.path = 5
+            let entry = [0x1A, UInt8(request.count)] + request     // HTTPAccessLogEntry.request = 3
+            logs += [0x0A, UInt8(entry.count)] + entry              // log_entry = 1
+        }
+        let message = [0x12, UInt8(logs.count)] + logs              // http_logs = 2
+        return ReplayRing.Record(sequence: sequence, payload: message.withUnsafeBytes { SharedBytes(copying: $0) },
+                                 reporter: Reporter(), entries: count)
+    }
+
+    static func paths(_ text: String) -> [String] {
+        text.split(separator: "\n").compactMap { line in
+            guard let range = line.range(of: "\"path\":\"") else { return nil }
+            return String(line[range.upperBound...].prefix { $0 != "\"" })
+        }
+    }
+
+    @Test func theRingIsBoundedInEntriesAndBytes() {
+        let ring = ReplayRing(capacityEntries: 100, capacityBytes: 200)
+        for i in 0..<20 { ring.append(Self.record(UInt64(i + 1), first: i * 2, count: 2)) }
+        let newest = ring.newest()!
+        #expect(newest.sequence == 20)
+        let kept = ring.records(through: newest.position, count: 100)
+        #expect(kept.reduce(0) { $0 + $1.payload.count } <= 200)
+        #expect(kept.first?.sequence == 20)
+        #expect(ring.records(through: newest.position - kept.count, count: 10).isEmpty, "older ones were evicted")
+    }
+
+    @Test func aReplayIsGatheredInStepsAndGoesBeforeLiveLines() {
+        let counters = Counters()
+        let ring = ReplayRing(capacityEntries: 1_000)
+        for i in 0..<10 { ring.append(Self.record(UInt64(i + 1), first: i * 3, count: 3)) }
+        let subscriber = Subscriber(format: .json, filter: nil, capacityLines: 1_000, counters: counters)
+        let job = ReplayJob(subscriber: subscriber, count: 7, ring: ring)!
+        #expect(subscriber.replayedThrough == 10)
+        let decoder = ALSDecoder()
+        // Live lines arrive meanwhile; nothing is written while the replay is pending.
+        subscriber.offer(batch(entries: 1, sequence: 11))
+        subscriber.offer(batch(entries: 1, sequence: 9))  // covered by the replay: skipped
+        #expect(!subscriber.hasData)
+        var steps = 0
+        while !job.step(ring: ring, decoder: decoder, budget: 1).done { steps += 1 }
+        #expect(steps == 2, "7 entries of 3-entry messages: three messages, one per step")
+        #expect(subscriber.hasData)
+        let lines = drain(subscriber).split(separator: "\n")
+        #expect(Self.paths(lines.dropLast().joined(separator: "\n")) == (23...29).map { "/p/\($0)" })
+        #expect(lines.last?.hasPrefix("xxx") == true, "the live line comes after the replay")
+    }
+
+    @Test func aReplayOfAnEmptyRingIsNothing() {
+        let subscriber = Subscriber(format: .json, filter: nil, capacityLines: 10, counters: Counters())
+        #expect(ReplayJob(subscriber: subscriber, count: 5, ring: ReplayRing(capacityEntries: 10)) == nil)
+        #expect(!subscriber.replayPending)
+    }
+
+    @Test func aFinishedReplayWithoutFollowEndsAfterTheEntries() {
+        let ring = ReplayRing(capacityEntries: 1_000)
+        ring.append(Self.record(1, first: 0, count: 3))
+        let subscriber = Subscriber(format: .json, filter: nil, capacityLines: 100, counters: Counters())
+        let job = ReplayJob(subscriber: subscriber, count: 100, ring: ring)!
+        subscriber.finish(notice: nil)
+        #expect(!subscriber.isFinished, "not before the replay was written")
+        #expect(job.step(ring: ring, decoder: ALSDecoder(), budget: 8).done)
+        #expect(Self.paths(drain(subscriber)) == ["/p/0", "/p/1", "/p/2"])
+        #expect(subscriber.isFinished)
+    }
+}
