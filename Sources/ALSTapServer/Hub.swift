@@ -15,9 +15,10 @@ public final class Hub: Sendable {
     let counters: Counters
     let replayRing: ReplayRing
 
-    init(loops: [EventLoop], inboxLimit: Int, replayEntries: Int, replayBytes: Int = .max, counters: Counters) {
+    init(loops: [EventLoop], inboxLimit: Int, inboxBytes: Int = .max, replayEntries: Int, replayBytes: Int = .max,
+         counters: Counters) {
         replayRing = ReplayRing(capacityEntries: replayEntries, capacityBytes: replayBytes)
-        inboxes = loops.map { LoopInbox(loop: $0, limit: inboxLimit) }
+        inboxes = loops.map { LoopInbox(loop: $0, limit: inboxLimit, limitBytes: inboxBytes) }
         subscribersByFormat = OutputFormat.allCases.map { _ in AtomicCounter() }
         self.counters = counters
     }
@@ -90,6 +91,8 @@ final class LoopInbox: Sendable {
     private struct Pending {
         var batches: [EncodedBatch] = []
         var entries = 0
+        /// Bytes of lines the queued batches hold.
+        var bytes = 0
         /// Entries dropped because the inbox was full, not yet reported to subscribers.
         var dropped = 0
         var tasks: [@Sendable () -> Void] = []
@@ -98,22 +101,27 @@ final class LoopInbox: Sendable {
     let loop: EventLoop
     let subscribers = AtomicCounter()
     private let limit: Int
+    private let limitBytes: Int
     private let pending = Locked(Pending())
 
-    init(loop: EventLoop, limit: Int) {
+    init(loop: EventLoop, limit: Int, limitBytes: Int = .max) {
         self.loop = loop
         self.limit = limit
+        self.limitBytes = limitBytes
     }
 
+    /// Bounded in entries and in bytes of lines (a few large entries weigh as much as many small).
     func push(_ batch: EncodedBatch) -> PushResult {
-        pending.withLock { state in
-            if state.entries + batch.entryCount > limit {
+        let bytes = [batch.json, batch.text, batch.als].reduce(0) { $0 + ($1?.bytes.count ?? 0) }
+        return pending.withLock { state in
+            if state.entries + batch.entryCount > limit || (state.bytes + bytes > limitBytes && !state.batches.isEmpty) {
                 state.dropped += batch.entryCount
                 return .dropped
             }
             let wasEmpty = state.batches.isEmpty
             state.batches.append(batch)
             state.entries += batch.entryCount
+            state.bytes += bytes
             return wasEmpty ? .wake : .queued
         }
     }

@@ -16,7 +16,8 @@ public final class Server: Sendable {
     public init(config: ServerConfig, logger: Logger) throws {
         Memory.setMmapThreshold(64 << 20)
         let loops = try (0..<max(1, config.threads)).map { try EventLoop(index: $0) }
-        hub = Hub(loops: loops, inboxLimit: config.loopInboxEntries, replayEntries: config.replayEntries,
+        hub = Hub(loops: loops, inboxLimit: config.loopInboxEntries, inboxBytes: config.loopInboxBytes,
+                  replayEntries: config.replayEntries,
                   replayBytes: config.replayBytes, counters: counters)
         let hub = hub
         let counters = counters

@@ -25,6 +25,8 @@ public struct ServerConfig: Sendable {
     public var subscribersQueueBytes = 64 << 20
     /// Entries waiting for one loop's subscribers before they are dropped (cross-thread hand-off bound).
     public var loopInboxEntries = 16_384
+    /// ...and bytes of their lines.
+    public var loopInboxBytes = 32 << 20
     /// Largest HTTP/1.1 request head; larger gets 431 and a close.
     public var maxHeadBytes = 16 * 1024
     /// A client must finish its request head (or HTTP/2 preface) within this time.

@@ -23,6 +23,17 @@ REQUESTS = [("GET", "/ok/get-{}", 200, None), ("POST", "/ok/post-{}", 200, None)
             ("GET", "/unavailable/{}", 503, None), ("GET", "/dead/{}", 503, "UF")]
 ROUNDS = 8
 TCP_CONNECTIONS = 5
+# The configs send this ingest token (grpc_service.initial_metadata); alstap requires it here,
+# so every entry these tests count proves a real Envoy's streams pass --als-token-file.
+INGEST_TOKEN = "demo-ingest-token"
+
+
+def token_file():
+    path = os.path.join(ROOT, ".build", "e2e-ingest-token")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(INGEST_TOKEN + "\n")
+    return path
 
 
 def wait_envoy_ready(admin_port, timeout=15):
@@ -44,7 +55,7 @@ def mesh():
     envoy = require_tool("envoy")
     # The configs point Envoy at 127.0.0.1:9001; alstap must be up first (Envoy drops its
     # first batch otherwise).
-    server = Alstap(als="127.0.0.1:9001", http="127.0.0.1:9002")
+    server = Alstap("--als-token-file", token_file(), als="127.0.0.1:9001", http="127.0.0.1:9002")
     envoys = [subprocess.Popen([envoy, "-c", config, "--log-level", "warn", "--base-id", str(base)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
               for config, base in [(SOURCE, 7301), (DESTINATION, 7302)]]
@@ -104,6 +115,8 @@ def test_envoy_access_logs_arrive_once_each(mesh):
     time.sleep(1.5)  # one more flush interval: anything extra would show up now
     entries = tap.json()
     assert len(entries) == total, f"expected {total} entries, got {len(entries)}"
+    stats = server.stats()
+    assert stats["alsUnauthenticated"] == 0 and stats["alsStreamsStarted"] >= 3, "Envoy's streams carry the token"
 
     http_entries = [e for e in entries if e["type"] == "http"]
     seen = Counter((e["request"]["path"], e["direction"]) for e in http_entries)
@@ -201,7 +214,7 @@ def test_sigterm_hands_envoy_to_a_second_instance(mesh):
     deadline = time.time() + 5
     while second is None:
         try:
-            second = Alstap(als="127.0.0.1:9001", http="127.0.0.1:9002")
+            second = Alstap("--als-token-file", token_file(), als="127.0.0.1:9001", http="127.0.0.1:9002")
         except AssertionError:
             assert time.time() < deadline, "the port was not released while draining"
             time.sleep(0.05)
