@@ -30,12 +30,13 @@ let package = Package(
                 cSettings: [.unsafeFlags(["-O2"])]),
         .target(name: "CProtobufArena", dependencies: ["CProtobufC"], cSettings: [.unsafeFlags(["-O2"])]),
         .target(name: "CLinux"),
+        .target(name: "CWireScan", cSettings: [.unsafeFlags(["-O2"])]),
 
         // Swift libraries, one job each, in data-path order.
         .target(name: "ALSTapSystem", dependencies: ["CLinux"], swiftSettings: swiftSettings),
         .target(name: "ALSTapHTTP2", dependencies: ["CNghttp2"], swiftSettings: swiftSettings),
         .target(name: "ALSTapHTTP1", swiftSettings: swiftSettings),
-        .target(name: "ALSTapALS", dependencies: ["CEnvoyProtos", "CProtobufC", "CProtobufArena"],
+        .target(name: "ALSTapALS", dependencies: ["CEnvoyProtos", "CProtobufC", "CProtobufArena", "CWireScan"],
                 swiftSettings: swiftSettings),
         .target(name: "ALSTapFilter", dependencies: ["ALSTapALS", "ALSTapHTTP1"], swiftSettings: swiftSettings),
         .target(name: "ALSTapServer",
@@ -67,5 +68,8 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "ALSTapHTTP2Tests", dependencies: ["ALSTapHTTP2", "CNghttp2"], swiftSettings: swiftSettings),
         .testTarget(name: "ALSTapHTTP1Tests", dependencies: ["ALSTapHTTP1"], swiftSettings: swiftSettings),
+        .testTarget(name: "ALSTapServerTests", dependencies: ["ALSTapServer", "ALSTapALS"], swiftSettings: swiftSettings),
+        .testTarget(name: "ALSTapSystemTests", dependencies: ["ALSTapSystem"], swiftSettings: swiftSettings),
+        .testTarget(name: "alstapTests", dependencies: ["alstap"], swiftSettings: swiftSettings),
     ]
 )

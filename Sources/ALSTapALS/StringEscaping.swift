@@ -5,7 +5,8 @@ import Glibc
 public enum EscapeMode {
     /// JSON string content: quotes, backslashes and control bytes escaped.
     case json
-    /// A readable text line: control bytes become `?`, so one entry stays one line.
+    /// A readable text line: every control character (C0 such as LF, ESC or BEL, DEL, and C1,
+    /// U+0080–U+009F) becomes one `?`, so one entry stays one line and a terminal shows it as text.
     case text
 }
 
@@ -22,41 +23,76 @@ extension ByteWriter {
     @inline(__always)
     public func appendEscaped(_ cString: UnsafePointer<CChar>, mode: EscapeMode) {
         let bytes = UnsafeRawPointer(cString).assumingMemoryBound(to: UInt8.self)
-        appendEscaped(UnsafeBufferPointer(start: bytes, count: strlen(cString)), mode: mode)
+        appendEscaped(UnsafeBufferPointer(start: bytes, count: protobufStringLength(cString)), mode: mode)
     }
 
     /// Appends untrusted bytes escaped for `mode`: clean runs are copied in bulk; invalid UTF-8
     /// becomes U+FFFD, so every line is valid UTF-8 whatever bytes Envoy sent.
     public func appendEscaped(_ input: UnsafeBufferPointer<UInt8>, mode: EscapeMode) {
+        // One copy of the loop per mode, each with its mode a constant, so the checks one mode
+        // needs cost the other nothing.
+        switch mode {
+        case .json: appendEscaped(input, as: .json)
+        case .text: appendEscaped(input, as: .text)
+        }
+    }
+
+    @inline(__always)
+    private func appendEscaped(_ input: UnsafeBufferPointer<UInt8>, as mode: EscapeMode) {
         guard let start = input.baseAddress else { return }
         let length = input.count
         // The usual case, a plain string: checked 8 bytes at a time (the last word overlapping
         // the one before), then copied at once.
         var i = 0
-        while i + 8 <= length && Self.isPlainASCII(UnsafeRawPointer(start + i)) { i += 8 }
-        if i == length || (i > 0 && i + 8 > length && Self.isPlainASCII(UnsafeRawPointer(start + length - 8))) {
+        while i + 8 <= length && Self.isPlain(UnsafeRawPointer(start + i), mode: mode) { i += 8 }
+        if i == length
+            || (i > 0 && i + 8 > length && Self.isPlain(UnsafeRawPointer(start + length - 8), mode: mode)) {
             appendShort(start, count: length)
             return
         }
-        appendEscaped(start, length: length, from: i, mode: mode)
+        // Out of line, so the fast path above stays small.
+        switch mode {
+        case .json: appendEscapedJSON(start, length: length, from: i)
+        case .text: appendEscapedText(start, length: length, from: i)
+        }
+    }
+
+    @inline(never)
+    private func appendEscapedJSON(_ start: UnsafePointer<UInt8>, length: Int, from first: Int) {
+        appendEscaped(start, length: length, from: first, mode: .json)
+    }
+
+    @inline(never)
+    private func appendEscapedText(_ start: UnsafePointer<UInt8>, length: Int, from first: Int) {
+        appendEscaped(start, length: length, from: first, mode: .text)
     }
 
     /// The general case, from `i` (everything before it is plain).
+    @inline(__always)
     private func appendEscaped(_ start: UnsafePointer<UInt8>, length: Int, from first: Int, mode: EscapeMode) {
         var runStart = 0
         var i = first
         while i < length {
-            if i + 8 <= length && Self.isPlainASCII(UnsafeRawPointer(start + i)) {
+            if i + 8 <= length && Self.isPlain(UnsafeRawPointer(start + i), mode: mode) {
                 i += 8
                 continue
             }
             let byte = start[i]
-            if Self.isPlainASCII(byte) {
+            if Self.isPlain(byte, mode: mode) {
                 i += 1
                 continue
             }
             if byte >= 0x80 {
                 let width = Self.validUTF8SequenceLength(start + i, available: length - i)
+                // A C1 control (U+0080–U+009F, C2 80…C2 9F) is as much a terminal control as ESC:
+                // one `?` in a text line. JSON allows it raw.
+                if width == 2 && mode == .text && byte == 0xC2 && start[i + 1] < 0xA0 {
+                    if i > runStart { append(start + runStart, count: i - runStart) }
+                    append(UInt8(ascii: "?"))
+                    i += 2
+                    runStart = i
+                    continue
+                }
                 if width > 0 {
                     i += width
                     continue
@@ -76,7 +112,6 @@ extension ByteWriter {
             return
         }
         switch (mode, byte) {
-        case (.text, 0x22), (.text, 0x5C): append(byte)
         case (.text, _): append(UInt8(ascii: "?"))
         case (.json, 0x22): append("\\\"")
         case (.json, 0x5C): append("\\\\")
@@ -91,24 +126,36 @@ extension ByteWriter {
         }
     }
 
-    /// True when `byte` needs no attention: printable ASCII other than a quote or a backslash.
+    /// True when `byte` is copied as it is: printable ASCII, in JSON other than a quote or a
+    /// backslash, in text other than DEL.
     @inline(__always)
-    static func isPlainASCII(_ byte: UInt8) -> Bool {
-        byte >= 0x20 && byte < 0x80 && byte != 0x22 && byte != 0x5C
+    static func isPlain(_ byte: UInt8, mode: EscapeMode) -> Bool {
+        switch mode {
+        case .json: byte >= 0x20 && byte < 0x80 && byte != 0x22 && byte != 0x5C
+        case .text: byte >= 0x20 && byte < 0x7F
+        }
     }
 
-    /// True when none of the 8 bytes at `p` needs attention: no control byte, quote, backslash
-    /// or non-ASCII byte (SWAR: each test sets a byte's high bit when that byte matches).
+    /// True when none of the 8 bytes at `p` needs attention: no control byte and no non-ASCII
+    /// byte; in JSON no quote or backslash, in text no DEL (SWAR: each test sets a byte's high
+    /// bit when that byte matches).
     @inline(__always)
-    static func isPlainASCII(_ p: UnsafeRawPointer) -> Bool {
+    static func isPlain(_ p: UnsafeRawPointer, mode: EscapeMode) -> Bool {
         let word = p.loadUnaligned(as: UInt64.self)
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080
         @inline(__always) func hasZeroByte(_ v: UInt64) -> UInt64 { (v &- ones) & ~v & highs }
         let control = (word &- 0x2020_2020_2020_2020) & ~word & highs
-        let quote = hasZeroByte(word ^ 0x2222_2222_2222_2222)
-        let backslash = hasZeroByte(word ^ 0x5C5C_5C5C_5C5C_5C5C)
-        return (word & highs) | control | quote | backslash == 0
+        switch mode {
+        case .json:
+            let quote = hasZeroByte(word ^ 0x2222_2222_2222_2222)
+            let backslash = hasZeroByte(word ^ 0x5C5C_5C5C_5C5C_5C5C)
+            return (word & highs) | control | quote | backslash == 0
+        case .text:
+            // Adding 1 to every byte carries DEL (0x7F) into its high bit; a byte's carry out
+            // reaches the next byte only from 0xFF, whose own high bit already fails the word.
+            return (word | (word &+ ones)) & highs | control == 0
+        }
     }
 
     /// The length of the valid UTF-8 sequence starting at `p` (RFC 3629), or 0 if invalid.

@@ -1,11 +1,13 @@
 import CEnvoyProtos
 import CProtobufC
+import CWireScan
 
 /// What one message may cost, checked before and while it is decoded.
 public struct DecodeLimits: Sendable, Equatable {
-    /// Sub-message nesting, counted from the message itself (protobuf's own default limit is
-    /// 100). google.protobuf.Struct and ListValue nest without end in the schema, and
-    /// protobuf-c's unpack recurses once per level: deeper input would overflow the stack.
+    /// Nesting of google.protobuf.Struct and ListValue values (metadata), counted as a JSON
+    /// value's depth: a Struct inside a Struct is two levels. They nest without end in the
+    /// schema, and protobuf-c's unpack recurses three times a level: a few thousand levels
+    /// (40 KB) would overflow the stack. Nothing else in these schemas recurses.
     public var maxDepth = 100
     /// Log entries in one StreamAccessLogsMessage.
     public var maxEntries = 10_000
@@ -20,8 +22,9 @@ public struct DecodeLimits: Sendable, Equatable {
 /// of entries are checked without allocating, and each entry's and the Identifier's bytes are
 /// located (a relay then forwards them as received).
 ///
-/// Only fields whose type can lead to a recursive type (Struct, Value, ListValue) are entered;
-/// every other field is skipped by its length, so a typical entry costs a few dozen tag reads.
+/// Only fields whose type can lead to a recursive type (Struct, Value, ListValue) are entered,
+/// every other field is skipped by its length, and a message too short to nest past the limit
+/// (a level takes at least 4 bytes) is not read at all: most entries cost one comparison.
 final class WireCheck {
     let limits: DecodeLimits
     /// The byte ranges of the message's log entries, in the order protobuf-c unpacks them.
@@ -38,6 +41,12 @@ final class WireCheck {
     private static let identifierNode = message.child(of: message.root, field: 1)!
     private static let httpEntryNode = message.child(of: message.child(of: message.root, field: 2)!, field: 1)!
     private static let tcpEntryNode = message.child(of: message.child(of: message.root, field: 3)!, field: 1)!
+
+    // The statics, read once (a static is a lazy global: a check on every access).
+    private let schema = WireCheck.message
+    private let identifier = WireCheck.identifierNode
+    private let httpEntry = WireCheck.httpEntryNode
+    private let tcpEntry = WireCheck.tcpEntryNode
 
     init(limits: DecodeLimits) {
         self.limits = limits
@@ -62,7 +71,7 @@ final class WireCheck {
             if number == 1 {
                 identifiers += 1
                 identifierRange = identifiers == 1 ? field : nil
-                try Self.message.check(base, field, node: Self.identifierNode, depth: 2, limit: limits.maxDepth)
+                try schema.check(base, field, node: identifier, depth: 0, limit: limits.maxDepth)
                 continue
             }
             // http_logs and tcp_logs are a oneof: protobuf-c keeps the last one seen, and merges
@@ -71,7 +80,8 @@ final class WireCheck {
                 entryRanges.removeAll(keepingCapacity: true)
                 logsField = number
             }
-            let entryNode = number == 2 ? Self.httpEntryNode : Self.tcpEntryNode
+            let entryNode = number == 2 ? httpEntry : tcpEntry
+            let maxEntries = limits.maxEntries, maxDepth = limits.maxDepth
             var entries = WireReader(base: base, range: field)
             while !entries.atEnd {
                 let (entryNumber, entryWireType) = try entries.tag()
@@ -80,13 +90,13 @@ final class WireCheck {
                     continue
                 }
                 let entry = try entries.lengthDelimited()
-                guard entryRanges.count < limits.maxEntries else {
+                guard entryRanges.count < maxEntries else {
                     throw GRPCStatusError(.resourceExhausted,
-                                          "message has more than \(limits.maxEntries) log entries",
+                                          "message has more than \(maxEntries) log entries",
                                           reason: .tooManyEntries)
                 }
                 entryRanges.append(entry)
-                try Self.message.check(base, entry, node: entryNode, depth: 3, limit: limits.maxDepth)
+                try schema.check(base, entry, node: entryNode, depth: 0, limit: maxDepth)
             }
         }
     }
@@ -101,15 +111,16 @@ final class WireCheck {
 
 /// The message types reachable from a root descriptor, reduced to what the depth check needs:
 /// for each type, the fields to enter (those whose type can reach a recursive type).
-final class WireSchema: Sendable {
-    private struct Node: Sendable {
-        /// Field numbers to enter and the node of their type.
-        var enter: [(number: UInt32, node: Int)] = []
-        /// Every message-typed field, for `child(of:field:)`.
-        var all: [(number: UInt32, node: Int)] = []
-    }
-
-    private let nodes: [Node]
+///
+/// `@unchecked Sendable`: built once and never changed; the tables live for the process (they are
+/// read on every message, so they are plain C memory).
+final class WireSchema: @unchecked Sendable {
+    /// The tables CWireScan walks (allocated once, for the life of the process).
+    private let tables: UnsafeMutablePointer<CWireScanSchema>
+    /// Whether entering each node is a level.
+    let isCounted: [Bool]
+    /// Every message-typed field, for `child(of:field:)`.
+    private let all: [[(number: UInt32, node: Int)]]
     let root = 0
 
     init(root descriptor: UnsafePointer<ProtobufCMessageDescriptor>) {
@@ -147,29 +158,59 @@ final class WireSchema: Sendable {
         }
         let cyclic = (0..<edges.count).map { reaches($0, $0) }
         let matters = (0..<edges.count).map { n in cyclic[n] || (0..<edges.count).contains { cyclic[$0] && reaches(n, $0) } }
-        nodes = edges.map { out in Node(enter: out.filter { matters[$0.node] }, all: out) }
+        // A level is a Struct or a ListValue, as a JSON value's depth: between two of them lie at
+        // least two message fields (ListValue → Value → ListValue), 4 bytes. Should a schema
+        // recurse elsewhere, its types count too, at 2 bytes a level.
+        let names = descriptors.map { String(cString: $0.pointee.name) }
+        let jsonLike = names.map { $0 == "google.protobuf.Struct" || $0 == "google.protobuf.ListValue" }
+        func reachesAvoidingJSON(_ from: Int) -> Bool {
+            var seen = Set<Int>()
+            var stack = edges[from].map(\.node).filter { !jsonLike[$0] }
+            while let n = stack.popLast() {
+                if n == from { return true }
+                if seen.insert(n).inserted { stack += edges[n].map(\.node).filter { !jsonLike[$0] } }
+            }
+            return false
+        }
+        let otherCycles = (0..<edges.count).map { !jsonLike[$0] && reachesAvoidingJSON($0) }
+        let counted = (0..<edges.count).map { jsonLike[$0] || otherCycles[$0] }
+        let enter = edges.map { $0.filter { matters[$0.node] } }
+        let first = UnsafeMutablePointer<Int32>.allocate(capacity: enter.count + 1)
+        let count = max(1, enter.reduce(0) { $0 + $1.count })
+        let numbers = UnsafeMutablePointer<UInt32>.allocate(capacity: count)
+        let children = UnsafeMutablePointer<Int32>.allocate(capacity: count)
+        var offset: Int32 = 0
+        for (n, fields) in enter.enumerated() {
+            first[n] = offset
+            for field in fields {
+                numbers[Int(offset)] = field.number
+                children[Int(offset)] = Int32(field.node)
+                offset += 1
+            }
+        }
+        first[enter.count] = offset
+        let countedTable = UnsafeMutablePointer<UInt8>.allocate(capacity: counted.count)
+        for (n, isCounted) in counted.enumerated() { countedTable[n] = isCounted ? 1 : 0 }
+        isCounted = counted
+        tables = .allocate(capacity: 1)
+        tables.initialize(to: CWireScanSchema(first: first, numbers: numbers, children: children, counted: countedTable,
+                                              bytes_per_level: otherCycles.contains(true) ? 2 : 4))
+        all = edges
     }
 
     func child(of node: Int, field: UInt32) -> Int? {
-        nodes[node].all.first { $0.number == field }?.node
+        all[node].first { $0.number == field }?.node
     }
 
-    /// Checks the message of type `node` in `base[range]`, at nesting `depth`.
+    /// Checks the message of type `node` in `base[range]`, at nesting `depth` (CWireScan walks it).
     func check(_ base: UnsafePointer<UInt8>, _ range: Range<Int>, node: Int, depth: Int,
                limit: Int) throws(GRPCStatusError) {
-        guard depth <= limit else {
+        switch CWireScan_check(tables, base + range.lowerBound, base + range.upperBound, Int32(node), Int32(depth),
+                               Int32(limit)) {
+        case Int32(CWIRESCAN_OK): return
+        case Int32(CWIRESCAN_TOO_DEEP):
             throw GRPCStatusError(.invalidArgument, "message nests deeper than \(limit) levels", reason: .tooDeep)
-        }
-        let enter = nodes[node].enter
-        guard !enter.isEmpty else { return }
-        var reader = WireReader(base: base, range: range)
-        while !reader.atEnd {
-            let (number, wireType) = try reader.tag()
-            guard wireType == 2, let child = enter.first(where: { $0.number == number }) else {
-                try reader.skip(wireType)
-                continue
-            }
-            try check(base, try reader.lengthDelimited(), node: child.node, depth: depth + 1, limit: limit)
+        default: throw WireReader.malformed
         }
     }
 }
@@ -188,11 +229,20 @@ struct WireReader {
 
     var atEnd: Bool { offset >= end }
 
-    private static let malformed = GRPCStatusError(.invalidArgument, "StreamAccessLogsMessage does not decode (bad wire format)",
+    static let malformed = GRPCStatusError(.invalidArgument, "StreamAccessLogsMessage does not decode (bad wire format)",
                                                    reason: .invalidProtobuf)
 
     @inline(__always)
     mutating func varint() throws(GRPCStatusError) -> UInt64 {
+        // Most varints here (tags, short lengths) are one byte.
+        if offset < end, base[offset] < 0x80 {
+            offset += 1
+            return UInt64(base[offset - 1])
+        }
+        return try longVarint()
+    }
+
+    private mutating func longVarint() throws(GRPCStatusError) -> UInt64 {
         var value: UInt64 = 0
         var shift: UInt64 = 0
         while offset < end && shift < 64 {

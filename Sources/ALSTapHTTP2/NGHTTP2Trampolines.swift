@@ -21,8 +21,12 @@ enum NGHTTP2Trampolines {
         guard let frame, CNghttp2_frame_headers_category(frame) == Int32(NGHTTP2_HCAT_REQUEST.rawValue) else { return 0 }
         let owner = session(userData)
         let stream = CNghttp2_frame_stream_id(frame)
-        // Refused: nghttp2 resets the stream and skips the rest of its header block.
-        guard owner.delegate.streamOpening(stream: stream) else { return Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
+        // Refused: reset with REFUSED_STREAM (safe to retry elsewhere); with no head kept, the rest
+        // of its header block is ignored.
+        guard owner.delegate.streamOpening(stream: stream) else {
+            owner.resetStream(stream, errorCode: NGHTTP2_REFUSED_STREAM.rawValue)
+            return 0
+        }
         owner.heads[stream] = HTTP2RequestHead()
         return 0
     }

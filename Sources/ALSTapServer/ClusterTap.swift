@@ -224,15 +224,17 @@ final class ClusterTap {
         }
     }
 
+    /// A peer's words (its rejection body, say) are data: escaped like entries' strings.
     private func notice(_ peer: ListenAddress, _ message: String) {
-        var escaped = ""
-        for character in message {
-            if character == "\\" || character == "\"" { escaped.append("\\") }
-            escaped.append(character.isASCII && character.asciiValue! < 0x20 ? " " : character)
+        func escaped(_ mode: EscapeMode) -> String {
+            let writer = ByteWriter(capacity: message.utf8.count + 16)
+            var text = message
+            text.withUTF8 { writer.appendEscaped($0, mode: mode) }
+            return String(decoding: writer.bytes, as: UTF8.self)
         }
         subscriber.enqueueNotice(subscriber.notice("notice",
-            json: "{\"type\":\"notice\",\"peer\":\"\(peer)\",\"message\":\"\(escaped)\"}",
-            text: "# peer \(peer): \(message)"))
+            json: "{\"type\":\"notice\",\"peer\":\"\(peer)\",\"message\":\"\(escaped(.json))\"}",
+            text: "# peer \(peer): \(escaped(.text))"))
         subscriber.transport?.subscriberHasData()
     }
 

@@ -9,11 +9,19 @@ final class HTTP1Connection: Connection, InitialBytesConsumer, HeadDeadline, Sub
     private var received: [UInt8] = []
     private var subscriber: Subscriber?
     private var closeWhenFlushed = false
+    /// Bytes of the current request's Content-Length body still to read and drop.
+    private var bodyBytesToSkip = 0
+    /// Pipelined requests wait for `writable()`: a turn's share of them was answered.
+    private var awaitingWritable = false
     private(set) var headDeadlineNanos: UInt64 = 0
 
     /// Slices gathered into one chunk per writev (plus the chunk header and trailing CRLF).
     private static let maxSlicesPerWrite = 62
-    private static let maxBytesPerWrite = 1 << 20
+    /// Also the most a stuck client leaves in the backlog (the unsent tail of one chunk).
+    private static let maxBytesPerWrite = 256 << 10
+    /// Pipelined requests answered per turn of the loop: one client's queue of requests must not
+    /// keep the loop from its other connections.
+    private static let maxAnswersPerTurn = 16
 
     func start(with initialBytes: UnsafeRawBufferPointer) {
         awaitHead()
@@ -41,6 +49,9 @@ final class HTTP1Connection: Connection, InitialBytesConsumer, HeadDeadline, Sub
             close()
         } else if subscriber != nil {
             writeQueuedLines()
+        } else {
+            awaitingWritable = false
+            processRequests()  // pipelined requests held back: answers were unwritten, or a turn's share given
         }
     }
 
@@ -49,11 +60,48 @@ final class HTTP1Connection: Connection, InitialBytesConsumer, HeadDeadline, Sub
         context.watchHead(self)
     }
 
-    /// Answers every complete request head received (pipelining), until one streams or closes.
+    /// Answers the complete requests received (pipelining), until one streams or closes, an answer
+    /// is left unwritten, or a turn's share is answered: the rest wait for `writable()`, so a client
+    /// that sends without reading cannot grow the backlog nor keep the loop to itself.
     private func processRequests() {
+        var start = 0  // bytes of `received` used up; removed once, not per request
+        var answered = 0
+        defer {
+            if closeWhenFlushed || isClosed || subscriber != nil {
+                received = []  // nothing after the last answer will be parsed
+            } else {
+                received.removeFirst(start)
+            }
+        }
         while !isClosed && subscriber == nil && !closeWhenFlushed {
+            if bodyBytesToSkip > 0 {
+                let skipped = min(bodyBytesToSkip, received.count - start)
+                start += skipped
+                bodyBytesToSkip -= skipped
+                if bodyBytesToSkip > 0 { return }
+            }
+            if hasPendingOutput || awaitingWritable {
+                // Unanswered requests are kept up to 4 × maxHeadBytes (plus the read that crossed it).
+                // Past that the client is closed without an answer and counted as a head over the
+                // limit: simpler than taking the socket out of the loop's read set until it drains.
+                if received.count - start > 4 * context.config.maxHeadBytes {
+                    context.counters.add(.headTooLarge)
+                    close()
+                }
+                return
+            }
+            if answered == Self.maxAnswersPerTurn {
+                if received.count > start {
+                    // Resumed by the writable event: next turn, or once the client reads if the
+                    // socket's buffer is nearly full.
+                    awaitingWritable = true
+                    watchWritable(true)
+                }
+                return
+            }
             let result = received.withUnsafeBytes {
-                HTTP1RequestParser.parse($0, maxHeadBytes: context.config.maxHeadBytes)
+                HTTP1RequestParser.parse(UnsafeRawBufferPointer(rebasing: $0[start...]),
+                                         maxHeadBytes: context.config.maxHeadBytes)
             }
             switch result {
             case .incomplete:
@@ -65,15 +113,38 @@ final class HTTP1Connection: Connection, InitialBytesConsumer, HeadDeadline, Sub
             case .malformed(let reason):
                 finish(HTTP1Response.simple(status: 400, reason: "Bad Request", body: reason + "\n", close: true))
             case .complete(let head, let consumed):
-                received.removeFirst(consumed)
+                start += consumed
+                answered += 1
                 context.unwatchHead(self)
-                answer(head)
+                answerFramed(head)
             }
         }
     }
 
+    /// Answers a request whose body framing alstap can follow (RFC 9112 §6.3); else 400 or 413 and close.
+    private func answerFramed(_ head: HTTP1RequestHead) {
+        switch HTTP1RequestParser.bodyFraming(of: head) {
+        case .noBody:
+            answer(head)
+        case .contentLength(let length) where length <= context.config.maxHeadBytes:
+            // No route takes a body. One up to maxHeadBytes (the bound a head has) is read and
+            // dropped as it arrives, so the next request starts after it rather than inside it.
+            bodyBytesToSkip = length
+            answer(head)
+        case .contentLength:
+            finish(HTTP1Response.simple(status: 413, reason: "Content Too Large",
+                                        body: "request body over \(context.config.maxHeadBytes) bytes\n", close: true))
+        case .transferEncoded:
+            finish(HTTP1Response.simple(status: 400, reason: "Bad Request",
+                                        body: "transfer-encoding is not accepted\n", close: true))
+        case .malformed(let reason):
+            finish(HTTP1Response.simple(status: 400, reason: "Bad Request", body: reason + "\n", close: true))
+        }
+    }
+
     private func answer(_ head: HTTP1RequestHead) {
-        let route = HTTPRoute(method: head.method, target: head.target)
+        // The ingest listener serves gRPC only (over HTTP/2): nothing of the tap API answers here.
+        let route = role.contains(.tap) ? HTTPRoute(method: head.method, target: head.target) : .notFound
         guard route.isAuthorized(head.header("authorization"), token: context.config.tapToken) else {
             context.counters.add(.unauthorized)
             respond(.unauthorized, to: head)
@@ -91,9 +162,11 @@ final class HTTP1Connection: Connection, InitialBytesConsumer, HeadDeadline, Sub
                 respond(response, to: head)
                 return
             }
-            write(HTTP1Response.streamingHead(contentType: query.format.contentType))
+            // Attached before the first write: a client that already left makes that write fail
+            // and close the connection, and `closing` must then find the subscriber to release.
             subscriber.transport = self
             self.subscriber = subscriber
+            write(HTTP1Response.streamingHead(contentType: query.format.contentType))
             writeQueuedLines()  // a replay may have queued lines, or ended the stream already
             return
         }

@@ -38,9 +38,10 @@ final class LoopContext: @unchecked Sendable {
     private var clusterTaps: [ObjectIdentifier: ClusterTap] = [:]
     /// `last=K` replays being gathered, by subscriber.
     private var replays: [ObjectIdentifier: ReplayJob] = [:]
-    /// Ring messages decoded again per loop turn for replays, all of them together (and per replay).
-    private static let replayMessagesPerTurn = 32
-    private static let replayMessagesPerStep = 8
+    /// Entries decoded again per loop turn for replays, all of them together (and per replay
+    /// and turn): a few milliseconds of work, however many replays wait.
+    private static let replayEntriesPerTurn = 2_000
+    private static let replayEntriesPerStep = 500
     /// HTTP/2 connections, for the shutdown notice and GOAWAY.
     private var http2Connections: [ObjectIdentifier: HTTP2Connection] = [:]
     var draining = false
@@ -130,7 +131,7 @@ final class LoopContext: @unchecked Sendable {
         // sequence numbers tell which of those the replay covers. The replay itself is gathered
         // over the next loop turns (`stepReplays`).
         if last > 0 && !subscriber.pairs {
-            if let job = ReplayJob(subscriber: subscriber, count: last, ring: hub.replayRing) {
+            if let job = ReplayJob(subscriber: subscriber, count: last, ring: hub.replayRing, counters: counters) {
                 replays[ObjectIdentifier(subscriber)] = job
                 loop.wake()
             } else if subscriber.format == .als {
@@ -145,10 +146,10 @@ final class LoopContext: @unchecked Sendable {
     /// Advances the replays a bounded amount; wakes the loop again while some are left.
     func stepReplays() {
         guard !replays.isEmpty else { return }
-        var budget = Self.replayMessagesPerTurn
+        var budget = Self.replayEntriesPerTurn
         var done: [ObjectIdentifier] = []
         for (id, job) in replays where budget > 0 {
-            let step = job.step(ring: hub.replayRing, decoder: decoder, budget: min(budget, Self.replayMessagesPerStep))
+            let step = job.step(ring: hub.replayRing, decoder: decoder, budget: min(budget, Self.replayEntriesPerStep))
             budget -= max(step.decoded, 1)
             counters.add(.replayRecordsDecoded, step.decoded)
             if step.done { done.append(id) }

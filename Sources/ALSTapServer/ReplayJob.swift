@@ -3,10 +3,15 @@ import ALSTapALS
 /// A `last=K` replay, gathered a few messages per loop turn so that opening many taps at once
 /// (or opening and resetting them) cannot stall the loop: the ring's messages are decoded again,
 /// newest first, until K entries match, and only then queued, oldest first, in front of what
-/// arrived live meanwhile. The subscriber's stream writes nothing until then. Loop-confined.
+/// arrived live meanwhile. The subscriber's stream writes nothing until then. The batches it
+/// holds meanwhile count in the subscribers' byte bound (`Counters.subscriberQueuedBytes`): it
+/// stops gathering at the subscriber's own bound, or the process's. Loop-confined.
 final class ReplayJob {
     let subscriber: Subscriber
+    private let counters: Counters
     private let wanted: Int
+    /// Bytes of the selected batches, on the subscribers' account until they are queued.
+    private var held = 0
     /// The next ring position to read (counting down).
     private var position: Int
     private var found = 0
@@ -15,20 +20,31 @@ final class ReplayJob {
 
     /// nil when the ring is empty (nothing to replay). Live batches up to the ring's newest are
     /// the replay's from here on.
-    init?(subscriber: Subscriber, count: Int, ring: ReplayRing) {
+    init?(subscriber: Subscriber, count: Int, ring: ReplayRing, counters: Counters) {
         guard let newest = ring.newest() else { return nil }
         self.subscriber = subscriber
+        self.counters = counters
         wanted = count
         position = newest.position
         subscriber.replayedThrough = newest.sequence
         subscriber.beginReplay()
     }
 
-    /// Decodes up to `budget` messages; true when the replay is complete (and queued).
+    deinit { counters.subtract(.subscriberQueuedBytes, held) }  // abandoned: the client left
+
+    private var overBytes: Bool {
+        held >= subscriber.capacityBytes || counters.get(.subscriberQueuedBytes) >= subscriber.totalCapacityBytes
+    }
+
+    /// Decodes ring messages until `budget` entries were decoded (at least one message); done
+    /// when the replay is complete (and queued).
     func step(ring: ReplayRing, decoder: ALSDecoder, budget: Int) -> (done: Bool, decoded: Int) {
-        let records = ring.records(through: position, count: budget)
-        position -= records.count
-        for record in records where found < wanted {
+        let records = ring.records(through: position, count: 8)
+        var decoded = 0
+        var used = 0
+        for record in records where found < wanted && !overBytes && (used == 0 || decoded < budget) {
+            used += 1
+            decoded += record.entries
             var reporter = record.reporter
             guard let batch = try? decoder.decode(record.payload.bytes, reporter: &reporter,
                                                   formats: FormatSet(subscriber.format),
@@ -40,16 +56,31 @@ final class ReplayJob {
             }
             matching = Array(matching.suffix(wanted - found))
             found += matching.count
-            if !matching.isEmpty { selected.append((batch, matching)) }
+            if !matching.isEmpty {
+                selected.append((batch, matching))
+                let bytes = batch.lines(for: subscriber.format)?.bytes.count ?? 0
+                held += bytes
+                counters.add(.subscriberQueuedBytes, bytes)
+            }
         }
-        // Done when enough matched, or the ring has nothing older (evicted, or its beginning).
-        let done = found >= wanted || records.count < budget
+        position -= used
+        // Done when enough matched, the ring has nothing older (evicted, or its beginning), or
+        // what it holds reached the byte bounds (the newest entries are kept).
+        let done = found >= wanted || records.isEmpty || (used == records.count && records.count < 8) || overBytes
         if done {
+            counters.subtract(.subscriberQueuedBytes, held)
+            held = 0
+            // What does not fit the subscriber's bound would be dropped on the way in: let the
+            // oldest batches go first, so the newest entries are the ones it gets.
+            var bytes = selected.reduce(0) { $0 + ($1.batch.lines(for: subscriber.format)?.bytes.count ?? 0) }
+            while selected.count > 1 && bytes > subscriber.capacityBytes, let oldest = selected.popLast() {
+                bytes -= oldest.batch.lines(for: subscriber.format)?.bytes.count ?? 0
+            }
             let notice = subscriber.format == .als
                 ? subscriber.notice("replayed", json: ClusterTap.replayedNotice, text: "") : nil
             subscriber.completeReplay(selected.reversed(), notice: notice)
             selected.removeAll()
         }
-        return (done, records.count)
+        return (done, decoded)
     }
 }

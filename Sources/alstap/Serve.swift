@@ -35,7 +35,7 @@ extension AlsTap {
         @Option(help: "Bytes all subscribers' queues may hold together [ALSTAP_SUBSCRIBERS_QUEUE_BYTES, 67108864].")
         var subscribersQueueBytes: Int?
 
-        @Option(help: "Sub-message nesting in one ALS message; deeper is INVALID_ARGUMENT [ALSTAP_MAX_NESTING_DEPTH, 100].")
+        @Option(help: "Nesting of Struct/ListValue metadata (JSON depth); deeper is INVALID_ARGUMENT [ALSTAP_MAX_NESTING_DEPTH, 100].")
         var maxNestingDepth: Int?
 
         @Option(help: "Log entries in one ALS message; more is RESOURCE_EXHAUSTED [ALSTAP_MAX_ENTRIES_PER_MESSAGE, 10000].")
@@ -150,7 +150,7 @@ extension AlsTap {
             config.subscribersQueueBytes = try number(subscribersQueueBytes, "ALSTAP_SUBSCRIBERS_QUEUE_BYTES", 64 << 20,
                                                       "--subscribers-queue-bytes", 4096...(1 << 40))
             config.decodeLimits.maxDepth = try number(maxNestingDepth, "ALSTAP_MAX_NESTING_DEPTH", 100,
-                                                      "--max-nesting-depth", 8...1000)
+                                                      "--max-nesting-depth", 2...1000)
             config.decodeLimits.maxEntries = try number(maxEntriesPerMessage, "ALSTAP_MAX_ENTRIES_PER_MESSAGE", 10_000,
                                                         "--max-entries-per-message", 1...10_000_000)
             config.decodeLimits.maxUnpackedBytes = try number(maxUnpackedBytes, "ALSTAP_MAX_UNPACKED_BYTES", 16 << 20,

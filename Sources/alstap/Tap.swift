@@ -201,7 +201,7 @@ extension AlsTap {
                         default:
                             break
                         }
-                        print(style == .json ? String(line) : formatter.format(entry))
+                        print(style == .json ? TerminalText.safeJSON(line) : formatter.format(entry))
                         fflush(nil)
                         printed += 1
                         return max.map { printed < $0 } ?? true
@@ -220,8 +220,9 @@ extension AlsTap {
             }
         }
 
+        /// One line on stderr; `message` may carry the server's text (an error body, a peer's notice).
         private func note(_ message: String) {
-            let bytes = Array("alstap tap: \(message)\n".utf8)
+            let bytes = Array("alstap tap: \(TerminalText.safe(message))\n".utf8)
             _ = bytes.withUnsafeBytes { Glibc.write(STDERR_FILENO, $0.baseAddress, $0.count) }
         }
     }

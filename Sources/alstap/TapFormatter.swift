@@ -1,4 +1,6 @@
-/// Turns the server's entries into what `alstap tap -o text|wide` prints.
+/// Turns the server's entries into what `alstap tap -o text|wide` prints. Every string from the
+/// entry goes through `show` as it enters the line (`TerminalText.safe`), so the line's only
+/// escapes are `paint`'s colors.
 struct TapFormatter {
     enum Style: String, CaseIterable {
         case text, json, wide
@@ -9,7 +11,7 @@ struct TapFormatter {
 
     func format(_ entry: TapEntry) -> String {
         if entry.type == "pair" { return formatPair(entry) }
-        let time = entry.time.map(Self.clock) ?? "-"
+        let time = entry.time.map { Self.clock(show($0)) } ?? "-"
         let direction = entry.direction ?? "unknown"
         let arrow = "\(label(entry.source, withPort: false)) → \(label(entry.destination, withPort: true))"
         var line = "\(time) \(paint(Self.short(direction), direction == "inbound" ? "34" : direction == "outbound" ? "35" : "0"))"
@@ -18,7 +20,8 @@ struct TapFormatter {
             line += " \"TCP rx=\(entry.connection?.receivedBytes ?? 0) tx=\(entry.connection?.sentBytes ?? 0)\""
         } else {
             let request = entry.request
-            line += " \"\(request?.scheme ?? "-") \(request?.method ?? "-") \(request?.path ?? "-") \(entry.protocol ?? "-")\""
+            line += " \"\(show(request?.scheme)) \(show(request?.method)) \(show(request?.path))"
+                + " \(show(entry.protocol))\""
         }
         if let code = entry.response?.code {
             let colors = [2: "32", 3: "36", 4: "33", 5: "31"]
@@ -28,13 +31,13 @@ struct TapFormatter {
         }
         if let total = entry.durations?.total { line += " " + Self.latency(total) }
         if let flags = entry.response?.flags, !flags.isEmpty {
-            line += " " + paint(flags.joined(separator: ","), "31")
+            line += " " + paint(flags.map(TerminalText.safe).joined(separator: ","), "31")
         }
         if style == .wide {
-            line += " id=\(entry.request?.id ?? "-")"
-            line += " ua=\"\(entry.request?.userAgent ?? "-")\""
-            line += " upstream=\(entry.upstream?.host ?? "-")"
-            line += " reporter=\(entry.reporter?.nodeId ?? "-")"
+            line += " id=\(show(entry.request?.id))"
+            line += " ua=\"\(show(entry.request?.userAgent))\""
+            line += " upstream=\(show(entry.upstream?.host))"
+            line += " reporter=\(show(entry.reporter?.nodeId))"
         }
         return line
     }
@@ -42,12 +45,12 @@ struct TapFormatter {
     /// A request seen by both sidecars: source → destination once, both latencies.
     private func formatPair(_ pair: TapEntry) -> String {
         let first = pair.outbound ?? pair.inbound
-        let time = first?.time.map(Self.clock) ?? "-"
+        let time = first?.time.map { Self.clock(show($0)) } ?? "-"
         let arrow = "\(label(pair.source, withPort: false)) → \(label(pair.destination, withPort: true))"
         var line = "\(time) \(pair.paired == true ? "pair" : "lone") " + arrow
             + String(repeating: " ", count: max(0, 44 - arrow.count))
         let request = pair.request
-        line += " \"\(request?.scheme ?? "-") \(request?.method ?? "-") \(request?.path ?? "-") \(first?.protocol ?? "-")\""
+        line += " \"\(show(request?.scheme)) \(show(request?.method)) \(show(request?.path)) \(show(first?.protocol))\""
         if let code = (pair.outbound ?? pair.inbound)?.response?.code {
             let colors = [2: "32", 3: "36", 4: "33", 5: "31"]
             line += " " + paint(String(code), colors[code / 100] ?? "0")
@@ -59,24 +62,29 @@ struct TapFormatter {
         if let overhead = pair.overheadMs { line += " overhead=" + Self.latency(overhead) }
         if let attempts = pair.attempts, !attempts.isEmpty { line += " attempts=\(attempts.count + 1)" }
         if let flags = (pair.outbound ?? pair.inbound)?.response?.flags, !flags.isEmpty {
-            line += " " + paint(flags.joined(separator: ","), "31")
+            line += " " + paint(flags.map(TerminalText.safe).joined(separator: ","), "31")
         }
-        if style == .wide { line += " id=\(pair.requestId ?? "-")" }
+        if style == .wide { line += " id=\(show(pair.requestId))" }
         return line
     }
 
     /// `workload.namespace`, `service.namespace:port` or the address.
     private func label(_ side: TapEntry.Side?, withPort: Bool) -> String {
         guard let side else { return "-" }
-        if let workload = side.workload {
-            return side.namespace.map { "\(workload).\($0)" } ?? workload
+        if let workload = side.workload.map(TerminalText.safe) {
+            return side.namespace.map { "\(workload).\(show($0))" } ?? workload
         }
-        if let service = side.service {
-            var label = side.namespace.map { "\(service).\($0)" } ?? service
+        if let service = side.service.map(TerminalText.safe) {
+            var label = side.namespace.map { "\(service).\(show($0))" } ?? service
             if withPort, let port = side.port { label += ":\(port)" }
             return label
         }
-        return side.address ?? "-"
+        return show(side.address)
+    }
+
+    /// A string from the entry, terminal-safe; `-` when it is absent.
+    private func show(_ text: String?) -> String {
+        text.map(TerminalText.safe) ?? "-"
     }
 
     private func paint(_ text: String, _ code: String) -> String {

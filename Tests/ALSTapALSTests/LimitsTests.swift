@@ -30,10 +30,10 @@ struct Wire {
         return wire.bytes
     }
 
-    /// A google.protobuf.Struct nested `depth` Structs deep: {"a": {"a": … {}}}.
+    /// A google.protobuf.Struct nested `depth` Structs deep (the innermost empty): {"a": {"a": … {}}}.
     static func nestedStruct(depth: Int) -> [UInt8] {
         var inner: [UInt8] = []
-        for _ in 0..<depth {
+        for _ in 1..<depth {
             let value = message { $0.field(5, inner) }                             // Value.struct_value
             let entry = message { $0.field(1, "a"); $0.field(2, value) }           // FieldsEntry
             inner = message { $0.field(1, entry) }                                 // Struct.fields
@@ -91,9 +91,9 @@ struct Wire {
         }
     }
 
-    @Test(arguments: [3_000, 34])
+    @Test(arguments: [3_000, 101])
     func deepNodeMetadataIsRefusedBeforeUnpacking(depth: Int) {
-        // 34 Structs are 102 message levels (Struct, FieldsEntry, Value), plus the Identifier's 3.
+        // Levels count as a JSON value's depth: 101 Structs inside each other are 101.
         let bytes = Wire.streamMessage(nodeId: "n", nodeMetadata: Wire.nestedStruct(depth: depth),
                                        entries: [Wire.httpEntry(path: "/x")])
         var reporter = Reporter()
@@ -117,9 +117,9 @@ struct Wire {
         }
     }
 
-    @Test func shallowNestingDecodes() throws {
-        let bytes = Wire.streamMessage(nodeId: "n", nodeMetadata: Wire.nestedStruct(depth: 20),
-                                       entries: [Wire.httpEntry(path: "/x", metadata: Wire.nestedStruct(depth: 20))])
+    @Test func nestingUpToTheLimitDecodes() throws {
+        let bytes = Wire.streamMessage(nodeId: "n", nodeMetadata: Wire.nestedStruct(depth: 100),
+                                       entries: [Wire.httpEntry(path: "/x", metadata: Wire.nestedStruct(depth: 100))])
         var reporter = Reporter()
         let batch = try Self.decode(bytes, reporter: &reporter)
         #expect(batch.entryCount == 1)
@@ -128,7 +128,7 @@ struct Wire {
 
     @Test func theDepthLimitIsConfigurable() throws {
         var limits = DecodeLimits()
-        limits.maxDepth = 20
+        limits.maxDepth = 9
         let bytes = Wire.streamMessage(entries: [Wire.httpEntry(path: "/x", metadata: Wire.nestedStruct(depth: 10))])
         var reporter = Reporter()
         #expect(throws: GRPCStatusError.self) { _ = try Self.decode(bytes, limits: limits, reporter: &reporter) }
@@ -236,6 +236,34 @@ struct Wire {
             } catch {
                 #expect(error.code == .invalidArgument)
             }
+        }
+    }
+}
+
+/// A ListValue nests in 4 bytes a level, the least the pruning assumes: at the limit it decodes,
+/// one more and it is refused, whatever the message's size.
+@Suite struct ListNestingTests {
+    /// `depth` ListValues inside each other (the innermost empty): [[[…[]]]].
+    static func nestedList(depth: Int) -> [UInt8] {
+        var inner: [UInt8] = []
+        for _ in 1..<depth {
+            let value = Wire.message { $0.field(6, inner) }  // Value.list_value
+            inner = Wire.message { $0.field(1, value) }      // ListValue.values
+        }
+        return inner
+    }
+
+    @Test(arguments: [(100, true), (101, false)])
+    func listsNestUpToTheLimit(depth: Int, accepted: Bool) throws {
+        // filter_metadata["x"] is a Struct: {"a": [[[...]]]}, one level more than the lists.
+        let value = Wire.message { $0.field(6, Self.nestedList(depth: depth - 1)) }
+        let metadata = Wire.message { $0.field(1, Wire.message { $0.field(1, "a"); $0.field(2, value) }) }
+        let bytes = Wire.streamMessage(entries: [Wire.httpEntry(path: "/x", metadata: metadata)])
+        var reporter = Reporter()
+        if accepted {
+            #expect(try LimitsTests.decode(bytes, reporter: &reporter).entryCount == 1)
+        } else {
+            #expect(throws: GRPCStatusError.self) { _ = try LimitsTests.decode(bytes, reporter: &reporter) }
         }
     }
 }

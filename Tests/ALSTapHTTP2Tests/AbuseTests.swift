@@ -160,7 +160,8 @@ enum Frames {
         for stream: UInt32 in [1, 3, 5, 7] { bytes += Frames.frame(1, flags: 0x4, stream: stream, Frames.pseudoHeaders) }
         try Self.feed(session, bytes)
         #expect(delegate.started == [1, 3])
-        let resets = Self.frameTypes(try Self.output(session)).filter { $0.type == 3 }.map(\.stream)
-        #expect(resets == [5, 7])
+        let resets = Self.frameTypes(try Self.output(session)).filter { $0.type == 3 }
+        #expect(resets.map(\.stream) == [5, 7])
+        #expect(resets.allSatisfy { $0.payload.elementsEqual([0, 0, 0, 7]) }, "REFUSED_STREAM: safe to retry")
     }
 }

@@ -144,7 +144,7 @@ func drain(_ subscriber: Subscriber) -> String {
         let ring = ReplayRing(capacityEntries: 1_000)
         for i in 0..<10 { ring.append(Self.record(UInt64(i + 1), first: i * 3, count: 3)) }
         let subscriber = Subscriber(format: .json, filter: nil, capacityLines: 1_000, counters: counters)
-        let job = ReplayJob(subscriber: subscriber, count: 7, ring: ring)!
+        let job = ReplayJob(subscriber: subscriber, count: 7, ring: ring, counters: counters)!
         #expect(subscriber.replayedThrough == 10)
         let decoder = ALSDecoder()
         // Live lines arrive meanwhile; nothing is written while the replay is pending.
@@ -160,9 +160,27 @@ func drain(_ subscriber: Subscriber) -> String {
         #expect(lines.last?.hasPrefix("xxx") == true, "the live line comes after the replay")
     }
 
+    @Test func aReplayHoldsNoMoreThanTheSubscribersBytesBound() {
+        let counters = Counters()
+        let ring = ReplayRing(capacityEntries: 10_000)
+        for i in 0..<100 { ring.append(Self.record(UInt64(i + 1), first: i * 10, count: 10)) }
+        // Each decoded message is about 10 lines of ~100 bytes: a 3 KB bound holds about 3.
+        let subscriber = Subscriber(format: .json, filter: nil, capacityLines: 10_000, capacityBytes: 3_000,
+                                    counters: counters)
+        let job = ReplayJob(subscriber: subscriber, count: 1_000, ring: ring, counters: counters)!
+        var steps = 0
+        while !job.step(ring: ring, decoder: ALSDecoder(), budget: 8).done { steps += 1 }
+        #expect(steps < 3, "it stopped gathering at the bound, not after 100 messages")
+        let paths = Self.paths(drain(subscriber))
+        #expect(paths.last == "/p/999", "the newest entries are the ones kept")
+        #expect(paths.count < 100)
+        subscriber.release()
+        #expect(counters.get(.subscriberQueuedBytes) == 0)
+    }
+
     @Test func aReplayOfAnEmptyRingIsNothing() {
         let subscriber = Subscriber(format: .json, filter: nil, capacityLines: 10, counters: Counters())
-        #expect(ReplayJob(subscriber: subscriber, count: 5, ring: ReplayRing(capacityEntries: 10)) == nil)
+        #expect(ReplayJob(subscriber: subscriber, count: 5, ring: ReplayRing(capacityEntries: 10), counters: Counters()) == nil)
         #expect(!subscriber.replayPending)
     }
 
@@ -170,7 +188,7 @@ func drain(_ subscriber: Subscriber) -> String {
         let ring = ReplayRing(capacityEntries: 1_000)
         ring.append(Self.record(1, first: 0, count: 3))
         let subscriber = Subscriber(format: .json, filter: nil, capacityLines: 100, counters: Counters())
-        let job = ReplayJob(subscriber: subscriber, count: 100, ring: ring)!
+        let job = ReplayJob(subscriber: subscriber, count: 100, ring: ring, counters: Counters())!
         subscriber.finish(notice: nil)
         #expect(!subscriber.isFinished, "not before the replay was written")
         #expect(job.step(ring: ring, decoder: ALSDecoder(), budget: 8).done)

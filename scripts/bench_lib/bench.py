@@ -243,7 +243,10 @@ def fanout_once(body, entries_per_request, requests, filtered, threads, indexed,
         offset += 5 + length
     # A larger queue absorbs the bursts of the client core, which 101 curls and h2load share.
     pinned = threads == 1
-    server = Server(threads, pin=0 if pinned else None, extra=("--subscriber-queue", "65536"), binary=server_binary,
+    # Byte bounds as generous: this scenario measures speed, not the bounds (callgrind is slow).
+    server = Server(threads, pin=0 if pinned else None, binary=server_binary,
+                    extra=("--subscriber-queue", "65536", "--subscriber-queue-bytes", str(1 << 30),
+                           "--subscribers-queue-bytes", str(4 << 30)),
                     wrapper=wrapper)
     filters = filters_for(entries, filtered, indexed)
     sink = Sink(server, [q for q, _ in filters], pin=1 if pinned else None)
