@@ -73,6 +73,7 @@ final class ClusterTap {
         if query.pair {
             formats.insert(.json)
             pairer = Pairer(windowNanos: config.pairWindowMillis * 1_000_000, capacity: config.pairTableSize,
+                            capacityBytes: config.pairTableBytes / max(1, config.threads),
                             counters: context.counters)
         } else {
             pairer = nil

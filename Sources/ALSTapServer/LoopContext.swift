@@ -124,6 +124,7 @@ final class LoopContext: @unchecked Sendable {
             pairingSubscribers += 1
             if pairer == nil {
                 pairer = Pairer(windowNanos: config.pairWindowMillis * 1_000_000, capacity: config.pairTableSize,
+                            capacityBytes: config.pairTableBytes / max(1, config.threads),
                                 counters: counters)
             }
         }

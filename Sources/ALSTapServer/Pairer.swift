@@ -23,8 +23,15 @@ final class Pairer {
 
     private let windowNanos: UInt64
     private let capacity: Int
+    /// Bytes of batches the waiting halves may keep alive (a half holds its whole batch).
+    private let capacityBytes: Int
+    /// Inbound attempts kept per request; more come out alone (a flood of one request id).
+    static let maxAttempts = 16
     private let counters: Counters
     private var pending: [[UInt8]: Pending] = [:]
+    /// The batches waiting halves hold, each counted once: halves held, bytes.
+    private var pinned: [ObjectIdentifier: (halves: Int, bytes: Int)] = [:]
+    private(set) var pinnedBytes = 0
     private let json = ByteWriter(capacity: 64 * 1024)
     private let text = ByteWriter(capacity: 16 * 1024)
     private var jsonEnds: [UInt32] = []
@@ -32,10 +39,47 @@ final class Pairer {
     private var facts: [EntryFacts] = []
     private let pool = ByteWriter(capacity: 16 * 1024)
 
-    init(windowNanos: UInt64, capacity: Int, counters: Counters) {
+    init(windowNanos: UInt64, capacity: Int, capacityBytes: Int = .max, counters: Counters) {
         self.windowNanos = windowNanos
         self.capacity = capacity
+        self.capacityBytes = capacityBytes
         self.counters = counters
+    }
+
+    private static func key(_ half: Half) -> ObjectIdentifier { ObjectIdentifier(half.batch.json!.bytes) }
+
+    /// Would holding `half` keep the pinned bytes within the bound?
+    private func fits(_ half: Half) -> Bool {
+        pinned[Self.key(half)] != nil || pinnedBytes + Self.size(half.batch) <= capacityBytes
+    }
+
+    private static func size(_ batch: EncodedBatch) -> Int { batch.json!.bytes.count + (batch.text?.bytes.count ?? 0) }
+
+    private func pin(_ half: Half) {
+        let key = Self.key(half)
+        if let held = pinned[key] {
+            pinned[key] = (held.halves + 1, held.bytes)
+        } else {
+            let bytes = Self.size(half.batch)
+            pinned[key] = (1, bytes)
+            pinnedBytes += bytes
+        }
+    }
+
+    private func unpin(_ half: Half) {
+        let key = Self.key(half)
+        guard let held = pinned[key] else { return }
+        if held.halves > 1 {
+            pinned[key] = (held.halves - 1, held.bytes)
+        } else {
+            pinned[key] = nil
+            pinnedBytes -= held.bytes
+        }
+    }
+
+    private func unpin(_ entry: Pending) {
+        if let outbound = entry.outbound { unpin(outbound) }
+        for half in entry.inbound { unpin(half) }
     }
 
     /// Takes a live batch (it must carry facts and JSON); returns the records ready now.
@@ -51,20 +95,27 @@ final class Pairer {
             }
             let key = Array(id)
             var entry = pending[key] ?? Pending(firstSeenNanos: now)
-            if pending[key] == nil && pending.count >= capacity {
+            let full = (pending[key] == nil && pending.count >= capacity) || !fits(half)
+                || (f.direction == .inbound && entry.inbound.count >= Self.maxAttempts)
+            if full {
                 counters.add(.pairTableFull)
                 emit(outbound: f.direction == .outbound ? half : nil, inbound: f.direction == .inbound ? [half] : [])
                 continue
             }
             if f.direction == .outbound {
-                if let earlier = entry.outbound { emit(outbound: earlier, inbound: []) }
+                if let earlier = entry.outbound {
+                    unpin(earlier)
+                    emit(outbound: earlier, inbound: [])
+                }
                 entry.outbound = half
             } else {
                 entry.inbound.append(half)
             }
+            pin(half)
             if let outbound = entry.outbound, let final = confirmed(outbound, entry.inbound) {
                 var attempts = entry.inbound
                 attempts.remove(at: final)
+                unpin(entry)
                 emit(outbound: outbound, inbound: [entry.inbound[final]] + attempts)
                 pending[key] = nil
             } else {
@@ -78,6 +129,7 @@ final class Pairer {
     func expire(now: UInt64) -> EncodedBatch? {
         for (key, entry) in pending where now &- entry.firstSeenNanos >= windowNanos {
             pending[key] = nil
+            unpin(entry)
             // Same request id on both sides but no connection confirmed it: still one request.
             emit(outbound: entry.outbound, inbound: entry.inbound.reversed())
         }

@@ -15,12 +15,12 @@ public struct ServerConfig: Sendable {
     /// a stream that would pass it ends with RESOURCE_EXHAUSTED.
     public var maxBufferedMessageBytes = 32 << 20
     /// HTTP/2 streams open at once on all connections together; more are reset (REFUSED).
-    public var maxStreams = 8_192
+    public var maxStreams = 16_384
     /// Lines a subscriber may have queued before new ones are dropped for it.
     public var subscriberQueueLines = 8_192
     /// Bytes a subscriber's queue may pin (whole shared batches: a batch stays in memory while
     /// any of its lines is queued)...
-    public var subscriberQueueBytes = 4 << 20
+    public var subscriberQueueBytes = 16 << 20
     /// ...and all subscribers' queues together.
     public var subscribersQueueBytes = 64 << 20
     /// Entries waiting for one loop's subscribers before they are dropped (cross-thread hand-off bound).
@@ -38,6 +38,8 @@ public struct ServerConfig: Sendable {
     public var pairWindowMillis: UInt64 = 2_000
     /// Requests waiting for their twin, per loop with pairing subscribers; more are emitted alone.
     public var pairTableSize = 50_000
+    /// Bytes of batches the waiting halves keep alive, all loops together; more come out alone.
+    public var pairTableBytes = 32 << 20
     /// The replicas a `scope=cluster` tap reads (nil: cluster scope is off).
     public var peers: PeerSpec?
     /// A cluster tap orders entries by start time within this window...

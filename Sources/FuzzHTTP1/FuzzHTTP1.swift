@@ -1,4 +1,4 @@
-// libFuzzer target: the HTTP/1.1 request-head parser, request-target parsing, and the
+// libFuzzer target: the HTTP/1.1 request-head parser and its body framing, request-target parsing, and the
 // response reader a cluster tap uses on its peers (fed the same bytes in two pieces).
 import FuzzReplay
 import ALSTapHTTP1
@@ -9,6 +9,7 @@ func fuzzHTTP1(_ data: UnsafeRawBufferPointer) {
         precondition(consumed <= data.count)
         _ = RequestTarget(head.target)
         _ = head.keepAlive
+        if case .contentLength(let length) = HTTP1RequestParser.bodyFraming(of: head) { precondition(length > 0) }
     case .incomplete, .tooLarge, .malformed:
         break
     }

@@ -29,7 +29,7 @@ extension AlsTap {
         @Option(help: "Lines a subscriber may have queued before new ones are dropped for it [ALSTAP_SUBSCRIBER_QUEUE, 8192].")
         var subscriberQueue: Int?
 
-        @Option(help: "Bytes of shared batches one subscriber's queue may hold [ALSTAP_SUBSCRIBER_QUEUE_BYTES, 4194304].")
+        @Option(help: "Bytes of shared batches one subscriber's queue may hold [ALSTAP_SUBSCRIBER_QUEUE_BYTES, 16777216].")
         var subscriberQueueBytes: Int?
 
         @Option(help: "Bytes all subscribers' queues may hold together [ALSTAP_SUBSCRIBERS_QUEUE_BYTES, 67108864].")
@@ -47,7 +47,7 @@ extension AlsTap {
         @Option(help: "Bytes of partly received gRPC messages, all streams together [ALSTAP_MAX_BUFFERED_MESSAGE_BYTES, 33554432].")
         var maxBufferedMessageBytes: Int?
 
-        @Option(help: "HTTP/2 streams open at once on all connections; more are refused [ALSTAP_MAX_STREAMS_TOTAL, 8192].")
+        @Option(help: "HTTP/2 streams open at once on all connections; more are refused [ALSTAP_MAX_STREAMS_TOTAL, 16384].")
         var maxStreamsTotal: Int?
 
         @Option(help: "Decoded HTTP/2 request header list (SETTINGS_MAX_HEADER_LIST_SIZE) [ALSTAP_MAX_HEADER_LIST_BYTES, 65536].")
@@ -67,6 +67,9 @@ extension AlsTap {
 
         @Option(help: "Requests waiting for their twin, per event loop; more are emitted alone [ALSTAP_PAIR_TABLE, 50000].")
         var pairTable: Int?
+
+        @Option(help: "Bytes of batches the requests waiting for their twin keep, all loops together [ALSTAP_PAIR_TABLE_BYTES, 33554432].")
+        var pairTableBytes: Int?
 
         @Option(help: ArgumentHelp("The replicas a `scope=cluster` tap reads, this one included: dns:NAME:PORT (a headless Service, re-resolved every 5 s) or HOST:PORT,... [ALSTAP_PEERS].",
                                    valueName: "peers"))
@@ -145,7 +148,7 @@ extension AlsTap {
                                                 "--max-message-bytes", 1024...(1 << 30))
             config.subscriberQueueLines = try number(subscriberQueue, "ALSTAP_SUBSCRIBER_QUEUE", 8192,
                                                      "--subscriber-queue", 1...(1 << 24))
-            config.subscriberQueueBytes = try number(subscriberQueueBytes, "ALSTAP_SUBSCRIBER_QUEUE_BYTES", 4 << 20,
+            config.subscriberQueueBytes = try number(subscriberQueueBytes, "ALSTAP_SUBSCRIBER_QUEUE_BYTES", 16 << 20,
                                                      "--subscriber-queue-bytes", 4096...(1 << 34))
             config.subscribersQueueBytes = try number(subscribersQueueBytes, "ALSTAP_SUBSCRIBERS_QUEUE_BYTES", 64 << 20,
                                                       "--subscribers-queue-bytes", 4096...(1 << 40))
@@ -157,7 +160,7 @@ extension AlsTap {
                                                               "--max-unpacked-bytes", 65536...(1 << 31))
             config.maxBufferedMessageBytes = try number(maxBufferedMessageBytes, "ALSTAP_MAX_BUFFERED_MESSAGE_BYTES",
                                                         32 << 20, "--max-buffered-message-bytes", 65536...(1 << 40))
-            config.maxStreams = try number(maxStreamsTotal, "ALSTAP_MAX_STREAMS_TOTAL", 8192,
+            config.maxStreams = try number(maxStreamsTotal, "ALSTAP_MAX_STREAMS_TOTAL", 16384,
                                            "--max-streams-total", 1...10_000_000)
             config.http2.maxHeaderListSize = UInt32(try number(maxHeaderListBytes, "ALSTAP_MAX_HEADER_LIST_BYTES", 64 << 10,
                                                                "--max-header-list-bytes", 1024...(16 << 20)))
@@ -170,6 +173,8 @@ extension AlsTap {
             config.pairWindowMillis = UInt64(try number(pairWindow, "ALSTAP_PAIR_WINDOW", 2.0, "--pair-window",
                                                          0.01...600) * 1000)
             config.pairTableSize = try number(pairTable, "ALSTAP_PAIR_TABLE", 50_000, "--pair-table", 1...10_000_000)
+            config.pairTableBytes = try number(pairTableBytes, "ALSTAP_PAIR_TABLE_BYTES", 32 << 20, "--pair-table-bytes",
+                                               65536...(1 << 40))
             if let text = peers ?? environment("ALSTAP_PEERS") {
                 guard let spec = PeerSpec(parsing: text) else {
                     throw ValidationError("--peers: \"\(text)\" is not dns:NAME:PORT or HOST:PORT,HOST:PORT,...")

@@ -196,3 +196,72 @@ func drain(_ subscriber: Subscriber) -> String {
         #expect(subscriber.isFinished)
     }
 }
+
+/// The pairer holds halves (and so their whole batches) while they wait for their twin: bounded
+/// in entries, in the bytes of the batches held, and in attempts per request id.
+@Suite struct PairerBoundsTests {
+    /// One message of `count` outbound (or inbound) HTTP entries with request ids `<tag>-<i>`.
+    static func batch(_ tag: String, count: Int, inbound: Bool = false, sameId: Bool = false) throws -> EncodedBatch {
+        func field(_ number: UInt8, _ payload: [UInt8]) -> [UInt8] {
+            precondition(payload.count < 128)
+            return [number << 3 | 2, UInt8(payload.count)] + payload
+        }
+        var logs: [UInt8] = []
+        for i in 0..<count {
+            let cluster = inbound ? "inbound|9080||" : "outbound|9080||reviews.default.svc.cluster.local"
+            let common = field(15, Array(cluster.utf8))
+            let request = field(9, Array((sameId ? "\(tag)" : "\(tag)-\(i)").utf8))
+            let entry = field(1, common) + field(3, request)
+            logs += [0x0A] + varint(entry.count) + entry
+        }
+        let message = [0x12] + varint(logs.count) + logs
+        var reporter = Reporter()
+        return try message.withUnsafeBytes {
+            try ALSDecoder().decode($0, reporter: &reporter, formats: .json, facts: .pairing, decodedAtNanos: 0)
+        }
+    }
+
+    static func varint(_ value: Int) -> [UInt8] {
+        var v = value, out: [UInt8] = []
+        while v >= 0x80 {
+            out.append(UInt8(v & 0x7F) | 0x80)
+            v >>= 7
+        }
+        return out + [UInt8(v)]
+    }
+
+    @Test func halvesOverTheByteBoundComeOutAlone() throws {
+        let counters = Counters()
+        let first = try Self.batch("b0", count: 10)  // each of the five is this size
+        let bound = first.json!.bytes.count * 2 + 10
+        let pairer = Pairer(windowNanos: 1_000_000_000, capacity: 1_000, capacityBytes: bound, counters: counters)
+        var alone = 0
+        for i in 0..<5 {
+            if let out = pairer.add(try Self.batch("b\(i)", count: 10), now: 0) { alone += out.entryCount }
+            #expect(pairer.pinnedBytes <= bound)
+        }
+        #expect(alone == 30, "two batches wait, the other three come out alone")
+        #expect(counters.get(.pairTableFull) == 30)
+        _ = pairer.expire(now: 2_000_000_000)
+        #expect(pairer.pinnedBytes == 0, "every batch is let go once its halves left")
+    }
+
+    @Test func aFloodOfOneRequestIdKeepsFewAttempts() throws {
+        let counters = Counters()
+        let pairer = Pairer(windowNanos: 1_000_000_000, capacity: 1_000, counters: counters)
+        let out = pairer.add(try Self.batch("same", count: 100, inbound: true, sameId: true), now: 0)
+        #expect(out?.entryCount == 100 - Pairer.maxAttempts)
+        let expired = pairer.expire(now: 2_000_000_000)
+        #expect(expired?.entryCount == 1, "one record with the attempts it kept")
+        #expect(pairer.pinnedBytes == 0)
+    }
+
+    @Test func pairedHalvesLetTheirBatchesGo() throws {
+        let pairer = Pairer(windowNanos: 1_000_000_000, capacity: 1_000, counters: Counters())
+        #expect(pairer.add(try Self.batch("p", count: 5), now: 0) == nil)
+        #expect(pairer.pinnedBytes > 0)
+        let paired = pairer.add(try Self.batch("p", count: 5, inbound: true), now: 1)
+        #expect(paired?.entryCount == 5)
+        #expect(pairer.pinnedBytes == 0)
+    }
+}
