@@ -23,7 +23,7 @@ public final class Counters: Sendable {
         case http2ConnectionErrors, http2StreamsActive, http2StreamsRefused, headerListTooLarge, tapStreamsReset
         case alsUnauthenticated
         case subscriberQueuedBytes, linesDroppedBytes
-        case replayRecordsDecoded
+        case replayEntriesDecoded
         case staleEvents
 
     /// The counter of a refusal reason (nil: none).
@@ -105,7 +105,7 @@ public final class Counters: Sendable {
         case .alsUnauthenticated: return counter("alstap_unauthenticated_streams_total")
         case .subscriberQueuedBytes: return gauge("alstap_subscriber_queued_bytes")
         case .linesDroppedBytes: return counter("alstap_lines_dropped_total", [("reason", "subscriber_bytes")])
-        case .replayRecordsDecoded: return counter("alstap_replay_messages_decoded_total")
+        case .replayEntriesDecoded: return counter("alstap_replay_entries_decoded_total")
         case .staleEvents: return counter("alstap_stale_events_total")
         }
     }

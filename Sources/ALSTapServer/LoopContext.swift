@@ -152,7 +152,7 @@ final class LoopContext: @unchecked Sendable {
         for (id, job) in replays where budget > 0 {
             let step = job.step(ring: hub.replayRing, decoder: decoder, budget: min(budget, Self.replayEntriesPerStep))
             budget -= max(step.decoded, 1)
-            counters.add(.replayRecordsDecoded, step.decoded)
+            counters.add(.replayEntriesDecoded, step.decoded)
             if step.done { done.append(id) }
         }
         for id in done { replays[id] = nil }

@@ -671,22 +671,22 @@ def test_replays_under_way_are_gathered_in_steps_and_abandoned_on_reset():
                                        (":authority", "x")], end_stream=True)
             streams.append(stream)
         sock.sendall(conn.data_to_send())
-        server.wait_stat("replayRecordsDecoded", lambda v: v > 0, timeout=10)
+        server.wait_stat("replayEntriesDecoded", lambda v: v > 0, timeout=10)
         slowest = 0.0
         for _ in range(5):
             started = time.time()
             with urllib.request.urlopen(server.url("/healthz"), timeout=5) as response:
                 assert response.status == 200
             slowest = max(slowest, time.time() - started)
-        decoded_before_reset = server.stats()["replayRecordsDecoded"]
+        decoded_before_reset = server.stats()["replayEntriesDecoded"]
         for stream in streams:
             conn.reset_stream(stream, error_code=CANCEL)
         sock.sendall(conn.data_to_send())
         server.wait_stat("subscribersActive", lambda v: v == 0, timeout=15)
         server.wait_stat("subscriberQueuedBytes", lambda v: v == 0, timeout=5)
-        decoded = server.stats()["replayRecordsDecoded"]
+        decoded = server.stats()["replayEntriesDecoded"]
         time.sleep(0.3)
-        assert server.stats()["replayRecordsDecoded"] == decoded, "abandoned replays stopped decoding"
+        assert server.stats()["replayEntriesDecoded"] == decoded, "abandoned replays stopped decoding"
         print("replays:", decoded_before_reset, "entries decoded before the resets,", decoded, "in all; slowest probe", slowest)
         assert decoded < 300 * 2000, "the resets came before every replay was gathered"
         assert slowest < 1.0, f"/healthz took {slowest:.3f} s while 300 replays were gathered"
