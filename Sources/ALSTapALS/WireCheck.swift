@@ -117,8 +117,6 @@ final class WireCheck {
 final class WireSchema: @unchecked Sendable {
     /// The tables CWireScan walks (allocated once, for the life of the process).
     private let tables: UnsafeMutablePointer<CWireScanSchema>
-    /// Whether entering each node is a level.
-    let isCounted: [Bool]
     /// Every message-typed field, for `child(of:field:)`.
     private let all: [[(number: UInt32, node: Int)]]
     let root = 0
@@ -191,7 +189,6 @@ final class WireSchema: @unchecked Sendable {
         first[enter.count] = offset
         let countedTable = UnsafeMutablePointer<UInt8>.allocate(capacity: counted.count)
         for (n, isCounted) in counted.enumerated() { countedTable[n] = isCounted ? 1 : 0 }
-        isCounted = counted
         tables = .allocate(capacity: 1)
         tables.initialize(to: CWireScanSchema(first: first, numbers: numbers, children: children, counted: countedTable,
                                               bytes_per_level: otherCycles.contains(true) ? 2 : 4))

@@ -39,9 +39,11 @@ final class LoopContext: @unchecked Sendable {
     /// `last=K` replays being gathered, by subscriber.
     private var replays: [ObjectIdentifier: ReplayJob] = [:]
     /// Entries decoded again per loop turn for replays, all of them together (and per replay
-    /// and turn): a few milliseconds of work, however many replays wait.
+    /// and turn), and at most 2 ms of it: a few milliseconds of work however many replays wait,
+    /// however slow the build (sanitizers) or the machine's phase.
     private static let replayEntriesPerTurn = 2_000
     private static let replayEntriesPerStep = 500
+    private static let replayNanosPerTurn: UInt64 = 2_000_000
     /// HTTP/2 connections, for the shutdown notice and GOAWAY.
     private var http2Connections: [ObjectIdentifier: HTTP2Connection] = [:]
     var draining = false
@@ -149,7 +151,8 @@ final class LoopContext: @unchecked Sendable {
         guard !replays.isEmpty else { return }
         var budget = Self.replayEntriesPerTurn
         var done: [ObjectIdentifier] = []
-        for (id, job) in replays where budget > 0 {
+        let start = monotonicNanos()
+        for (id, job) in replays where budget > 0 && monotonicNanos() &- start < Self.replayNanosPerTurn {
             let step = job.step(ring: hub.replayRing, decoder: decoder, budget: min(budget, Self.replayEntriesPerStep))
             budget -= max(step.decoded, 1)
             counters.add(.replayEntriesDecoded, step.decoded)

@@ -47,17 +47,21 @@ class RawH2:
             data = self.sock.recv(65536)
             if not data:
                 break
-            for event in self.conn.receive_data(data):
-                if isinstance(event, (h2.events.ResponseReceived, h2.events.TrailersReceived)):
-                    self.headers.setdefault(event.stream_id, {}).update(dict(event.headers))
-                if isinstance(event, h2.events.DataReceived):
-                    self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-                if isinstance(event, h2.events.StreamEnded):
-                    self.ended.add(event.stream_id)
-                if isinstance(event, h2.events.StreamReset):
-                    self.reset[event.stream_id] = event.error_code
-            self.flush()
+            self.receive(data)
         return self.headers.get(stream, {})
+
+    def receive(self, data):
+        """Takes bytes from the server: headers, ends and resets are recorded, data acknowledged."""
+        for event in self.conn.receive_data(data):
+            if isinstance(event, (h2.events.ResponseReceived, h2.events.TrailersReceived)):
+                self.headers.setdefault(event.stream_id, {}).update(dict(event.headers))
+            if isinstance(event, h2.events.DataReceived):
+                self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            if isinstance(event, h2.events.StreamEnded):
+                self.ended.add(event.stream_id)
+            if isinstance(event, h2.events.StreamReset):
+                self.reset[event.stream_id] = event.error_code
+        self.flush()
 
     def receive_settings(self):
         """Reads until the server's SETTINGS arrived; returns them (h2's remote_settings)."""

@@ -358,6 +358,46 @@ def web_ui(rate_per_second=10_000, seconds=10):
            f"max delay {delays[-1]:.0f} ms over {len(delays)} samples; a click to the details drawn: {click_ms:.0f} ms")
 
 
+def connection_memory(connections=2000, streams_per_connection=4):
+    """What an idle HTTP/2 connection and an open ALS stream cost (the README's worst-case
+    memory formula uses these): RSS before, after the connections' prefaces, after their streams."""
+    import resource
+    import h2.config
+    import h2.connection
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, connections + 1000)), hard))
+    server = Server(1, pin=0, extra=("--max-streams-total", str(connections * streams_per_connection * 2)))
+    time.sleep(0.5)
+    before = server.rss_mb()
+    clients = []
+    for _ in range(connections):
+        sock = socket.create_connection(("127.0.0.1", server.als))
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        conn.initiate_connection()
+        sock.sendall(conn.data_to_send())
+        clients.append((sock, conn))
+    server.wait(lambda s: s["connectionsActive"] >= connections)
+    time.sleep(1)
+    with_connections = server.rss_mb()
+    for sock, conn in clients:
+        for _ in range(streams_per_connection):
+            conn.send_headers(conn.get_next_available_stream_id(),
+                              [(":method", "POST"), (":scheme", "http"), (":path", ALS_PATH), (":authority", "alstap"),
+                               ("content-type", "application/grpc")])
+        sock.sendall(conn.data_to_send())
+    streams = connections * streams_per_connection
+    server.wait(lambda s: s["alsStreamsActive"] >= streams)
+    time.sleep(1)
+    with_streams = server.rss_mb()
+    for sock, _ in clients:
+        sock.close()
+    server.stop()
+    per_connection = (with_connections - before) * 1024 / connections
+    per_stream = (with_streams - with_connections) * 1024 / streams
+    record("memory per connection / stream", f"{per_connection:.1f} KB / {per_stream:.2f} KB", "-", True,
+           f"{connections} idle HTTP/2 connections, then {streams} ALS streams (headers only)")
+
+
 def idle_streams(connections=2500, streams_per_connection=4):
     import h2.config
     import h2.connection
@@ -404,7 +444,7 @@ def idle_streams(connections=2500, streams_per_connection=4):
 
 
 def main():
-    scenarios = sys.argv[1:] or ["micro", "instructions", "ingest", "fanout", "latency", "idle", "ui"]
+    scenarios = sys.argv[1:] or ["micro", "instructions", "ingest", "fanout", "latency", "idle", "memory", "ui"]
     entries_per_request = 20_000
     body = body_file("ingest.bin", entries_per_request, 100)
     print(f"machine: {os.cpu_count()} cores, {open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()}")
@@ -426,6 +466,8 @@ def main():
         latency()
     if "idle" in scenarios:
         idle_streams()
+    if "memory" in scenarios:
+        connection_memory()
     if "ui" in scenarios:
         web_ui()
     print("\n| scenario | figure | target | met | detail |\n|---|---|---|---|---|")
