@@ -5,7 +5,7 @@ import ALSTapALS
 /// newest first, until K entries match, and only then queued, oldest first, in front of what
 /// arrived live meanwhile. The subscriber's stream writes nothing until then. The batches it
 /// holds meanwhile count in the subscribers' byte bound (`Counters.subscriberQueuedBytes`): it
-/// stops gathering at the subscriber's own bound, or the process's. Loop-confined.
+/// stops gathering where the subscriber's queue could take no more (`Subscriber.fits`). Loop-confined.
 final class ReplayJob {
     let subscriber: Subscriber
     private let counters: Counters
@@ -32,9 +32,7 @@ final class ReplayJob {
 
     deinit { counters.subtract(.subscriberQueuedBytes, held) }  // abandoned: the client left
 
-    private var overBytes: Bool {
-        held >= subscriber.capacityBytes || counters.get(.subscriberQueuedBytes) >= subscriber.totalCapacityBytes
-    }
+    private var overBytes: Bool { !subscriber.fits(holding: subscriber.pinnedBytes + held, counted: held) }
 
     /// Decodes ring messages until `budget` entries were decoded (at least one message); done
     /// when the replay is complete (and queued).

@@ -194,7 +194,7 @@ final class Subscriber {
         }
         if !run.isEmpty { append(lines, entries: run, decodedAt: decodedAt) }
         if rateLimited > 0 { noteLost(rateLimited, .rate) }
-        let overBytes = pinnedBytes > capacityBytes || counters.get(.subscriberQueuedBytes) > totalCapacityBytes
+        let overBytes = !fits(holding: pinnedBytes)
         if queuedLines > capacityLines || (overBytes && items.count > mark) {
             let matched = queuedLines - linesBefore
             dropTail(to: mark)
@@ -231,10 +231,18 @@ final class Subscriber {
 
     /// True when `charge` more bytes stay within this queue's and the process's bounds.
     private func bytesFit(_ charge: Int) -> Bool {
-        guard charge > 0 else { return true }
-        if pinnedBytes + charge <= capacityBytes
-            && counters.get(.subscriberQueuedBytes) + charge <= totalCapacityBytes { return true }
-        return false
+        charge == 0 || fits(holding: pinnedBytes + charge)
+    }
+
+    /// Whether a queue may hold `bytes`: within its own bound, and within the process's total, or
+    /// else within its fair share of the total (the total over the subscribers): readers that keep
+    /// up hold little, so the stuck ones cannot starve them. The total may thus reach twice its
+    /// bound at most (every queue at its share, on top of what the stuck ones took first).
+    /// `counted`: the part of `bytes` beyond `pinnedBytes` that is already in the process's total.
+    func fits(holding bytes: Int, counted: Int = 0) -> Bool {
+        guard bytes <= capacityBytes else { return false }
+        if counters.get(.subscriberQueuedBytes) - pinnedBytes - counted + bytes <= totalCapacityBytes { return true }
+        return bytes <= totalCapacityBytes / max(1, counters.get(.subscribersActive))
     }
 
     /// Appends an item, charging its buffer unless an item before it already holds it.
