@@ -144,7 +144,11 @@ final class HTTP1Connection: Connection, InitialBytesConsumer, HeadDeadline, Sub
 
     private func answer(_ head: HTTP1RequestHead) {
         // The ingest listener serves gRPC only (over HTTP/2): nothing of the tap API answers here.
-        let route = role.contains(.tap) ? HTTPRoute(method: head.method, target: head.target) : .notFound
+        guard role.contains(.tap) else {
+            respond(.ingestOnly, to: head)
+            return
+        }
+        let route = HTTPRoute(method: head.method, target: head.target)
         guard route.isAuthorized(head.header("authorization"), token: context.config.tapToken) else {
             context.counters.add(.unauthorized)
             respond(.unauthorized, to: head)

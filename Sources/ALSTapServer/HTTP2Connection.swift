@@ -130,8 +130,7 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
             return
         }
         guard role.contains(.tap) else {
-            respondFixed(stream, HTTPRoute.notFound.fixedResponse(counters: context.counters, ready: false),
-                         headOnly: head.method == "HEAD")
+            respondFixed(stream, .ingestOnly, headOnly: head.method == "HEAD")
             return
         }
         let route = HTTPRoute(method: head.method, target: head.path)

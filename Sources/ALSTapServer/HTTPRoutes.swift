@@ -92,6 +92,10 @@ struct HTTPResponse {
 
     static let unauthorized = HTTPResponse(401, "Unauthorized", "a bearer token is required\n",
                                            extraHeaders: [("WWW-Authenticate", "Bearer")])
+    /// Any HTTP request on the ingest listener.
+    static let ingestOnly = HTTPResponse(404, "Not Found",
+                                         "this is alstap's ingest port (Envoy's gRPC access logs only); /tap, the web UI "
+                                             + "and /metrics are on the HTTP port (--http-listen)\n")
     static let tooManySubscribers = HTTPResponse(503, "Service Unavailable", "too many subscribers (--max-subscribers)\n")
 }
 
