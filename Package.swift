@@ -64,7 +64,7 @@ let package = Package(
         .executableTarget(name: "alstap-microbench", dependencies: ["ALSTapALS", "ALSTapSystem"],
                           swiftSettings: swiftSettings),
 
-        .testTarget(name: "ALSTapALSTests", dependencies: ["ALSTapALS"], exclude: ["Fixtures"],
+        .testTarget(name: "ALSTapALSTests", dependencies: ["ALSTapALS", "CProtobufArena"], exclude: ["Fixtures"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "ALSTapHTTP2Tests", dependencies: ["ALSTapHTTP2", "CNghttp2"], swiftSettings: swiftSettings),
         .testTarget(name: "ALSTapHTTP1Tests", dependencies: ["ALSTapHTTP1"], swiftSettings: swiftSettings),

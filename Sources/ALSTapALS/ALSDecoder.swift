@@ -60,8 +60,7 @@ public final class ALSDecoder {
         }
         defer { CProtobufArena_reset(arena) }
         if let identifier = message.pointee.identifier {
-            let raw = wireCheck.identifierRange.map { UnsafeRawBufferPointer(rebasing: payload[$0]) }
-            reporter = Reporter(identifier, bytes: raw)
+            reporter = Reporter(identifier)
         }
         jsonWriter.removeAll()
         textWriter.removeAll()

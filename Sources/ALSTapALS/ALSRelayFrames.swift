@@ -28,14 +28,6 @@ public enum ALSRelayFrames {
         out.append(bytes)
     }
 
-    /// The packed Identifier, to be sent ahead of a reporter's entries.
-    static func packIdentifier(_ identifier: UnsafePointer<ProtobufCMessage>) -> SharedBytes {
-        let size = protobuf_c_message_get_packed_size(identifier)
-        let base = UnsafeMutableRawPointer.allocate(byteCount: max(size, 1), alignment: 1)
-        _ = protobuf_c_message_pack(identifier, base.assumingMemoryBound(to: UInt8.self))
-        return SharedBytes(adopting: base, count: size)
-    }
-
     /// The gRPC prefix and the message fields that go before `entryBytes` bytes of `log_entry`
     /// fields: `identifier` (field 1), then `http_logs` (2) or `tcp_logs` (3).
     public static func header(identifier: SharedBytes?, isTCP: Bool, entryBytes: Int) -> SharedBytes {

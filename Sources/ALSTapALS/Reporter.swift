@@ -32,7 +32,8 @@ public final class Reporter: @unchecked Sendable {
     public private(set) var jsonFragment: [UInt8] = []
     /// `"workload":…,"namespace":…,"pod":…` (may be empty) for the side the reporter is on.
     public private(set) var identityJSON: [UInt8] = []
-    /// The Identifier as Envoy sent it (re-packed), for `format=als`; nil before it arrived.
+    /// The Identifier for `format=als` (what alstap reads of it, see `relayIdentifier`); nil
+    /// before it arrived.
     public private(set) var identifierBytes: SharedBytes?
 
     /// `workload.namespace`, else the node id, for the text line.
@@ -47,11 +48,7 @@ public final class Reporter: @unchecked Sendable {
     public static let maxFieldBytes = 256
     public static let maxLabels = 32
 
-    /// `bytes`: the Identifier as received, when the caller has it (kept for `format=als`
-    /// instead of re-packing it).
-    init(_ identifier: UnsafePointer<CIdentifier>, bytes: UnsafeRawBufferPointer? = nil) {
-        identifierBytes = bytes.map(SharedBytes.init(copying:))
-            ?? ALSRelayFrames.packIdentifier(UnsafeRawPointer(identifier).assumingMemoryBound(to: ProtobufCMessage.self))
+    init(_ identifier: UnsafePointer<CIdentifier>) {
         if let name = present(identifier.pointee.log_name) { logName = Self.capped(name) }
         if let node = identifier.pointee.node {
             if let id = present(node.pointee.id) { nodeId = Self.capped(id) }
@@ -60,6 +57,46 @@ public final class Reporter: @unchecked Sendable {
             if let metadata = node.pointee.metadata { readIstioMetadata(metadata) }
         }
         encode()
+        identifierBytes = relayIdentifier()
+    }
+
+    /// The Identifier a replica relays for `format=als`: what alstap reads of it (node id and
+    /// cluster, Istio's metadata keys, the log name), from the capped fields, so it is small
+    /// whatever the stream sent (an Identifier may be megabytes: it is kept per stream, and with
+    /// every replayed message).
+    private func relayIdentifier() -> SharedBytes {
+        func field(_ number: UInt8, _ payload: [UInt8]) -> [UInt8] {
+            var out: [UInt8] = [number << 3 | 2]
+            var length = payload.count
+            while length >= 0x80 {
+                out.append(UInt8(length & 0x7F) | 0x80)
+                length >>= 7
+            }
+            return out + [UInt8(length)] + payload
+        }
+        func entry(_ key: String, _ value: [UInt8]) -> [UInt8] { field(1, field(1, Array(key.utf8)) + field(2, value)) }
+        func text(_ value: String) -> [UInt8] { field(3, Array(value.utf8)) }  // Value.string_value
+        var metadata: [UInt8] = []
+        for (key, value) in [("NAMESPACE", namespace), ("NAME", pod), ("WORKLOAD_NAME", workload), ("CLUSTER_ID", clusterId)] {
+            if let value { metadata += entry(key, text(value)) }
+        }
+        if !instanceIPs.isEmpty { metadata += entry("INSTANCE_IPS", text(instanceIPs.joined(separator: ","))) }
+        if !labels.isEmpty {
+            metadata += entry("LABELS", field(5, labels.flatMap { entry($0.key, text($0.value)) }))  // struct_value
+        }
+        var node: [UInt8] = []
+        if !nodeId.isEmpty { node += field(1, Array(nodeId.utf8)) }
+        if !cluster.isEmpty { node += field(2, Array(cluster.utf8)) }
+        if !metadata.isEmpty { node += field(3, metadata) }
+        let bytes = field(1, node) + (logName.isEmpty ? [] : field(2, Array(logName.utf8)))
+        return bytes.withUnsafeBytes { SharedBytes(copying: $0) }
+    }
+
+    /// Memory this reporter holds (a replay ring record counts it).
+    public var retainedBytes: Int {
+        (identifierBytes?.count ?? 0) + jsonFragment.count + identityJSON.count + textLabel.count
+            + nodeId.utf8.count + cluster.utf8.count + logName.utf8.count + labels.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
+            + 256
     }
 
     /// A protobuf-c string cut to `maxFieldBytes`.

@@ -19,8 +19,8 @@ public struct DecodeLimits: Sendable, Equatable {
 }
 
 /// Walks a message's wire bytes before protobuf-c unpacks them: nesting depth and the number
-/// of entries are checked without allocating, and each entry's and the Identifier's bytes are
-/// located (a relay then forwards them as received).
+/// of entries are checked without allocating, and each entry's bytes are located (a relay then
+/// forwards them as received).
 ///
 /// Only fields whose type can lead to a recursive type (Struct, Value, ListValue) are entered,
 /// every other field is skipped by its length, and a message too short to nest past the limit
@@ -29,8 +29,6 @@ final class WireCheck {
     let limits: DecodeLimits
     /// The byte ranges of the message's log entries, in the order protobuf-c unpacks them.
     private(set) var entryRanges: [Range<Int>] = []
-    /// The Identifier's bytes when the message has exactly one Identifier field.
-    private(set) var identifierRange: Range<Int>?
 
     // The root descriptors are read only while the schema is built (a copy of the root is fine:
     // nothing points back to it, and Struct's own cycle goes through its real address).
@@ -56,10 +54,8 @@ final class WireCheck {
     /// nesting over the limit, RESOURCE_EXHAUSTED for too many entries.
     func check(message payload: UnsafeRawBufferPointer) throws(GRPCStatusError) {
         entryRanges.removeAll(keepingCapacity: true)
-        identifierRange = nil
         guard let base = payload.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
         var reader = WireReader(base: base, range: 0..<payload.count)
-        var identifiers = 0
         var logsField: UInt32 = 0
         while !reader.atEnd {
             let (number, wireType) = try reader.tag()
@@ -69,8 +65,6 @@ final class WireCheck {
             }
             let field = try reader.lengthDelimited()
             if number == 1 {
-                identifiers += 1
-                identifierRange = identifiers == 1 ? field : nil
                 try schema.check(base, field, node: identifier, depth: 0, limit: limits.maxDepth)
                 continue
             }

@@ -23,6 +23,8 @@ public final class HTTP2ServerSession {
     unowned(unsafe) let delegate: any HTTP2ServerSessionDelegate
     /// Request heads being assembled, by stream id.
     var heads: [Int32: HTTP2RequestHead] = [:]
+    /// Bytes of trailer blocks being received, by stream (counted against the same limit).
+    var trailerSizes: [Int32: Int] = [:]
     let maxHeaderListSize: Int
 
     public init(delegate: any HTTP2ServerSessionDelegate, settings: HTTP2ServerSettings = .init()) throws(HTTP2Error) {

@@ -18,14 +18,18 @@ enum NGHTTP2Trampolines {
     }
 
     static let onBeginHeaders: nghttp2_on_begin_headers_callback = { _, frame, userData in
-        guard let frame, CNghttp2_frame_headers_category(frame) == Int32(NGHTTP2_HCAT_REQUEST.rawValue) else { return 0 }
+        guard let frame else { return 0 }
         let owner = session(userData)
         let stream = CNghttp2_frame_stream_id(frame)
-        // Refused: reset with REFUSED_STREAM (safe to retry elsewhere); with no head kept, the rest
-        // of its header block is ignored.
+        guard CNghttp2_frame_headers_category(frame) == Int32(NGHTTP2_HCAT_REQUEST.rawValue) else {
+            owner.trailerSizes[stream] = 0  // trailers: only counted, against the same limit
+            return 0
+        }
+        // Refused: reset with REFUSED_STREAM (safe to retry elsewhere); the failure tells nghttp2
+        // to skip the rest of the block (still decoded for HPACK's sake, but not validated).
         guard owner.delegate.streamOpening(stream: stream) else {
             owner.resetStream(stream, errorCode: NGHTTP2_REFUSED_STREAM.rawValue)
-            return 0
+            return Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
         }
         owner.heads[stream] = HTTP2RequestHead()
         return 0
@@ -37,7 +41,18 @@ enum NGHTTP2Trampolines {
         guard let frame, let name, let value else { return 0 }
         let owner = session(userData)
         let stream = CNghttp2_frame_stream_id(frame)
-        guard var head = owner.heads[stream] else { return 0 }  // trailers: alstap ignores them
+        guard var head = owner.heads[stream] else {
+            // Trailers: alstap keeps none, but their size counts (a bomb may hide there too).
+            guard let size = owner.trailerSizes[stream] else { return 0 }
+            let grown = size + nameLength + valueLength + 32
+            guard grown <= owner.maxHeaderListSize else {
+                owner.trailerSizes[stream] = nil
+                owner.delegate.headerListTooLarge(stream: stream)
+                return Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+            }
+            owner.trailerSizes[stream] = grown
+            return 0
+        }
         head.listSize += nameLength + valueLength + 32
         if head.listSize > owner.maxHeaderListSize {
             owner.heads[stream] = nil
@@ -66,6 +81,7 @@ enum NGHTTP2Trampolines {
         let endStream = CNghttp2_frame_flags(frame) & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
         switch UInt32(CNghttp2_frame_type(frame)) {
         case NGHTTP2_HEADERS.rawValue:
+            owner.trailerSizes[stream] = nil
             if let head = owner.heads.removeValue(forKey: stream) {
                 owner.delegate.requestStarted(stream: stream, head: head, endStream: endStream)
             }
@@ -86,6 +102,7 @@ enum NGHTTP2Trampolines {
     static let onStreamClose: nghttp2_on_stream_close_callback = { _, stream, errorCode, userData in
         let owner = session(userData)
         owner.heads[stream] = nil
+        owner.trailerSizes[stream] = nil
         owner.delegate.streamClosed(stream: stream, errorCode: errorCode)
         return 0
     }

@@ -13,6 +13,8 @@ final class ALSStream {
     var answered = false
     var status = GRPCStatusError(.ok, "")
     var responseBytesSent = 0
+    /// The deframer's partial bytes as last counted in `Counters.bufferedMessageBytes`.
+    var bufferedCounted = 0
 
     init(maxMessageBytes: Int) {
         deframer = GRPCDeframer(maxMessageBytes: maxMessageBytes)

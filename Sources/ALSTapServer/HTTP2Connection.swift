@@ -37,6 +37,9 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
         } catch {
             context.logger.debug("HTTP/2 connection error: \(error)")
             context.counters.add(.http2ConnectionErrors)
+            // Best effort: what is already queued goes first; a client that reads nothing gets no
+            // GOAWAY either way, and the socket closes.
+            _ = flushPending()
             write(session.fatalGoAwayFrame(for: error))
             close()
             return false
@@ -189,8 +192,7 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
         defer { session.consume(stream: stream, count: chunk.count) }
         guard case .als(let als) = streams[stream], !als.answered else { return }
         let context = self.context
-        let bufferedBefore = als.deframer.bufferedBytes
-        defer { if !als.answered { holdBuffered(als, stream: stream, before: bufferedBefore) } }
+        defer { if !als.answered { holdBuffered(als, stream: stream) } }
         do {
             try als.deframer.feed(chunk) { (payload) throws(GRPCStatusError) in
                 let batch = try context.decoder.decode(payload, reporter: &als.reporter,
@@ -256,10 +258,12 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
 
     /// Accounts for the bytes of a message `als` holds while it arrives in pieces; over the
     /// process-wide bound, the stream ends with RESOURCE_EXHAUSTED and lets them go.
-    private func holdBuffered(_ als: ALSStream, stream: Int32, before: Int) {
+    private func holdBuffered(_ als: ALSStream, stream: Int32) {
         let now = als.deframer.bufferedBytes
-        context.counters.add(.bufferedMessageBytes, now - before)
-        guard now > before, context.counters.get(.bufferedMessageBytes) > context.config.maxBufferedMessageBytes else { return }
+        let grew = now > als.bufferedCounted
+        context.counters.add(.bufferedMessageBytes, now - als.bufferedCounted)
+        als.bufferedCounted = now
+        guard grew, context.counters.get(.bufferedMessageBytes) > context.config.maxBufferedMessageBytes else { return }
         fail(stream, als, GRPCStatusError(.resourceExhausted,
                                           "alstap holds too many partial messages (--max-buffered-message-bytes)",
                                           reason: .bufferedTooLarge))
@@ -278,7 +282,10 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
 
     /// Drops the partial message a finished stream holds, and its share of the bound.
     private func releaseBuffered(_ als: ALSStream) {
-        context.counters.subtract(.bufferedMessageBytes, als.deframer.bufferedBytes)
+        // What was counted, not what the deframer holds now: a message completed and failed in
+        // the same chunk has left the deframer but is still on the account.
+        context.counters.subtract(.bufferedMessageBytes, als.bufferedCounted)
+        als.bufferedCounted = 0
         als.deframer = GRPCDeframer(maxMessageBytes: als.deframer.maxMessageBytes)
     }
 

@@ -14,6 +14,9 @@ final class ReplayRing: Sendable {
         let payload: SharedBytes
         let reporter: Reporter
         let entries: Int
+        /// What it keeps alive: the message, and its reporter (counted with every record that
+        /// holds it: an overcount where records share one, never an undercount).
+        var bytes: Int { payload.count + reporter.retainedBytes }
     }
 
     private struct State {
@@ -36,17 +39,17 @@ final class ReplayRing: Sendable {
     var isEnabled: Bool { capacityEntries > 0 && capacityBytes > 0 }
 
     func append(_ record: Record) {
-        guard record.payload.count <= capacityBytes else { return }  // would evict everything else
+        guard record.bytes <= capacityBytes else { return }  // would evict everything else
         state.withLock { state in
             state.records.append(record)
             state.entries += record.entries
-            state.bytes += record.payload.count
+            state.bytes += record.bytes
             while state.entries > capacityEntries || state.bytes > capacityBytes,
                   let oldest = state.records.first, state.records.count > 1 {
                 state.records.removeFirst()
                 state.firstPosition += 1
                 state.entries -= oldest.entries
-                state.bytes -= oldest.payload.count
+                state.bytes -= oldest.bytes
             }
         }
     }

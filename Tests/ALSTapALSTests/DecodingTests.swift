@@ -2,6 +2,21 @@ import Foundation
 import Testing
 
 @testable import ALSTapALS
+import CProtobufArena
+
+/// A string laid out as protobuf-c leaves it in the decoder's arena: a size header, the bytes, a
+/// NUL (the string functions read the header to know the length).
+func arenaString<T>(_ text: String, _ body: (UnsafeMutablePointer<CChar>) -> T) -> T {
+    let bytes = Array(text.utf8)
+    let raw = UnsafeMutableRawPointer.allocate(byteCount: 8 + bytes.count + 1, alignment: 8)
+    defer { raw.deallocate() }
+    raw.storeBytes(of: CProtobufArenaHeader(size: UInt32(bytes.count + 1), magic: CPROTOBUFARENA_MAGIC),
+                   as: CProtobufArenaHeader.self)
+    let string = (raw + 8).bindMemory(to: CChar.self, capacity: bytes.count + 1)
+    for (i, byte) in bytes.enumerated() { string[i] = CChar(bitPattern: byte) }
+    string[bytes.count] = 0
+    return body(string)
+}
 
 /// Fixtures serialized by Python's protobuf with Envoy's own protos (scripts/make-fixtures),
 /// decoded by protobuf-c and encoded to JSON, then checked field by field.
@@ -171,7 +186,7 @@ import Testing
     ])
     func clusterNames(name: String, direction: Direction, service: String?, namespace: String?, port: String?,
                       subset: String?) {
-        name.withCString { pointer in
+        arenaString(name) { pointer in
             let parsed = ClusterName(pointer)
             func text(_ bytes: UnsafeBufferPointer<UInt8>?) -> String? { bytes.map { String(decoding: $0, as: UTF8.self) } }
             #expect(parsed.direction == direction)

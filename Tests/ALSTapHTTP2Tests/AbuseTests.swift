@@ -111,6 +111,20 @@ enum Frames {
         #expect(delegate.started == [3])
     }
 
+    @Test func aBombInTheTrailersIsResetToo() throws {
+        let delegate = AbuseDelegate()
+        let session = try Self.session(delegate)
+        _ = try Self.output(session)
+        // HEADERS (no END_STREAM) that puts a 4000-byte header in the table, then trailers that
+        // reference it 3 000 times.
+        let bomb = Frames.hpackBomb(count: 0)
+        try Self.feed(session, Frames.start() + Frames.frame(1, flags: 0x4, stream: 1, bomb)
+            + Frames.frame(1, flags: 0x5, stream: 1, [UInt8](repeating: 0xBE, count: 3_000)))
+        #expect(delegate.started == [1])
+        #expect(delegate.tooLarge == [1])
+        #expect(Self.frameTypes(try Self.output(session)).contains { $0.type == 3 && $0.stream == 1 })
+    }
+
     @Test func headerListsUpToTheLimitPass() throws {
         let delegate = AbuseDelegate()
         let session = try Self.session(delegate)

@@ -955,6 +955,26 @@ def test_partial_messages_are_bounded():
         server.stop()
 
 
+def test_a_message_spanning_frames_that_fails_leaves_nothing_counted(alstap):
+    """Abuse: invalid protobuf in messages that arrive over many DATA frames, again and again: the
+    partial bytes each held must leave the process-wide account when its stream fails (else a
+    few such streams would use up --max-buffered-message-bytes for good)."""
+    for _ in range(5):
+        client = RawH2(alstap.als_port)
+        try:
+            stream = client.start()
+            message = grpc_frame(b"\x00" * 300_000)  # field number 0: not protobuf
+            assert send_with_flow_control(client, stream, message) == len(message)
+            client.conn.end_stream(stream)
+            client.flush()
+            headers = rawh2_read(client, stream, 5)
+            assert headers.get("grpc-status") == "3", headers
+        finally:
+            client.close()
+    alstap.wait_stat("bufferedMessageBytes", lambda v: v == 0, timeout=5)
+    assert alstap.stats()["decodeInvalidProtobuf"] >= 5
+
+
 def test_declared_length_alone_takes_no_memory(alstap):
     """Abuse: a gRPC frame header declaring 4 MB, followed by nothing."""
     time.sleep(0.2)

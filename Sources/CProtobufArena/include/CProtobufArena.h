@@ -43,8 +43,9 @@ typedef struct {
 } CProtobufArenaHeader;
 
 /// The length of a string protobuf-c unpacked into an arena, NUL bytes included: protobuf-c
-/// allocates length + 1 bytes for it. The empty default (`protobuf_c_empty_string`) is 0; any
-/// other pointer without an arena header falls back to strlen.
+/// allocates length + 1 bytes for it. The empty default (`protobuf_c_empty_string`) is 0.
+/// Precondition: `string` is one of those two (it reads the 8 bytes before it); the magic is a
+/// second line of defence, falling back to strlen when the header is not one.
 static inline size_t CProtobufArena_string_length(const char *string) {
     if (string == protobuf_c_empty_string) return 0;
     const CProtobufArenaHeader *header = (const CProtobufArenaHeader *)(const void *)string - 1;
