@@ -80,6 +80,12 @@ public final class ALSDecoder {
         // The wire check found each entry's bytes: a relay forwards them as received (when the
         // counts agree, as they do unless protobuf-c merged something the check did not foresee).
         var rawEntries: [Range<Int>]?
+        func checkLinesBound() throws(GRPCStatusError) {
+            if jsonWriter.count + textWriter.count + alsWriter.count > maxBytes {
+                throw GRPCStatusError(.resourceExhausted, "message's lines take more than \(maxBytes) bytes",
+                                      reason: .encodedTooLarge)
+            }
+        }
         // One view per entry, shared by the encoders and the facts.
         func add(_ common: UnsafeMutablePointer<CCommon>?, _ entry: UnsafeRawPointer,
                  _ encode: (EntryView) -> Void) throws(GRPCStatusError) {
@@ -97,10 +103,7 @@ public final class ALSDecoder {
             count += 1
             // Every 16 entries (and at the end): an entry's lines are at most a few times its
             // bytes, so the bound holds within 16 entries' worth.
-            if count & 15 == 0 && jsonWriter.count + textWriter.count + alsWriter.count > maxBytes {
-                throw GRPCStatusError(.resourceExhausted, "message's lines take more than \(maxBytes) bytes",
-                                      reason: .encodedTooLarge)
-            }
+            if count & 15 == 0 { try checkLinesBound() }
         }
         switch message.pointee.log_entries_case {
         case ENVOY__SERVICE__ACCESSLOG__V3__STREAM_ACCESS_LOGS_MESSAGE__LOG_ENTRIES_HTTP_LOGS:
@@ -130,10 +133,7 @@ public final class ALSDecoder {
         default:
             break
         }
-        if jsonWriter.count + textWriter.count + alsWriter.count > maxBytes {
-            throw GRPCStatusError(.resourceExhausted, "message's lines take more than \(maxBytes) bytes",
-                                  reason: .encodedTooLarge)
-        }
+        try checkLinesBound()
         let hasEntries = count > 0
         return EncodedBatch(
             entryCount: count,

@@ -112,7 +112,7 @@ final class LoopInbox: Sendable {
 
     /// Bounded in entries and in bytes of lines (a few large entries weigh as much as many small).
     func push(_ batch: EncodedBatch) -> PushResult {
-        let bytes = [batch.json, batch.text, batch.als].reduce(0) { $0 + ($1?.bytes.count ?? 0) }
+        let bytes = batch.encodedBytes
         return pending.withLock { state in
             if state.entries + batch.entryCount > limit || (state.bytes + bytes > limitBytes && !state.batches.isEmpty) {
                 state.dropped += batch.entryCount

@@ -50,17 +50,15 @@ final class Pairer {
 
     /// Would holding `half` keep the pinned bytes within the bound?
     private func fits(_ half: Half) -> Bool {
-        pinned[Self.key(half)] != nil || pinnedBytes + Self.size(half.batch) <= capacityBytes
+        pinned[Self.key(half)] != nil || pinnedBytes + half.batch.encodedBytes <= capacityBytes
     }
-
-    private static func size(_ batch: EncodedBatch) -> Int { batch.json!.bytes.count + (batch.text?.bytes.count ?? 0) }
 
     private func pin(_ half: Half) {
         let key = Self.key(half)
         if let held = pinned[key] {
             pinned[key] = (held.halves + 1, held.bytes)
         } else {
-            let bytes = Self.size(half.batch)
+            let bytes = half.batch.encodedBytes
             pinned[key] = (1, bytes)
             pinnedBytes += bytes
         }
