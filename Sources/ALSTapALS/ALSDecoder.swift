@@ -94,9 +94,9 @@ public final class ALSDecoder {
             if wantsText { textEnds.append(UInt32(textWriter.count)) }
             if wantsALS {
                 if let rawEntries {
-                    ALSRelayFrames.appendLogEntry(UnsafeRawBufferPointer(rebasing: payload[rawEntries[count]]), to: alsWriter)
+                    LogEntryField.append(UnsafeRawBufferPointer(rebasing: payload[rawEntries[count]]), to: alsWriter)
                 } else {
-                    ALSRelayFrames.appendLogEntry(entry.assumingMemoryBound(to: ProtobufCMessage.self), to: alsWriter)
+                    LogEntryField.append(entry.assumingMemoryBound(to: ProtobufCMessage.self), to: alsWriter)
                 }
                 alsEnds.append(UInt32(alsWriter.count))
             }

@@ -6,7 +6,7 @@ import Glibc
 public enum OutputFormat: Int, Sendable, CaseIterable {
     case json = 0
     case text = 1
-    /// gRPC-framed ALS messages, for alstap peers (see `ALSRelayFrames`).
+    /// gRPC-framed ALS messages, for alstap peers (see `ReplicaFrames` in ALSTapFormats).
     case als = 2
     /// Server-sent events for browsers: the JSON lines, each as one event.
     case sse = 3

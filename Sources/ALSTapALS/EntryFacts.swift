@@ -38,6 +38,8 @@ public struct EntryFacts: Sendable {
     public var linkFrom = StringRef(), linkTo = StringRef()
     /// Where `"source"`, `"destination"` and `"request"` objects sit in the entry's JSON line.
     public var jsonSections = JSONSections()
+
+    public init() {}
 }
 
 /// Byte ranges of a JSON line's objects, relative to the start of the line (empty: absent).
@@ -45,6 +47,8 @@ public struct JSONSections: Sendable {
     public var source: Range<UInt32> = 0..<0
     public var destination: Range<UInt32> = 0..<0
     public var request: Range<UInt32> = 0..<0
+
+    public init() {}
 }
 
 /// The facts of one batch and the pool their strings live in. Immutable once built.
@@ -68,7 +72,7 @@ public struct EntryFactsTable: Sendable {
 }
 
 /// Which per-entry facts a batch needs.
-public enum FactsNeed: Sendable {
+public enum FactsNeed: Sendable, Hashable {
     case none
     /// What tap filters test.
     case filters

@@ -4,8 +4,10 @@
 /// handed out in place, without a copy; only a message spanning chunks is gathered into `partial`.
 public struct GRPCDeframer {
     public let maxMessageBytes: Int
-    /// Accept `ALSRelayFrames` notice frames (flag 0x80): only from alstap peers.
+    /// Accept the replica format's notice frames (flag `noticeFlag`): only from alstap peers.
     public let acceptsNotices: Bool
+    /// The flag of a notice frame (see `ReplicaFrames` in ALSTapFormats).
+    public static let noticeFlag: UInt8 = 0x80
     private var payloadIsNotice = false
     private var header: UInt64 = 0
     private var headerBytes = 0
@@ -93,7 +95,7 @@ public struct GRPCDeframer {
             throw GRPCStatusError(.unimplemented, "compressed gRPC messages are not supported (no grpc-encoding negotiated)",
                                   reason: .compressed)
         }
-        payloadIsNotice = acceptsNotices && flag == ALSRelayFrames.noticeFlag
+        payloadIsNotice = acceptsNotices && flag == Self.noticeFlag
         if length > maxMessageBytes {
             throw GRPCStatusError(.resourceExhausted, "gRPC message of \(length) bytes exceeds the maximum of \(maxMessageBytes)",
                                   reason: .messageTooLarge)

@@ -78,7 +78,7 @@ public struct TapQuery: Sendable, Equatable {
             default:
                 clauses.append(try Self.clause(name, list))
                 for value in list {
-                    filterQuery += (filterQuery.isEmpty ? "" : "&") + name + "=" + Self.percentEncoded(value)
+                    filterQuery += (filterQuery.isEmpty ? "" : "&") + name + "=" + PercentEncoding.encode(value, keeping: .queryValue)
                 }
             }
         }
@@ -86,23 +86,6 @@ public struct TapQuery: Sendable, Equatable {
         if format == .als && (pair || clusterScope) {
             throw Error(message: "format=als carries single entries of this replica: not with pair=1 or scope=cluster")
         }
-    }
-
-    /// Escapes everything but RFC 3986's unreserved characters.
-    static func percentEncoded(_ value: String) -> String {
-        var out = ""
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
-                 UInt8(ascii: "~"), UInt8(ascii: "/"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                let hex = Array("0123456789ABCDEF".utf8)
-                out += "%" + String(decoding: [hex[Int(byte >> 4)], hex[Int(byte & 15)]], as: UTF8.self)
-            }
-        }
-        return out
     }
 
     private static func clause(_ name: String, _ values: [String]) throws(Error) -> TapFilter.Clause {
@@ -219,7 +202,10 @@ public struct TapQuery: Sendable, Equatable {
     static func durationMicros(_ value: String) -> Int64? {
         let units: [(String, Double)] = [("us", 1), ("µs", 1), ("ms", 1000), ("s", 1_000_000), ("m", 60_000_000)]
         for (suffix, scale) in units where value.hasSuffix(suffix) {
-            guard let number = Double(value.dropLast(suffix.count)), number >= 0, number.isFinite else { return nil }
+            // Int64(_:) traps beyond its range: refuse what it cannot hold (2^63 µs and up).
+            guard let number = Double(value.dropLast(suffix.count)), number >= 0, number * scale < 0x1p63 else {
+                return nil
+            }
             return Int64(number * scale)
         }
         return nil

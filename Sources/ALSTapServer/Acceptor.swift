@@ -1,3 +1,4 @@
+import ALSTapMetrics
 import ALSTapSystem
 
 /// Accepts connections on one loop's own SO_REUSEPORT listening socket.

@@ -1,3 +1,4 @@
+import ALSTapMetrics
 import ALSTapSystem
 #if canImport(Glibc)
 import Glibc

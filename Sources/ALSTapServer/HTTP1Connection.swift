@@ -1,4 +1,7 @@
+import ALSTapCore
+import ALSTapFormats
 import ALSTapHTTP1
+import ALSTapMetrics
 import ALSTapSystem
 #if canImport(Glibc)
 import Glibc

@@ -1,12 +1,15 @@
 import ALSTapALS
+import ALSTapCore
+import ALSTapFormats
 import ALSTapHTTP2
+import ALSTapMetrics
 import ALSTapSystem
 
-/// An HTTP/2 connection: Envoy's gRPC access log streams, and taps over `--http2-prior-knowledge`.
-/// Loop-confined.
+/// An HTTP/2 connection, the transport of gRPC ingest calls (routed by path to the loop's
+/// `IngestRegistry`) and of taps over `--http2-prior-knowledge`. Loop-confined.
 final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessionDelegate {
     private enum Role {
-        case als(ALSStream)
+        case ingest(GRPCIngestStream)
         case tap(HTTP2TapStream)
         case fixed(body: [UInt8], sent: Int)
     }
@@ -90,7 +93,7 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
         context.http2Closed(self)
         for (_, role) in streams {
             switch role {
-            case .als(let stream): finishALS(stream, cancelled: true)
+            case .ingest(let stream): finishIngest(stream, cancelled: true)
             case .tap(let tap): context.closeTap(tap.subscriber)
             case .fixed: break
             }
@@ -118,16 +121,16 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
 
     func requestStarted(stream: Int32, head: HTTP2RequestHead, endStream: Bool) {
         if head.contentType.hasPrefix("application/grpc") {
-            guard role.contains(.ingest), head.path == ALSStream.path && head.method == "POST" else {
-                respond(stream, ALSStream.trailersOnly(GRPCStatusError(.unimplemented, "unknown method \(head.path)")))
+            guard role.contains(.ingest), head.method == "POST", let method = context.ingest.method(for: head.path) else {
+                respond(stream, GRPCIngestStream.trailersOnly(GRPCStatusError(.unimplemented, "unknown method \(head.path)")))
                 return
             }
             if let token = context.config.alsToken, !constantTimeEquals(head.authorization, "Bearer " + token) {
                 context.counters.add(.alsUnauthenticated)
-                respond(stream, ALSStream.trailersOnly(GRPCStatusError(.unauthenticated, "a bearer token is required")))
+                respond(stream, GRPCIngestStream.trailersOnly(GRPCStatusError(.unauthenticated, "a bearer token is required")))
                 return
             }
-            streams[stream] = .als(ALSStream(maxMessageBytes: context.config.maxMessageBytes))
+            streams[stream] = .ingest(GRPCIngestStream(call: method.makeCall(), maxMessageBytes: context.config.maxMessageBytes))
             context.counters.add(.alsStreamsStarted)
             context.counters.add(.alsStreamsActive)
             return
@@ -181,7 +184,7 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
         guard let session else { return }
         session.goAway()
         for (stream, role) in streams {
-            if case .als(let als) = role, !als.answered {
+            if case .ingest(let als) = role, !als.answered {
                 fail(stream, als, GRPCStatusError(.unavailable, "alstap is shutting down"))
             }
         }
@@ -190,26 +193,18 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
 
     func requestData(stream: Int32, _ chunk: UnsafeRawBufferPointer) {
         defer { session.consume(stream: stream, count: chunk.count) }
-        guard case .als(let als) = streams[stream], !als.answered else { return }
-        let context = self.context
+        guard case .ingest(let als) = streams[stream], !als.answered else { return }
         defer { if !als.answered { holdBuffered(als, stream: stream) } }
         do {
-            try als.deframer.feed(chunk) { (payload) throws(GRPCStatusError) in
-                let batch = try context.decoder.decode(payload, reporter: &als.reporter,
-                                                       formats: context.hub.wantedFormats,
-                                                       facts: context.hub.wantedFacts,
-                                                       decodedAtNanos: monotonicNanos())
-                context.counters.add(.messagesReceived)
-                context.counters.add(batch.isTCP ? .entriesTCP : .entriesHTTP, batch.entryCount)
-                context.hub.publish(batch, payload: payload, reporter: als.reporter, fromLoop: context.loop.index)
-            }
+            let call = als.call
+            try als.deframer.feed(chunk) { (payload) throws(GRPCStatusError) in try call.receive(message: payload) }
         } catch {
             fail(stream, als, error)
         }
     }
 
     func requestEnded(stream: Int32) {
-        guard case .als(let als) = streams[stream], !als.answered else { return }
+        guard case .ingest(let als) = streams[stream], !als.answered else { return }
         do {
             try als.deframer.finish()
         } catch {
@@ -217,16 +212,19 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
             return
         }
         als.answered = true
+        als.prepareResponse()
         respond(stream, [(":status", "200"), ("content-type", "application/grpc")], hasBody: true)
     }
 
     func readBody(stream: Int32, into buffer: UnsafeMutableRawBufferPointer) -> HTTP2BodyRead {
         switch streams[stream] {
-        case .als(let als):
-            let count = ALSStream.emptyResponse.count
-            buffer.copyBytes(from: ALSStream.emptyResponse)
-            als.responseBytesSent = count
-            return .bytes(count: count, end: true)
+        case .ingest(let als):
+            let count = min(buffer.count, als.response.count - als.responseBytesSent)
+            als.response.withUnsafeBytes {
+                buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[als.responseBytesSent..<(als.responseBytesSent + count)]))
+            }
+            als.responseBytesSent += count
+            return .bytes(count: count, end: als.responseBytesSent == als.response.count)
         case .tap(let tap):
             return tap.read(into: buffer)
         case .fixed(let body, let sent):
@@ -240,14 +238,14 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
     }
 
     func trailers(stream: Int32) -> [HTTP2Header] {
-        guard case .als = streams[stream] else { return [] }
+        guard case .ingest = streams[stream] else { return [] }
         return [HTTP2Header("grpc-status", "0")]
     }
 
     func streamClosed(stream: Int32, errorCode: UInt32) {
         if admitted.remove(stream) != nil { context.counters.subtract(.http2StreamsActive) }
         switch streams.removeValue(forKey: stream) {
-        case .als(let als): finishALS(als, cancelled: als.responseBytesSent == 0 && als.status.code == .ok)
+        case .ingest(let als): finishIngest(als, cancelled: als.responseBytesSent == 0 && als.status.code == .ok)
         case .tap(let tap):
             // The client reset a tap before it ended: work it caused, counted (rapid-reset abuse).
             if errorCode != 0 { context.counters.add(.tapStreamsReset) }
@@ -258,7 +256,7 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
 
     /// Accounts for the bytes of a message `als` holds while it arrives in pieces; over the
     /// process-wide bound, the stream ends with RESOURCE_EXHAUSTED and lets them go.
-    private func holdBuffered(_ als: ALSStream, stream: Int32) {
+    private func holdBuffered(_ als: GRPCIngestStream, stream: Int32) {
         let now = als.deframer.bufferedBytes
         let grew = now > als.bufferedCounted
         context.counters.add(.bufferedMessageBytes, now - als.bufferedCounted)
@@ -271,17 +269,17 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
 
     // MARK: Helpers
 
-    private func fail(_ stream: Int32, _ als: ALSStream, _ error: GRPCStatusError) {
+    private func fail(_ stream: Int32, _ als: GRPCIngestStream, _ error: GRPCStatusError) {
         als.answered = true
         als.status = error
         releaseBuffered(als)
         if let counter = Counters.Name(refusal: error.reason) { context.counters.add(counter) }
-        if error.code != .unavailable { context.logger.info("ALS stream \(stream) failed: \(error)") }
-        respond(stream, ALSStream.trailersOnly(error))
+        if error.code != .unavailable { context.logger.info("ingest stream \(stream) failed: \(error)") }
+        respond(stream, GRPCIngestStream.trailersOnly(error))
     }
 
     /// Drops the partial message a finished stream holds, and its share of the bound.
-    private func releaseBuffered(_ als: ALSStream) {
+    private func releaseBuffered(_ als: GRPCIngestStream) {
         // What was counted, not what the deframer holds now: a message completed and failed in
         // the same chunk has left the deframer but is still on the account.
         context.counters.subtract(.bufferedMessageBytes, als.bufferedCounted)
@@ -289,7 +287,7 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
         als.deframer = GRPCDeframer(maxMessageBytes: als.deframer.maxMessageBytes)
     }
 
-    private func finishALS(_ als: ALSStream, cancelled: Bool) {
+    private func finishIngest(_ als: GRPCIngestStream, cancelled: Bool) {
         releaseBuffered(als)
         context.counters.subtract(.alsStreamsActive)
         if cancelled {

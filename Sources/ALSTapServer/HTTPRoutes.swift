@@ -1,6 +1,7 @@
 import ALSTapALS
 import ALSTapFilter
 import ALSTapHTTP1
+import ALSTapMetrics
 
 /// What an HTTP request (HTTP/1.1 or HTTP/2, not gRPC) asks for.
 enum HTTPRoute: Equatable {
@@ -108,15 +109,4 @@ func constantTimeEquals(_ a: String, _ b: String) -> Bool {
         difference |= Int((i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0))
     }
     return difference == 0
-}
-
-extension OutputFormat {
-    var contentType: String {
-        switch self {
-        case .json: "application/x-ndjson"
-        case .text: "text/plain; charset=utf-8"
-        case .als: "application/vnd.alstap.als-frames"
-        case .sse: "text/event-stream"
-        }
-    }
 }

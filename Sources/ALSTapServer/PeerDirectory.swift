@@ -10,20 +10,11 @@ public enum PeerSpec: Sendable, Equatable {
     /// A fixed list of `host:port` (host names are resolved too).
     case list([HostPort])
 
-    public struct HostPort: Sendable, Equatable, CustomStringConvertible {
-        public let host: String
-        public let port: UInt16
-        public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
-    }
-
     /// Parses `dns:NAME:PORT` or `HOST:PORT,HOST:PORT,...`; nil when malformed.
     public init?(parsing text: String) {
         func hostPort(_ part: Substring) -> HostPort? {
-            guard let colon = part.lastIndex(of: ":"), let port = UInt16(part[part.index(after: colon)...]), port > 0
-            else { return nil }
-            var host = String(part[..<colon])
-            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-            return host.isEmpty ? nil : HostPort(host: host, port: port)
+            guard let parsed = HostPort(parsing: String(part)), parsed.port > 0 else { return nil }
+            return parsed
         }
         if text.hasPrefix("dns:") {
             guard let target = hostPort(text.dropFirst(4)) else { return nil }

@@ -1,5 +1,6 @@
 import ALSTapALS
 import ALSTapHTTP1
+import ALSTapMetrics
 import ALSTapSystem
 
 /// One replica's `/tap?scope=local&format=als&...`, read for a cluster-scope tap: the response
@@ -15,7 +16,7 @@ final class PeerTap: Connection {
     private var response = HTTP1ResponseReader()
     private var deframer: GRPCDeframer
     private var reporter = Reporter()
-    /// Why the stream ended, for the notice.
+    /// Why the stream ended, for the notice (nil: it ended normally).
     private(set) var failure: String?
 
     /// Starts connecting (the socket turns writable when the connect is done); throws when the
@@ -84,12 +85,12 @@ final class PeerTap: Connection {
         do throws(GRPCStatusError) {
             try deframer.feedFrames(bytes) { (isNotice, payload) throws(GRPCStatusError) in
                 if isNotice {
-                    owner.peerNotice(String(decoding: payload, as: UTF8.self), from: address)
+                    owner.peerNotice(String(decoding: payload, as: UTF8.self), from: self)
                     return
                 }
                 let batch = try context.decoder.decode(payload, reporter: &reporter, formats: owner.formats,
                                                        facts: owner.facts, decodedAtNanos: monotonicNanos())
-                owner.received(batch, from: address)
+                owner.received(batch, from: self)
             }
         } catch {
             fail("bad stream: \(error.message)")
@@ -102,9 +103,8 @@ final class PeerTap: Connection {
     }
 
     override func closing() {
-        if failure == nil {
-            failure = status == 200 || status == 0
-                ? (connected ? "stream ended" : "unreachable")
+        if failure == nil && !(connected && (status == 200 || status == 0)) {
+            failure = status == 200 || status == 0 ? "unreachable"
                 : "answered \(status): \(String(decoding: rejection.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self))"
         }
         owner.peerClosed(self)

@@ -1,4 +1,5 @@
 import ALSTapALS
+import ALSTapMetrics
 import ALSTapSystem
 import Logging
 
@@ -7,7 +8,7 @@ public final class Server: Sendable {
     public let counters = Counters()
     public let alsPort: UInt16
     public let httpPort: UInt16
-    private let hub: Hub
+    private let fanout: Fanout
     private let contexts: [LoopContext]
     private let acceptors: UncheckedBox<[[Acceptor]]>
     private let threads = Locked<[LoopThread]>([])
@@ -16,15 +17,14 @@ public final class Server: Sendable {
     public init(config: ServerConfig, logger: Logger) throws {
         Memory.setMmapThreshold(64 << 20)
         let loops = try (0..<max(1, config.threads)).map { try EventLoop(index: $0) }
-        hub = Hub(loops: loops, inboxLimit: config.loopInboxEntries, inboxBytes: config.loopInboxBytes,
-                  replayEntries: config.replayEntries,
-                  replayBytes: config.replayBytes, counters: counters)
-        let hub = hub
+        fanout = Fanout(loops: loops, inboxLimit: config.loopInboxEntries, inboxBytes: config.loopInboxBytes,
+                        replayEntries: config.replayEntries, replayBytes: config.replayBytes, counters: counters)
+        let fanout = fanout
         let counters = counters
         let peerDirectory = config.peers.map(PeerDirectory.init)
         self.peerDirectory = peerDirectory
         contexts = loops.map {
-            LoopContext(loop: $0, config: config, hub: hub, counters: counters, logger: logger, peerDirectory: peerDirectory)
+            LoopContext(loop: $0, config: config, fanout: fanout, counters: counters, logger: logger, peerDirectory: peerDirectory)
         }
 
         // Port 0 binds an ephemeral port on the first loop; the other loops join that port.

@@ -20,6 +20,18 @@ public enum Outbound {
         return fd
     }
 
+    /// A blocking connect (the CLI's one socket, no event loop); the descriptor is close-on-exec.
+    public static func connectBlocking(_ address: ListenAddress) throws(SystemError) -> Int32 {
+        let fd = socket(address.isIPv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SystemError("socket", errno: CLinux_errno()) }
+        guard address.withSockaddr({ Glibc.connect(fd, $0, $1) }) == 0 else {
+            let err = CLinux_errno()
+            Syscalls.close(fd)
+            throw SystemError("connect \(address)", errno: err)
+        }
+        return fd
+    }
+
     /// The error of a finished non-blocking connect (0: connected).
     public static func pendingError(_ fd: Int32) -> Int32 {
         var error: Int32 = 0
@@ -30,9 +42,7 @@ public enum Outbound {
 
     /// The addresses `host` resolves to (a blocking getaddrinfo: call it off the event loops).
     public static func resolve(host: String, port: UInt16) -> [ListenAddress] {
-        if let literal = ListenAddress(parsing: host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)") {
-            return [literal]
-        }
+        if let literal = ListenAddress(literal: HostPort(host: host, port: port)) { return [literal] }
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var list: UnsafeMutablePointer<addrinfo>?

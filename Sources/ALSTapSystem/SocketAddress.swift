@@ -13,18 +13,21 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
         self.port = port
     }
 
-    /// Parses `0.0.0.0:9001`, `[::]:9001`, `localhost:9001`, `:9001`; nil when malformed.
+    /// Parses `0.0.0.0:9001`, `[::]:9001`, `localhost:9001`, `:9001`; nil when malformed or
+    /// when the host is a name other than localhost.
     public init?(parsing text: String) {
-        guard let colon = text.lastIndex(of: ":") else { return nil }
-        var host = String(text[..<colon])
-        guard let port = UInt16(text[text.index(after: colon)...]) else { return nil }
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        if host.isEmpty { host = "0.0.0.0" }
-        if host == "localhost" { host = "127.0.0.1" }
+        // `:PORT` is every interface.
+        guard let hostPort = HostPort(parsing: text.hasPrefix(":") ? "0.0.0.0" + text : text) else { return nil }
+        self.init(literal: hostPort)
+    }
+
+    /// An IP literal, or `localhost` taken as 127.0.0.1; nil for a name that needs DNS.
+    init?(literal hostPort: HostPort) {
+        let host = hostPort.host == "localhost" ? "127.0.0.1" : hostPort.host
         var probe4 = in_addr()
         var probe6 = in6_addr()
         guard inet_pton(AF_INET, host, &probe4) == 1 || inet_pton(AF_INET6, host, &probe6) == 1 else { return nil }
-        self.init(host: host, port: port)
+        self.init(host: host, port: hostPort.port)
     }
 
     public var isIPv6: Bool { host.contains(":") }

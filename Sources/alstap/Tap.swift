@@ -1,3 +1,4 @@
+import ALSTapHTTP1
 import ArgumentParser
 import FoundationEssentials
 #if canImport(Glibc)
@@ -61,7 +62,10 @@ extension AlsTap {
         @Option(name: [.customShort("o"), .long], help: "text, json or wide.")
         var output = "text"
 
-        @Option(help: "alstap's HTTP address (default $ALSTAP_SERVER, else http://127.0.0.1:9002).")
+        /// A local `alstap serve` on its default HTTP port.
+        static let defaultServer = "http://127.0.0.1:\(ServeSettings.server.httpListen.port)"
+
+        @Option(help: "alstap's HTTP address (default $ALSTAP_SERVER, else \(defaultServer)).")
         var server: String?
 
         @Option(help: "Exit after N entries.")
@@ -86,12 +90,9 @@ extension AlsTap {
         var tokenFile: String?
 
         /// The bearer token to send, from --token-file or $ALSTAP_TOKEN.
-        func token() throws -> String? {
-            guard let tokenFile else { return environment("ALSTAP_TOKEN") }
-            guard let data = FileManager.default.contents(atPath: tokenFile) else {
-                throw ValidationError("cannot read --token-file \(tokenFile)")
-            }
-            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: " \t\r\n")
+        func token(environment: Environment = .process) throws -> String? {
+            guard let tokenFile else { return environment["ALSTAP_TOKEN"] }
+            return try TokenFile.read(tokenFile, flag: "--token-file")
         }
 
         func validate() throws {
@@ -116,13 +117,13 @@ extension AlsTap {
             if let max, max < 1 { throw ValidationError("--max must be at least 1") }
             if let last, last < 0 { throw ValidationError("--last must be 0 or more") }
             if let maxRps, maxRps < 0 { throw ValidationError("--max-rps must be 0 (unlimited) or more") }
-            if TapClient(server: serverURL, token: nil) == nil {
-                throw ValidationError("--server must look like http://HOST:PORT, not \"\(serverURL)\"")
+            if TapClient(server: serverURL(), token: nil) == nil {
+                throw ValidationError("--server must look like http://HOST:PORT, not \"\(serverURL())\"")
             }
         }
 
-        var serverURL: String {
-            server ?? environment("ALSTAP_SERVER") ?? "http://127.0.0.1:9002"
+        func serverURL(environment: Environment = .process) -> String {
+            server ?? environment["ALSTAP_SERVER"] ?? Self.defaultServer
         }
 
         static func splitResource(_ text: String) -> (kind: String, name: String)? {
@@ -152,22 +153,7 @@ extension AlsTap {
             if pair { items.append(("pair", "1")) }
             if cluster { items.append(("scope", "cluster")) }
             if let maxRps { items.append(("max_rps", String(maxRps))) }
-            return items.map { "\($0.0)=\(Self.escape($0.1))" }.joined(separator: "&")
-        }
-
-        /// Percent-encodes a query value (unreserved characters, `/` and `,` stay).
-        static func escape(_ value: String) -> String {
-            var out = ""
-            for byte in value.utf8 {
-                let scalar = Unicode.Scalar(byte)
-                if byte < 0x80 && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)
-                    || "-._~/,".unicodeScalars.contains(scalar)) {
-                    out.unicodeScalars.append(scalar)
-                } else {
-                    out += "%" + (byte < 16 ? "0" : "") + String(byte, radix: 16, uppercase: true)
-                }
-            }
-            return out
+            return items.map { "\($0.0)=\(PercentEncoding.encode($0.1, keeping: .queryValue))" }.joined(separator: "&")
         }
 
         func run() throws {
@@ -176,6 +162,7 @@ extension AlsTap {
             let style = TapFormatter.Style(rawValue: output)!
             let color = isatty(STDOUT_FILENO) == 1 && getenv("NO_COLOR") == nil
             let formatter = TapFormatter(style: style, color: color)
+            let serverURL = serverURL()
             let client = TapClient(server: serverURL, token: try token())!
             let decoder = JSONDecoder()
             var printed = 0

@@ -1,9 +1,10 @@
+import ALSTapSystem
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// A minimal blocking HTTP/1.1 client for `GET /tap`: sends the request and hands out the body's
-/// lines as they arrive (chunked or not). The CLI's only network code.
+/// lines as they arrive. The CLI's only network code; `TapResponse` reads what comes back.
 struct TapClient {
     enum Failure: Error, CustomStringConvertible {
         case connect(String)
@@ -19,159 +20,64 @@ struct TapClient {
         }
     }
 
-    let host: String
-    let port: UInt16
+    let server: HostPort
     let token: String?
 
-    /// Parses `http://HOST:PORT` (port defaults to 80).
-    init?(server: String, token: String?) {
-        guard server.hasPrefix("http://") else { return nil }
-        var rest = server.dropFirst("http://".count)
-        if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] }
-        var hostPart = String(rest)
-        var port: UInt16 = 80
-        if let colon = rest.lastIndex(of: ":"), !rest.hasSuffix("]") {
-            guard let parsed = UInt16(rest[rest.index(after: colon)...]) else { return nil }
-            port = parsed
-            hostPart = String(rest[..<colon])
-        }
-        if hostPart.hasPrefix("[") && hostPart.hasSuffix("]") { hostPart = String(hostPart.dropFirst().dropLast()) }
-        guard !hostPart.isEmpty else { return nil }
-        host = hostPart
-        self.port = port
+    /// Parses `http://HOST[:PORT][/...]` (port 80 by default).
+    init?(server url: String, token: String?) {
+        guard url.hasPrefix("http://"),
+              let server = HostPort(parsing: String(url.dropFirst("http://".count).prefix { $0 != "/" }), defaultPort: 80)
+        else { return nil }
+        self.server = server
         self.token = token
     }
 
     /// Streams `/tap?query`, calling `onLine` for every line until it returns false or the
-    /// connection ends (then throws `.lost`).
+    /// response ends (then throws `.lost`, or `.rejected` for a status other than 200).
     func stream(query: String, onLine: (Substring) -> Bool) throws(Failure) {
         let fd = try connect()
-        defer { close(fd) }
-        var request = "GET /tap\(query.isEmpty ? "" : "?" + query) HTTP/1.1\r\nHost: \(host):\(port)\r\n"
-        request += "User-Agent: alstap-tap\r\nAccept: application/x-ndjson\r\n"
-        if let token { request += "Authorization: Bearer \(token)\r\n" }
-        request += "\r\n"
-        guard sendAll(fd, Array(request.utf8)) else { throw .lost }
-
-        var reader = Reader(fd: fd)
-        guard let statusLine = reader.line() else { throw .lost }
-        let status = Int(statusLine.split(separator: " ").dropFirst().first ?? "") ?? 0
-        var chunked = false
-        var length: Int?
-        while let header = reader.line(), !header.isEmpty {
-            let lower = header.lowercased()
-            if lower.hasPrefix("transfer-encoding:") && lower.contains("chunked") { chunked = true }
-            if lower.hasPrefix("content-length:") { length = Int(lower.dropFirst(15).trimmingCharacters(in: " ")) }
-        }
-        if status != 200 {
-            let body = length.map { reader.bytes($0) } ?? []
-            throw .rejected(status: status, body: String(decoding: body, as: UTF8.self)
-                .trimmingCharacters(in: "\n "))
-        }
-        var pending: [UInt8] = []
+        defer { Syscalls.close(fd) }
+        try sendAll(fd, Array(request(query: query).utf8))
+        var response = TapResponse()
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 1)
+        defer { buffer.deallocate() }
         while true {
-            let data: [UInt8]
-            if chunked {
-                guard let sizeLine = reader.line(), let size = Int(sizeLine.split(separator: ";").first ?? "", radix: 16)
-                else { throw .lost }
-                if size == 0 { throw .lost }
-                data = reader.bytes(size)
-                guard data.count == size, reader.line() != nil else { throw .lost }
-            } else {
-                data = reader.available()
-                if data.isEmpty { throw .lost }
-            }
-            pending += data
-            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = String(decoding: pending[..<newline], as: UTF8.self)
-                pending.removeSubrange(...newline)
+            guard case .processed(let count)? = try? Syscalls.read(fd, into: buffer) else { throw response.closed() }
+            for line in response.feed(UnsafeRawBufferPointer(rebasing: buffer[..<count])) {
                 if !onLine(line[...]) { return }
             }
+            if let end = response.end { throw end }
         }
     }
 
+    func request(query: String) -> String {
+        var request = "GET /tap\(query.isEmpty ? "" : "?" + query) HTTP/1.1\r\nHost: \(server)\r\n"
+        request += "User-Agent: alstap-tap\r\nAccept: application/x-ndjson\r\n"
+        if let token { request += "Authorization: Bearer \(token)\r\n" }
+        return request + "\r\n"
+    }
+
+    /// The first of the server's addresses that accepts.
     private func connect() throws(Failure) -> Int32 {
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var result: UnsafeMutablePointer<addrinfo>?
-        let rc = getaddrinfo(host, String(port), &hints, &result)
-        guard rc == 0, let first = result else {
-            throw .connect("cannot resolve \(host): \(String(cString: gai_strerror(rc)))")
-        }
-        defer { freeaddrinfo(result) }
-        var lastError = ECONNREFUSED
-        var info: UnsafeMutablePointer<addrinfo>? = first
-        while let candidate = info {
-            let fd = socket(candidate.pointee.ai_family, candidate.pointee.ai_socktype, candidate.pointee.ai_protocol)
-            if fd >= 0 {
-                if Glibc.connect(fd, candidate.pointee.ai_addr, candidate.pointee.ai_addrlen) == 0 { return fd }
-                lastError = errno
-                close(fd)
+        let addresses = Outbound.resolve(host: server.host, port: server.port)
+        guard !addresses.isEmpty else { throw .connect("cannot resolve \(server.host)") }
+        var lastErrno = ECONNREFUSED
+        for address in addresses {
+            do {
+                return try Outbound.connectBlocking(address)
+            } catch {
+                lastErrno = error.errno
             }
-            info = candidate.pointee.ai_next
         }
-        throw .connect("cannot connect to \(host):\(port): \(String(cString: strerror(lastError)))")
+        throw .connect("cannot connect to \(server): \(String(cString: strerror(lastErrno)))")
     }
 
-    private func sendAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+    private func sendAll(_ fd: Int32, _ bytes: [UInt8]) throws(Failure) {
         var offset = 0
         while offset < bytes.count {
-            let sent = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if sent < 0 && errno == EINTR { continue }
-            if sent <= 0 { return false }
+            let result = bytes.withUnsafeBytes { try? Syscalls.write(fd, UnsafeRawBufferPointer(rebasing: $0[offset...])) }
+            guard case .processed(let sent)? = result, sent > 0 else { throw .lost }
             offset += sent
-        }
-        return true
-    }
-
-    /// Buffered reads from the socket.
-    private struct Reader {
-        let fd: Int32
-        var buffer: [UInt8] = []
-        var position = 0
-
-        init(fd: Int32) { self.fd = fd }
-
-        mutating func fill() -> Bool {
-            if position > 0 {
-                buffer.removeFirst(position)
-                position = 0
-            }
-            var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-            while true {
-                let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-                if count < 0 && errno == EINTR { continue }
-                if count <= 0 { return false }
-                buffer += chunk[..<count]
-                return true
-            }
-        }
-
-        /// A CRLF- or LF-terminated line without its ending; nil at EOF.
-        mutating func line() -> String? {
-            while true {
-                if let newline = buffer[position...].firstIndex(of: UInt8(ascii: "\n")) {
-                    var end = newline
-                    if end > position && buffer[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-                    let line = String(decoding: buffer[position..<end], as: UTF8.self)
-                    position = newline + 1
-                    return line
-                }
-                if !fill() { return nil }
-            }
-        }
-
-        mutating func bytes(_ count: Int) -> [UInt8] {
-            while buffer.count - position < count { if !fill() { break } }
-            let take = min(count, buffer.count - position)
-            defer { position += take }
-            return Array(buffer[position..<(position + take)])
-        }
-
-        mutating func available() -> [UInt8] {
-            if position == buffer.count && !fill() { return [] }
-            defer { position = buffer.count }
-            return Array(buffer[position...])
         }
     }
 }

@@ -1,68 +1,40 @@
 import ALSTapALS
 import ALSTapFilter
-import ALSTapSystem
+import ALSTapFormats
+import ALSTapMetrics
 import DequeModule
 
 /// Where a subscriber's bytes go (an HTTP/1.1 chunked response or an HTTP/2 stream).
-protocol SubscriberTransport: AnyObject {
+public protocol SubscriberTransport: AnyObject {
     /// New lines were queued (or the stream should end); write them when the socket allows.
     func subscriberHasData()
 }
 
-/// Why a subscriber missed entries (the `reason` of its `lost` lines).
-enum LostReason: String, CaseIterable {
-    /// It read too slowly: its queue, or its loop's hand-off, was full.
-    case slow
-    /// Its `max_rps` limit.
-    case rate
-}
-
-/// Entries per second at most, with a one-second burst (a token bucket).
-struct RateLimit {
-    let perSecond: Double
-    private var tokens: Double
-    private var lastNanos: UInt64
-
-    init(perSecond: Double) {
-        self.perSecond = perSecond
-        tokens = perSecond
-        lastNanos = monotonicNanos()
-    }
-
-    /// Adds the tokens earned since the last batch (once per batch, not per entry).
-    mutating func refill(now: UInt64) {
-        tokens = min(perSecond, tokens + Double(now &- lastNanos) / 1e9 * perSecond)
-        lastNanos = now
-    }
-
-    mutating func take() -> Bool {
-        guard tokens >= 1 else { return false }
-        tokens -= 1
-        return true
-    }
-}
-
 /// One tap client: a bounded queue of shared, already-encoded lines.
 ///
-/// Loop-confined: created, fed and drained only on the loop that owns its connection.
+/// The transport pulls its bytes (`forEachQueuedSlice`, `consume`) and ends the stream once
+/// `isFinished`, the way nghttp2's `mem_send` is pulled; no I/O and no clock here (`clock` is
+/// injected). Loop-confined: created, fed and drained only on the loop that owns its connection.
 /// A full queue drops new batches for this subscriber alone and counts them; once the queue
 /// has drained, a `lost` line per reason tells the client how many it missed.
-final class Subscriber {
-    let format: OutputFormat
+public final class Subscriber: TapSink {
+    public let format: OutputFormat
     /// nil: every entry.
-    let filter: TapFilter?
-    let capacityLines: Int
+    public let filter: TapFilter?
+    public let capacityLines: Int
     /// Bytes of shared batches this queue may pin, and all subscribers' queues together
     /// (`Counters.subscriberQueuedBytes`).
-    let capacityBytes: Int
-    let totalCapacityBytes: Int
+    public let capacityBytes: Int
+    public let totalCapacityBytes: Int
     /// `pair=1`: this subscriber gets the pairer's records instead of single entries.
-    let pairs: Bool
+    public let pairs: Bool
     private let counters: Counters
+    /// Monotonic nanoseconds (the rate limit, delivery latency).
+    private let clock: () -> UInt64
     private var rateLimit: RateLimit?
     /// Live batches up to this sequence were already sent by a replay.
-    var replayedThrough: UInt64 = 0
-    weak var transport: (any SubscriberTransport)?
+    public var replayedThrough: UInt64 = 0
+    public weak var transport: (any SubscriberTransport)?
 
     private struct Item {
         let bytes: SharedBytes
@@ -86,17 +58,19 @@ final class Subscriber {
     private var items = Deque<Item>()
     /// Bytes of `items.first` already written.
     private var headOffset = 0
-    private(set) var queuedLines = 0
+    public private(set) var queuedLines = 0
     /// What `items` pin, in bytes (whole shared buffers, each once).
-    private(set) var pinnedBytes = 0
+    public private(set) var pinnedBytes = 0
     private var lost: [LostReason: Int] = [:]
     /// A `last=K` replay is being gathered: nothing is written until it is in front of the queue.
-    private(set) var replayPending = false
+    public private(set) var replayPending = false
     /// Set on shutdown (or after a replay without follow): once the queue is written, the stream ends.
-    private(set) var isFinishing = false
+    public private(set) var isFinishing = false
 
-    init(format: OutputFormat, filter: TapFilter?, maxEntriesPerSecond: Double = 0, pairs: Bool = false,
-         capacityLines: Int, capacityBytes: Int = .max, totalCapacityBytes: Int = .max, counters: Counters) {
+    public init(format: OutputFormat, filter: TapFilter?, maxEntriesPerSecond: Double = 0, pairs: Bool = false,
+                capacityLines: Int, capacityBytes: Int = .max, totalCapacityBytes: Int = .max, counters: Counters,
+                clock: @escaping () -> UInt64) {
+        self.clock = clock
         self.format = format
         self.filter = filter
         self.pairs = pairs
@@ -104,13 +78,13 @@ final class Subscriber {
         self.capacityBytes = capacityBytes
         self.totalCapacityBytes = totalCapacityBytes
         self.counters = counters
-        if maxEntriesPerSecond > 0 { rateLimit = RateLimit(perSecond: maxEntriesPerSecond) }
+        if maxEntriesPerSecond > 0 { rateLimit = RateLimit(perSecond: maxEntriesPerSecond, now: clock()) }
     }
 
     deinit { release() }
 
     /// Lets go of everything queued (the client left): its bytes leave the global account now.
-    func release() {
+    public func release() {
         counters.subtract(.subscriberQueuedBytes, pinnedBytes)
         pinnedBytes = 0
         lastCharged = nil
@@ -119,14 +93,23 @@ final class Subscriber {
         headOffset = 0
     }
 
-    var hasData: Bool { !replayPending && !items.isEmpty }
+    public var hasData: Bool { !replayPending && !items.isEmpty }
+
+    public var needs: SinkNeeds {
+        pairs ? SinkNeeds(formats: [FormatSet(format), .json], facts: .pairing)
+            : SinkNeeds(formats: FormatSet(format), facts: filter == nil ? .none : .filters)
+    }
+
+    public func deliveryEnded() {
+        if hasData { transport?.subscriberHasData() }
+    }
 
     /// Live batches from now on queue behind a replay still being gathered.
-    func beginReplay() { replayPending = true }
+    public func beginReplay() { replayPending = true }
 
     /// Puts the replayed entries (oldest first) and `notice` in front of what arrived live
     /// meanwhile; writing starts.
-    func completeReplay(_ selected: [(batch: EncodedBatch, entries: [Int])], notice: SharedBytes?) {
+    public func completeReplay(_ selected: [(batch: EncodedBatch, entries: [Int])], notice: Notice?) {
         let live = items
         items.removeAll()
         for (batch, entries) in selected {
@@ -141,14 +124,14 @@ final class Subscriber {
 
     /// Queues the lines of a live batch's entries that pass the filter and the rate limit; drops
     /// them all if they do not fit the queue.
-    func offer(_ batch: EncodedBatch) {
+    public func offer(_ batch: EncodedBatch) {
         guard isLive(batch) else { return }
         offer(batch, entries: 0..<batch.entryCount, decodedAt: batch.decodedAtNanos)
     }
 
     /// Like `offer(_:)` for the entries the subscriber index found this subscriber may want
     /// (ascending); the filter still decides.
-    func offer(_ batch: EncodedBatch, candidates: [Int]) {
+    public func offer(_ batch: EncodedBatch, candidates: [Int]) {
         guard isLive(batch) else { return }
         offer(batch, entries: candidates, decodedAt: batch.decodedAtNanos)
     }
@@ -159,11 +142,11 @@ final class Subscriber {
     }
 
     /// Entry indexes the subscriber index gathered for this subscriber in the current batch.
-    var candidates: [Int] = []
+    public var candidates: [Int] = []
 
     /// Queues entries of `batch` (all of them, a replay's selection, or the index's candidates,
     /// ascending) that pass the filter and the rate limit, as slices of its shared bytes.
-    func offer<Entries: Sequence<Int>>(_ batch: EncodedBatch, entries: Entries, decodedAt: UInt64) {
+    public func offer<Entries: Sequence<Int>>(_ batch: EncodedBatch, entries: Entries, decodedAt: UInt64) {
         guard let lines = batch.lines(for: format) else { return }
         let mark = items.count
         defer { if format == .als { frameALS(since: mark, batch) } }
@@ -174,7 +157,7 @@ final class Subscriber {
         let matcher = filter?.matcher
         let table = batch.facts
         guard matcher == nil || table != nil else { return }
-        rateLimit?.refill(now: monotonicNanos())
+        rateLimit?.refill(now: clock())
         let linesBefore = queuedLines
         // Consecutive kept entries become one slice of the shared bytes.
         var run = 0..<0
@@ -211,7 +194,7 @@ final class Subscriber {
     private func frameALS(since mark: Int, _ batch: EncodedBatch) {
         guard items.count > mark else { return }
         let entryBytes = items[mark...].reduce(0) { $0 + $1.range.count }
-        let header = ALSRelayFrames.header(identifier: batch.identifier, isTCP: batch.isTCP, entryBytes: entryBytes)
+        let header = ReplicaFrames.header(identifier: batch.identifier, isTCP: batch.isTCP, entryBytes: entryBytes)
         // The header is a buffer of its own: it pins its own bytes.
         pinnedBytes += header.count
         counters.add(.subscriberQueuedBytes, header.count)
@@ -239,7 +222,7 @@ final class Subscriber {
     /// up hold little, so the stuck ones cannot starve them. The total may thus reach twice its
     /// bound at most (every queue at its share, on top of what the stuck ones took first).
     /// `counted`: the part of `bytes` beyond `pinnedBytes` that is already in the process's total.
-    func fits(holding bytes: Int, counted: Int = 0) -> Bool {
+    public func fits(holding bytes: Int, counted: Int = 0) -> Bool {
         guard bytes <= capacityBytes else { return false }
         if counters.get(.subscriberQueuedBytes) - pinnedBytes - counted + bytes <= totalCapacityBytes { return true }
         return bytes <= totalCapacityBytes / max(1, counters.get(.subscribersActive))
@@ -288,55 +271,38 @@ final class Subscriber {
         }
         // One event per entry: `data: ` + the JSON line (ending in a newline) + the blank line.
         for entry in entries {
-            push(Item(bytes: Self.eventStart, range: 0..<Self.eventStart.count, lines: 0, decodedAtNanos: 0), framing: true)
+            push(Item(bytes: SSE.eventStart, range: 0..<SSE.eventStart.count, lines: 0, decodedAtNanos: 0), framing: true)
             push(Item(bytes: lines.bytes, range: lines.range(entry..<(entry + 1)), lines: 1, decodedAtNanos: decodedAt))
-            push(Item(bytes: Self.eventEnd, range: 0..<Self.eventEnd.count, lines: 0, decodedAtNanos: 0), framing: true)
+            push(Item(bytes: SSE.eventEnd, range: 0..<SSE.eventEnd.count, lines: 0, decodedAtNanos: 0), framing: true)
         }
     }
 
-    private static let eventStart = SharedBytes("data: ")
-    private static let eventEnd = SharedBytes("\n")
-
     /// Ends the stream once everything queued is written, after `notice` if there is one.
-    func finish(notice: SharedBytes?) {
+    public func finish(notice: Notice?) {
         guard !isFinishing else { return }
         if let notice { enqueueNotice(notice) }
         isFinishing = true
         transport?.subscriberHasData()
     }
 
-    /// The shutdown notice in this subscriber's format.
-    var shutdownNotice: SharedBytes {
-        notice("shutdown", json: "{\"type\":\"shutdown\"}", text: "# alstap is shutting down")
-    }
-
-    /// A notice in this subscriber's format: a JSON line, a text line, an event named `event`,
-    /// or an ALS notice frame.
-    func notice(_ event: String, json: String, text: String) -> SharedBytes {
-        switch format {
-        case .json: SharedBytes(json + "\n")
-        case .text: SharedBytes(text + "\n")
-        case .als: ALSRelayFrames.notice(json: json)
-        case .sse: SharedBytes("event: \(event)\ndata: \(json)\n\n")
-        }
-    }
-
     /// True when the stream should end now: finishing and nothing left to write.
-    var isFinished: Bool { isFinishing && items.isEmpty && !replayPending }
+    public var isFinished: Bool { isFinishing && items.isEmpty && !replayPending }
 
-    /// Entries this subscriber missed, and why.
-    func noteLost(_ count: Int, _ reason: LostReason) {
+    /// Entries this subscriber missed, and why: said once the queue has drained (at once when it is empty).
+    public func noteLost(_ count: Int, _ reason: LostReason) {
         lost[reason, default: 0] += count
         counters.add(reason == .rate ? .linesRateLimited : .linesDropped, count)
+        if items.isEmpty { enqueueLostNotices() }
     }
 
-    /// Queues a line that is not an entry (notices); never dropped.
-    func enqueueNotice(_ bytes: SharedBytes) {
+    /// Queues a line that is not an entry, in this subscriber's format; never dropped.
+    public func enqueueNotice(_ notice: Notice) {
+        let bytes = notice.encoded(as: format)
         push(Item(bytes: bytes, range: 0..<bytes.count, lines: 0, decodedAtNanos: 0))
     }
 
     /// Calls `body` with queued bytes in order, from where the last write stopped, until it returns false.
-    func forEachQueuedSlice(_ body: (UnsafeRawBufferPointer) -> Bool) {
+    public func forEachQueuedSlice(_ body: (UnsafeRawBufferPointer) -> Bool) {
         guard !replayPending else { return }
         var offset = headOffset
         for item in items {
@@ -347,7 +313,7 @@ final class Subscriber {
     }
 
     /// Marks `count` bytes as written; finished items are released.
-    func consume(_ count: Int) {
+    public func consume(_ count: Int) {
         var remaining = count
         while remaining > 0, let item = items.first {
             let left = item.range.count - headOffset
@@ -362,7 +328,7 @@ final class Subscriber {
             queuedLines -= item.lines
             counters.add(.linesSent, item.lines)
             if item.decodedAtNanos != 0 {
-                counters.deliveryLatency.record(micros: (monotonicNanos() &- item.decodedAtNanos) / 1000)
+                counters.deliveryLatency.record(micros: (clock() &- item.decodedAtNanos) / 1000)
             }
         }
         if items.isEmpty && !lost.isEmpty { enqueueLostNotices() }
@@ -371,11 +337,7 @@ final class Subscriber {
     private func enqueueLostNotices() {
         for reason in LostReason.allCases {
             guard let count = lost[reason] else { continue }
-            let text = switch reason {
-            case .slow: "# lost \(count) entries: this subscriber read too slowly"
-            case .rate: "# skipped \(count) entries over this subscriber's max_rps"
-            }
-            enqueueNotice(notice("lost", json: "{\"type\":\"lost\",\"count\":\(count),\"reason\":\"\(reason.rawValue)\"}", text: text))
+            enqueueNotice(.lost(count: count, reason: reason))
         }
         lost.removeAll()
     }

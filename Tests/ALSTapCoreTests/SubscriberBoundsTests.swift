@@ -2,7 +2,8 @@ import ALSTapALS
 import Foundation
 import Testing
 
-@testable import ALSTapServer
+import ALSTapCore
+import ALSTapMetrics
 
 /// A batch of `entries` JSON lines of `lineBytes` bytes each, in one shared buffer.
 func batch(entries: Int, lineBytes: Int = 100, sequence: UInt64 = 0) -> EncodedBatch {
@@ -31,7 +32,7 @@ func drain(_ subscriber: Subscriber) -> String {
 @Suite struct SubscriberBoundsTests {
     @Test func aQueueChargesEachSharedBufferOnce() {
         let counters = Counters()
-        let subscriber = Subscriber(format: .json, filter: nil, capacityLines: 1_000, counters: counters)
+        let subscriber = Subscriber(format: .json, filter: nil, capacityLines: 1_000, counters: counters, clock: { 0 })
         let b = batch(entries: 10)
         subscriber.offer(b, entries: 0..<3, decodedAt: 0)
         subscriber.offer(b, entries: 5..<7, decodedAt: 0)
@@ -44,7 +45,7 @@ func drain(_ subscriber: Subscriber) -> String {
 
     @Test func sseFramingDoesNotChargeTheBufferAgain() {
         let counters = Counters()
-        let subscriber = Subscriber(format: .sse, filter: nil, capacityLines: 1_000, counters: counters)
+        let subscriber = Subscriber(format: .sse, filter: nil, capacityLines: 1_000, counters: counters, clock: { 0 })
         subscriber.offer(batch(entries: 10))
         #expect(subscriber.pinnedBytes == 1_000)
         let text = drain(subscriber)
@@ -57,7 +58,7 @@ func drain(_ subscriber: Subscriber) -> String {
         // Lines bound generous, bytes bound 10 batches: a filter keeping 1 line of each batch
         // would otherwise pin every batch it touched.
         let subscriber = Subscriber(format: .json, filter: nil, capacityLines: 100_000, capacityBytes: 10 * 10_000,
-                                    counters: counters)
+                                    counters: counters, clock: { 0 })
         for _ in 0..<50 { subscriber.offer(batch(entries: 100), entries: 0..<1, decodedAt: 0) }
         #expect(subscriber.pinnedBytes <= 100_000)
         #expect(subscriber.queuedLines == 10)
@@ -73,7 +74,7 @@ func drain(_ subscriber: Subscriber) -> String {
         counters.add(.subscribersActive, 5)
         let subscribers = (0..<5).map { _ in
             Subscriber(format: .json, filter: nil, capacityLines: 100_000, capacityBytes: 1 << 20,
-                       totalCapacityBytes: 30_000, counters: counters)
+                       totalCapacityBytes: 30_000, counters: counters, clock: { 0 })
         }
         for _ in 0..<10 {
             let b = batch(entries: 100)  // 10 000 bytes, shared by all five
@@ -92,10 +93,10 @@ func drain(_ subscriber: Subscriber) -> String {
         counters.add(.subscribersActive, 21)
         let stuck = (0..<20).map { _ in
             Subscriber(format: .json, filter: nil, capacityLines: 100_000, capacityBytes: 100_000,
-                       totalCapacityBytes: 200_000, counters: counters)
+                       totalCapacityBytes: 200_000, counters: counters, clock: { 0 })
         }
         let healthy = Subscriber(format: .json, filter: nil, capacityLines: 100_000, capacityBytes: 100_000,
-                                 totalCapacityBytes: 200_000, counters: counters)
+                                 totalCapacityBytes: 200_000, counters: counters, clock: { 0 })
         var delivered = 0
         for _ in 0..<100 {
             let b = batch(entries: 10)  // 1 000 bytes
@@ -111,7 +112,7 @@ func drain(_ subscriber: Subscriber) -> String {
     @Test func aSubscriberThatGoesAwayGivesItsBytesBack() {
         let counters = Counters()
         do {
-            let subscriber = Subscriber(format: .json, filter: nil, capacityLines: 100, counters: counters)
+            let subscriber = Subscriber(format: .json, filter: nil, capacityLines: 100, counters: counters, clock: { 0 })
             subscriber.offer(batch(entries: 5))
             #expect(counters.get(.subscriberQueuedBytes) == 500)
         }
@@ -120,7 +121,7 @@ func drain(_ subscriber: Subscriber) -> String {
 
     @Test func aBatchThatDoesNotFitLeavesNoCharge() {
         let counters = Counters()
-        let subscriber = Subscriber(format: .json, filter: nil, capacityLines: 5, counters: counters)
+        let subscriber = Subscriber(format: .json, filter: nil, capacityLines: 5, counters: counters, clock: { 0 })
         subscriber.offer(batch(entries: 4))
         subscriber.offer(batch(entries: 4))  // over the lines bound: dropped whole
         #expect(subscriber.pinnedBytes == 400)
@@ -169,16 +170,15 @@ func drain(_ subscriber: Subscriber) -> String {
         let counters = Counters()
         let ring = ReplayRing(capacityEntries: 1_000)
         for i in 0..<10 { ring.append(Self.record(UInt64(i + 1), first: i * 3, count: 3)) }
-        let subscriber = Subscriber(format: .json, filter: nil, capacityLines: 1_000, counters: counters)
+        let subscriber = Subscriber(format: .json, filter: nil, capacityLines: 1_000, counters: counters, clock: { 0 })
         let job = ReplayJob(subscriber: subscriber, count: 7, ring: ring, counters: counters)!
         #expect(subscriber.replayedThrough == 10)
-        let decoder = ALSDecoder()
         // Live lines arrive meanwhile; nothing is written while the replay is pending.
         subscriber.offer(batch(entries: 1, sequence: 11))
         subscriber.offer(batch(entries: 1, sequence: 9))  // covered by the replay: skipped
         #expect(!subscriber.hasData)
         var steps = 0
-        while !job.step(ring: ring, decoder: decoder, budget: 1).done { steps += 1 }
+        while !job.step(ring: ring, redecode: redecode, budget: 1).done { steps += 1 }
         #expect(steps == 2, "7 entries of 3-entry messages: three messages, one per step")
         #expect(subscriber.hasData)
         let lines = drain(subscriber).split(separator: "\n")
@@ -192,10 +192,10 @@ func drain(_ subscriber: Subscriber) -> String {
         for i in 0..<100 { ring.append(Self.record(UInt64(i + 1), first: i * 10, count: 10)) }
         // Each decoded message is about 10 lines of ~100 bytes: a 3 KB bound holds about 3.
         let subscriber = Subscriber(format: .json, filter: nil, capacityLines: 10_000, capacityBytes: 3_000,
-                                    counters: counters)
+                                    counters: counters, clock: { 0 })
         let job = ReplayJob(subscriber: subscriber, count: 1_000, ring: ring, counters: counters)!
         var steps = 0
-        while !job.step(ring: ring, decoder: ALSDecoder(), budget: 8).done { steps += 1 }
+        while !job.step(ring: ring, redecode: redecode, budget: 8).done { steps += 1 }
         #expect(steps < 3, "it stopped gathering at the bound, not after 100 messages")
         let paths = Self.paths(drain(subscriber))
         #expect(paths.last == "/p/999", "the newest entries are the ones kept")
@@ -205,7 +205,7 @@ func drain(_ subscriber: Subscriber) -> String {
     }
 
     @Test func aReplayOfAnEmptyRingIsNothing() {
-        let subscriber = Subscriber(format: .json, filter: nil, capacityLines: 10, counters: Counters())
+        let subscriber = Subscriber(format: .json, filter: nil, capacityLines: 10, counters: Counters(), clock: { 0 })
         #expect(ReplayJob(subscriber: subscriber, count: 5, ring: ReplayRing(capacityEntries: 10), counters: Counters()) == nil)
         #expect(!subscriber.replayPending)
     }
@@ -213,11 +213,11 @@ func drain(_ subscriber: Subscriber) -> String {
     @Test func aFinishedReplayWithoutFollowEndsAfterTheEntries() {
         let ring = ReplayRing(capacityEntries: 1_000)
         ring.append(Self.record(1, first: 0, count: 3))
-        let subscriber = Subscriber(format: .json, filter: nil, capacityLines: 100, counters: Counters())
+        let subscriber = Subscriber(format: .json, filter: nil, capacityLines: 100, counters: Counters(), clock: { 0 })
         let job = ReplayJob(subscriber: subscriber, count: 100, ring: ring, counters: Counters())!
         subscriber.finish(notice: nil)
         #expect(!subscriber.isFinished, "not before the replay was written")
-        #expect(job.step(ring: ring, decoder: ALSDecoder(), budget: 8).done)
+        #expect(job.step(ring: ring, redecode: redecode, budget: 8).done)
         #expect(Self.paths(drain(subscriber)) == ["/p/0", "/p/1", "/p/2"])
         #expect(subscriber.isFinished)
     }
@@ -290,4 +290,11 @@ func drain(_ subscriber: Subscriber) -> String {
         #expect(paired?.entryCount == 5)
         #expect(pairer.pinnedBytes == 0)
     }
+}
+
+/// Decodes ring records again with a fresh ALS decoder (what the server's loops do).
+func redecode(_ record: ReplayRing.Record, _ formats: FormatSet, _ facts: FactsNeed) -> EncodedBatch? {
+    var reporter = record.reporter
+    return try? ALSDecoder().decode(record.payload.bytes, reporter: &reporter, formats: formats, facts: facts,
+                                    decodedAtNanos: 0)
 }

@@ -13,7 +13,7 @@ public final class LatencyHistogram: Sendable {
         buckets[Self.index(micros)].add(1)
     }
 
-    static func index(_ value: UInt64) -> Int {
+    public static func index(_ value: UInt64) -> Int {
         guard value >= UInt64(subBuckets) else { return Int(value) }
         let exponent = 63 - value.leadingZeroBitCount  // >= 3
         let sub = Int(value >> (exponent - 3)) & (subBuckets - 1)
@@ -21,7 +21,7 @@ public final class LatencyHistogram: Sendable {
     }
 
     /// The upper bound of bucket `index`, in µs.
-    static func upperBound(_ index: Int) -> UInt64 {
+    public static func upperBound(_ index: Int) -> UInt64 {
         guard index >= subBuckets else { return UInt64(index) }
         let exponent = (index - subBuckets) / subBuckets + 3
         let sub = UInt64((index - subBuckets) % subBuckets)

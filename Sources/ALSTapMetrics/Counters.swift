@@ -27,7 +27,7 @@ public final class Counters: Sendable {
         case staleEvents
 
     /// The counter of a refusal reason (nil: none).
-    init?(refusal reason: GRPCStatusError.Reason) {
+    public init?(refusal reason: GRPCStatusError.Reason) {
         switch reason {
         case .none: return nil
         case .invalidProtobuf: self = .decodeInvalidProtobuf
@@ -178,14 +178,16 @@ public final class Counters: Sendable {
 }
 
 /// One relaxed atomic integer (Atomic is non-copyable, so arrays hold these boxes).
-final class AtomicCounter: Sendable {
+public final class AtomicCounter: Sendable {
     private let atomic = Atomic<Int>(0)
 
+    public init() {}
+
     @inline(__always)
-    func add(_ amount: Int) { atomic.wrappingAdd(amount, ordering: .relaxed) }
+    public func add(_ amount: Int) { atomic.wrappingAdd(amount, ordering: .relaxed) }
 
     /// Adds and returns the new value (sequence numbers).
-    func addAndGet(_ amount: Int) -> Int { atomic.wrappingAdd(amount, ordering: .relaxed).newValue }
+    public func addAndGet(_ amount: Int) -> Int { atomic.wrappingAdd(amount, ordering: .relaxed).newValue }
 
-    var value: Int { atomic.load(ordering: .relaxed) }
+    public var value: Int { atomic.load(ordering: .relaxed) }
 }

@@ -1,6 +1,6 @@
 import ALSTapALS
-import ALSTapSystem
 import DequeModule
+import Synchronization
 
 /// The most recent messages, kept as received (protobuf bytes and their reporter), for `last=K`.
 ///
@@ -8,15 +8,23 @@ import DequeModule
 /// ingestion pays one copy of the message instead of encoding every format for everyone. A
 /// replay decodes them again, a few per loop turn, on the asking subscriber's loop. Bounded by
 /// entries and by bytes (a message of one entry may be megabytes).
-final class ReplayRing: Sendable {
-    struct Record: Sendable {
-        let sequence: UInt64
-        let payload: SharedBytes
-        let reporter: Reporter
-        let entries: Int
+public final class ReplayRing: Sendable {
+    public struct Record: Sendable {
+        public let sequence: UInt64
+        public let payload: SharedBytes
+        public let reporter: Reporter
+        public let entries: Int
+
+        public init(sequence: UInt64, payload: SharedBytes, reporter: Reporter, entries: Int) {
+            self.sequence = sequence
+            self.payload = payload
+            self.reporter = reporter
+            self.entries = entries
+        }
+
         /// What it keeps alive: the message, and its reporter (counted with every record that
         /// holds it: an overcount where records share one, never an undercount).
-        var bytes: Int { payload.count + reporter.retainedBytes }
+        public var bytes: Int { payload.count + reporter.retainedBytes }
     }
 
     private struct State {
@@ -27,18 +35,18 @@ final class ReplayRing: Sendable {
         var bytes = 0
     }
 
-    let capacityEntries: Int
-    let capacityBytes: Int
-    private let state = Locked(State())
+    public let capacityEntries: Int
+    public let capacityBytes: Int
+    private let state = Mutex(State())
 
-    init(capacityEntries: Int, capacityBytes: Int = .max) {
+    public init(capacityEntries: Int, capacityBytes: Int = .max) {
         self.capacityEntries = capacityEntries
         self.capacityBytes = capacityBytes
     }
 
-    var isEnabled: Bool { capacityEntries > 0 && capacityBytes > 0 }
+    public var isEnabled: Bool { capacityEntries > 0 && capacityBytes > 0 }
 
-    func append(_ record: Record) {
+    public func append(_ record: Record) {
         guard record.bytes <= capacityBytes else { return }  // would evict everything else
         state.withLock { state in
             state.records.append(record)
@@ -55,7 +63,7 @@ final class ReplayRing: Sendable {
     }
 
     /// The newest record's position and sequence (nil when empty).
-    func newest() -> (position: Int, sequence: UInt64)? {
+    public func newest() -> (position: Int, sequence: UInt64)? {
         state.withLock { state in
             state.records.last.map { (state.firstPosition + state.records.count - 1, $0.sequence) }
         }
@@ -63,7 +71,7 @@ final class ReplayRing: Sendable {
 
     /// Up to `count` records at positions `...through`, newest first; fewer (or none) when older
     /// ones were evicted meanwhile.
-    func records(through position: Int, count: Int) -> [Record] {
+    public func records(through position: Int, count: Int) -> [Record] {
         state.withLock { state in
             let last = position - state.firstPosition
             guard last >= 0 else { return [] }

@@ -1,4 +1,6 @@
 import ALSTapALS
+import ALSTapFormats
+import ALSTapMetrics
 
 /// A `last=K` replay, gathered a few messages per loop turn so that opening many taps at once
 /// (or opening and resetting them) cannot stall the loop: the ring's messages are decoded again,
@@ -6,8 +8,12 @@ import ALSTapALS
 /// arrived live meanwhile. The subscriber's stream writes nothing until then. The batches it
 /// holds meanwhile count in the subscribers' byte bound (`Counters.subscriberQueuedBytes`): it
 /// stops gathering where the subscriber's queue could take no more (`Subscriber.fits`). Loop-confined.
-final class ReplayJob {
-    let subscriber: Subscriber
+public final class ReplayJob {
+    /// Decodes a ring record again (the ingest protocol that received it knows how) into these
+    /// formats with these facts; nil when it no longer decodes.
+    public typealias Redecode = (ReplayRing.Record, FormatSet, FactsNeed) -> EncodedBatch?
+
+    public let subscriber: Subscriber
     private let counters: Counters
     private let wanted: Int
     /// Bytes of the selected batches, on the subscribers' account until they are queued.
@@ -20,7 +26,7 @@ final class ReplayJob {
 
     /// nil when the ring is empty (nothing to replay). Live batches up to the ring's newest are
     /// the replay's from here on.
-    init?(subscriber: Subscriber, count: Int, ring: ReplayRing, counters: Counters) {
+    public init?(subscriber: Subscriber, count: Int, ring: ReplayRing, counters: Counters) {
         guard let newest = ring.newest() else { return nil }
         self.subscriber = subscriber
         self.counters = counters
@@ -36,17 +42,14 @@ final class ReplayJob {
 
     /// Decodes ring messages until `budget` entries were decoded (at least one message); done
     /// when the replay is complete (and queued).
-    func step(ring: ReplayRing, decoder: ALSDecoder, budget: Int) -> (done: Bool, decoded: Int) {
+    public func step(ring: ReplayRing, redecode: Redecode, budget: Int) -> (done: Bool, decoded: Int) {
         let records = ring.records(through: position, count: 8)
         var decoded = 0
         var used = 0
         for record in records where found < wanted && !overBytes && (used == 0 || decoded < budget) {
             used += 1
             decoded += record.entries
-            var reporter = record.reporter
-            guard let batch = try? decoder.decode(record.payload.bytes, reporter: &reporter,
-                                                  formats: FormatSet(subscriber.format),
-                                                  facts: subscriber.filter != nil ? .filters : .none, decodedAtNanos: 0)
+            guard let batch = redecode(record, FormatSet(subscriber.format), subscriber.filter != nil ? .filters : .none)
             else { continue }
             var matching = (0..<batch.entryCount).filter { index in
                 guard let filter = subscriber.filter, let table = batch.facts else { return true }
@@ -74,9 +77,7 @@ final class ReplayJob {
             while selected.count > 1 && bytes > subscriber.capacityBytes, let oldest = selected.popLast() {
                 bytes -= oldest.batch.lines(for: subscriber.format)?.bytes.count ?? 0
             }
-            let notice = subscriber.format == .als
-                ? subscriber.notice("replayed", json: ClusterTap.replayedNotice, text: "") : nil
-            subscriber.completeReplay(selected.reversed(), notice: notice)
+            subscriber.completeReplay(selected.reversed(), notice: subscriber.format == .als ? .replayed : nil)
             selected.removeAll()
         }
         return (done, decoded)

@@ -1,7 +1,7 @@
 import ALSTapALS
 import ALSTapFilter
 
-/// Subscribers whose filter pins a workload or a namespace (`workload=`, `destination=workload/…`,
+/// Sinks whose filter pins a workload or a namespace (`workload=`, `destination=workload/…`,
 /// `ns=`, `destination_ns=`, ...), found by the values of each entry instead of testing every
 /// entry against every filter: with 100 such subscribers an entry meets only the ones that can
 /// match it.
@@ -9,25 +9,27 @@ import ALSTapFilter
 /// Keys are 64-bit hashes of the field and its bytes (`TapFilter.IndexKey`, no allocation per
 /// entry); a collision only makes a subscriber a candidate, and its own filter still decides.
 /// Loop-confined.
-final class SubscriberIndex {
+public final class SubscriberIndex {
     private typealias Field = TapFilter.IndexKey.Field
 
-    private var byDestination: [UInt64: [Subscriber]] = [:]
-    private var byEitherSide: [UInt64: [Subscriber]] = [:]
+    private var byDestination: [UInt64: [any TapSink]] = [:]
+    private var byEitherSide: [UInt64: [any TapSink]] = [:]
     /// Subscribers per field and side, so an entry is hashed only for fields someone indexes.
     private var destinationCounts: [Field: Int] = [:]
     private var eitherCounts: [Field: Int] = [:]
     /// Subscribers that got candidates in the batch being dispatched.
-    private var touched: [Subscriber] = []
+    private var touched: [any TapSink] = []
 
     /// True when `subscriber` can be indexed (single entries, a filter with an index key).
-    static func accepts(_ subscriber: Subscriber) -> Bool {
+    public static func accepts(_ subscriber: any TapSink) -> Bool {
         !subscriber.pairs && subscriber.filter?.indexKey != nil
     }
 
-    var isEmpty: Bool { byDestination.isEmpty && byEitherSide.isEmpty }
+    public init() {}
 
-    func add(_ subscriber: Subscriber) {
+    public var isEmpty: Bool { byDestination.isEmpty && byEitherSide.isEmpty }
+
+    public func add(_ subscriber: any TapSink) {
         guard let key = subscriber.filter?.indexKey else { return }
         for hash in key.hashes {
             if key.destinationOnly {
@@ -43,7 +45,7 @@ final class SubscriberIndex {
         }
     }
 
-    func remove(_ subscriber: Subscriber) {
+    public func remove(_ subscriber: any TapSink) {
         guard let key = subscriber.filter?.indexKey else { return }
         for table in [\SubscriberIndex.byDestination, \SubscriberIndex.byEitherSide] {
             for (hash, list) in self[keyPath: table] where list.contains(where: { $0 === subscriber }) {
@@ -59,7 +61,7 @@ final class SubscriberIndex {
     }
 
     /// Offers each indexed subscriber the entries of `batch` whose values it asks for.
-    func dispatch(_ batch: EncodedBatch) {
+    public func dispatch(_ batch: EncodedBatch) {
         guard let table = batch.facts, table.stride == 1 else { return }
         for field in Field.allCases {
             let destinationSide = destinationCounts[field, default: 0] > 0
@@ -83,7 +85,7 @@ final class SubscriberIndex {
     }
 
     @inline(__always)
-    private func mark(_ subscribers: [Subscriber], _ index: Int) {
+    private func mark(_ subscribers: [any TapSink], _ index: Int) {
         for subscriber in subscribers where subscriber.candidates.last != index {
             if subscriber.candidates.isEmpty { touched.append(subscriber) }
             subscriber.candidates.append(index)

@@ -1,0 +1,251 @@
+import ALSTapALS
+import ALSTapFilter
+import ALSTapFormats
+import ALSTapMetrics
+import HeapModule
+
+/// How a cluster tap merges its replicas' streams.
+public struct MergeSettings: Sendable {
+    /// Entries wait up to this long to be ordered by start time...
+    public var windowNanos: UInt64
+    /// ...and at most this many wait (Hubble Relay's defaults: 1 s, 100).
+    public var windowEntries: Int
+    public var pairWindowNanos: UInt64
+    public var pairTableSize: Int
+    public var pairTableBytes: Int
+
+    public init(windowNanos: UInt64, windowEntries: Int, pairWindowNanos: UInt64, pairTableSize: Int, pairTableBytes: Int) {
+        self.windowNanos = windowNanos
+        self.windowEntries = windowEntries
+        self.pairWindowNanos = pairWindowNanos
+        self.pairTableSize = pairTableSize
+        self.pairTableBytes = pairTableBytes
+    }
+}
+
+/// The logic of a `scope=cluster` tap, without sockets: which replicas to read (and when to
+/// retry one), their entries ordered by start time within a bounded window (as Hubble Relay
+/// does), `last=K` gathered across replicas, pairing when asked, and a notice when a replica goes
+/// or comes back. The caller opens and closes the replicas' streams as the returned actions say
+/// and reports what happens on them. Time comes with every call. Loop-confined.
+public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
+    /// What the caller does for the merge.
+    public enum Action: Equatable {
+        /// Start reading `target` (a `/tap` request target) from `peer`.
+        case open(Peer, target: String)
+        /// Stop reading `peer`.
+        case close(Peer)
+    }
+
+    public static var retryNanos: UInt64 { 2_000_000_000 }
+    /// How long the history phase may wait for a replica's replay to end.
+    public static var historyNanos: UInt64 { 5_000_000_000 }
+
+    public let subscriber: Subscriber
+    /// What the peers' entries are decoded into: the subscriber's format, and JSON to pair.
+    public let formats: FormatSet
+    /// Facts order the merge (start times), and with `pair=1` join the halves.
+    public let facts: FactsNeed
+    private let counters: Counters
+    /// `/tap?scope=local&format=als&<filters>`: what every peer is asked for.
+    private let target: String
+    private let follow: Bool
+    private let settings: MergeSettings
+    private let pairer: Pairer?
+    private var peers: [Peer: PeerState] = [:]
+    private var window = Heap<Waiting>()
+    private var arrivals: UInt64 = 0
+    private var stopped = false
+    /// `last=K`: each replica replays its K most recent matches; they are gathered here until
+    /// every replica has said its replay ended, and the K most recent of them all go first.
+    private let last: Int
+    private var replaying: Set<Peer> = []
+    private var history: [Waiting] = []
+    private var historyDeadlineNanos: UInt64 = 0
+
+    private struct PeerState {
+        /// A stream to it is open or opening.
+        var reading = false
+        var retryAtNanos: UInt64 = 0
+        /// A notice said it is down; the next successful connect says it is back.
+        var reportedDown = false
+        /// With `follow=0`: its stream ended normally and is not reopened.
+        var finished = false
+        /// Opened before: reconnects ask for live entries only, so history is never repeated.
+        var opened = false
+    }
+
+    /// An entry waiting in the ordering window.
+    private struct Waiting: Comparable {
+        let startMicros: Int64
+        let arrival: UInt64
+        let arrivedNanos: UInt64
+        let batch: EncodedBatch
+        let index: Int
+        static func < (a: Waiting, b: Waiting) -> Bool { (a.startMicros, a.arrival) < (b.startMicros, b.arrival) }
+        static func == (a: Waiting, b: Waiting) -> Bool { a.arrival == b.arrival }
+    }
+
+    /// `peers`: the replicas now (history is awaited from these).
+    public init(subscriber: Subscriber, query: TapQuery, settings: MergeSettings, counters: Counters,
+                peers: [Peer], now: UInt64) {
+        self.subscriber = subscriber
+        self.settings = settings
+        self.counters = counters
+        follow = query.follow
+        var formats = FormatSet(subscriber.format)
+        if query.pair {
+            formats.insert(.json)
+            pairer = Pairer(windowNanos: settings.pairWindowNanos, capacity: settings.pairTableSize,
+                            capacityBytes: settings.pairTableBytes, counters: counters)
+        } else {
+            pairer = nil
+        }
+        self.formats = formats
+        facts = query.pair ? .pairing : .filters
+        last = query.pair ? 0 : query.last
+        var target = "/tap?scope=local&format=als"
+        if !query.filterQuery.isEmpty { target += "&" + query.filterQuery }
+        if !query.follow { target += "&follow=0" }
+        self.target = target
+        if last > 0 {
+            replaying = Set(peers)
+            historyDeadlineNanos = now + Self.historyNanos
+        }
+    }
+
+    /// Keeps the peer set current (`current`: the replicas now), retries peers that are down,
+    /// releases what waited long enough; ends a `follow=0` tap once every peer has finished.
+    public func tick(now: UInt64, current: [Peer]) -> [Action] {
+        guard !stopped else { return [] }
+        let actions = refreshPeers(now: now, current: current)
+        release(now: now)
+        if let records = pairer?.expire(now: now) { subscriber.offer(records) }
+        if !follow && !peers.isEmpty && peers.values.allSatisfy(\.finished) {
+            release(now: now, all: true)
+            if let records = pairer?.expire(now: now, all: true) { subscriber.offer(records) }
+            subscriber.finish(notice: nil)
+        }
+        if subscriber.hasData || subscriber.isFinishing { subscriber.transport?.subscriberHasData() }
+        return actions
+    }
+
+    /// The tap ended: every stream it reads is to be closed.
+    public func stop() -> [Action] {
+        stopped = true
+        defer { peers.removeAll() }
+        return peers.filter(\.value.reading).map { .close($0.key) }
+    }
+
+    // MARK: From the peers
+
+    public func received(_ batch: EncodedBatch, from peer: Peer, now: UInt64) {
+        if let pairer {
+            if let records = pairer.add(batch, now: now) { subscriber.offer(records) }
+        } else if let facts = batch.facts {
+            let isHistory = replaying.contains(peer)
+            for index in 0..<batch.entryCount {
+                arrivals += 1
+                let waiting = Waiting(startMicros: facts.facts[index].startMicros, arrival: arrivals, arrivedNanos: now,
+                                      batch: batch, index: index)
+                if isHistory { history.append(waiting) } else { window.insert(waiting) }
+            }
+            release(now: now)
+        }
+        if subscriber.hasData { subscriber.transport?.subscriberHasData() }
+    }
+
+    /// Its stream was answered with 200: a peer reported down is back.
+    public func peerConnected(_ peer: Peer) {
+        guard peers[peer]?.reportedDown == true else { return }
+        peers[peer]?.reportedDown = false
+        notice(peer, "connected")
+    }
+
+    /// A peer's own notice: the end of its replay, or its lost counts (which become this
+    /// subscriber's). Its shutdown shows when its stream ends.
+    public func peerNotice(_ notice: Notice, from peer: Peer) {
+        switch notice {
+        case .replayed: historyEnded(for: peer)
+        case .lost(let count, let reason): subscriber.noteLost(count, reason)
+        case .shutdown, .peer: break
+        }
+    }
+
+    /// Its stream ended: normally (`failure` nil), or why not. Reopened after a while unless a
+    /// `follow=0` stream ended normally.
+    public func peerClosed(_ peer: Peer, failure: String?, now: UInt64) {
+        guard !stopped, var state = peers[peer], state.reading else { return }
+        state.reading = false
+        state.finished = !follow && failure == nil
+        peers[peer] = state
+        historyEnded(for: peer)
+        if !state.finished { peerDown(peer, failure ?? "stream ended", now: now) }
+    }
+
+    // MARK: Helpers
+
+    /// Counted, its replay no longer awaited, retried later, and said once until it is back.
+    private func peerDown(_ peer: Peer, _ reason: String, now: UInt64) {
+        counters.add(.peerStreamsFailed)
+        historyEnded(for: peer)
+        peers[peer]?.retryAtNanos = now + Self.retryNanos
+        guard peers[peer]?.reportedDown == false else { return }
+        peers[peer]?.reportedDown = true
+        notice(peer, "\(reason); retrying every \(Self.retryNanos / 1_000_000_000) s")
+    }
+
+    /// Once every replica's replay is in (or the wait is over): the `last` most recent of them
+    /// all, oldest first, ahead of anything live.
+    private func historyEnded(for peer: Peer?) {
+        if let peer {
+            guard replaying.remove(peer) != nil else { return }
+        } else {
+            replaying.removeAll()
+        }
+        guard replaying.isEmpty, last > 0 else { return }
+        history.sort()
+        for waiting in history.suffix(last) {
+            subscriber.offer(waiting.batch, entries: waiting.index..<(waiting.index + 1), decodedAt: 0)
+        }
+        history = []
+    }
+
+    private func refreshPeers(now: UInt64, current: [Peer]) -> [Action] {
+        var actions: [Action] = []
+        for peer in peers.keys where !current.contains(peer) {
+            if peers.removeValue(forKey: peer)?.reading == true { actions.append(.close(peer)) }
+            notice(peer, "left the peer list")
+            historyEnded(for: peer)
+        }
+        if !replaying.isEmpty && now >= historyDeadlineNanos { historyEnded(for: nil) }
+        for peer in current where peers[peer] == nil { peers[peer] = PeerState() }
+        for (peer, state) in peers where !state.reading && !state.finished && now >= state.retryAtNanos {
+            let withHistory = !state.opened && replaying.contains(peer)
+            peers[peer]?.opened = true
+            peers[peer]?.reading = true
+            actions.append(.open(peer, target: target + (withHistory ? "&last=\(last)" : "")))
+        }
+        return actions
+    }
+
+    /// Emits, oldest start time first, what overflows the window or waited its full length.
+    private func release(now: UInt64, all: Bool = false) {
+        // Live entries wait behind the history (bounded: a flood ends the wait).
+        if !replaying.isEmpty {
+            guard all || window.count > 100 * max(settings.windowEntries, 1) else { return }
+            historyEnded(for: nil)
+        }
+        while let oldest = window.min,
+              all || window.count > settings.windowEntries || now &- oldest.arrivedNanos >= settings.windowNanos {
+            _ = window.removeMin()
+            subscriber.offer(oldest.batch, entries: oldest.index..<(oldest.index + 1), decodedAt: oldest.batch.decodedAtNanos)
+        }
+    }
+
+    /// A peer's words (its rejection body, say) are data: `Notice` escapes them.
+    private func notice(_ peer: Peer, _ message: String) {
+        subscriber.enqueueNotice(.peer(peer.description, message: message))
+        subscriber.transport?.subscriberHasData()
+    }
+}

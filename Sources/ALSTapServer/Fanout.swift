@@ -1,0 +1,89 @@
+import ALSTapALS
+import ALSTapCore
+import ALSTapMetrics
+import ALSTapSystem
+
+/// Fans decoded batches out to every loop that has sinks, and keeps the replay ring.
+///
+/// A batch is published by the loop that decoded it and handed to each subscribed loop's
+/// inbox (one short lock and at most one eventfd write per batch and loop). Each loop then
+/// offers it to its own subscribers. Ingestion never waits: a full inbox drops and counts.
+public final class Fanout: Sendable {
+    let inboxes: [LoopInbox]
+    private let subscribersByFormat: [AtomicCounter]
+    private let filteredSubscribers = AtomicCounter()
+    private let pairingSubscribers = AtomicCounter()
+    private let sequence = AtomicCounter()
+    let counters: Counters
+    let replayRing: ReplayRing
+
+    init(loops: [EventLoop], inboxLimit: Int, inboxBytes: Int = .max, replayEntries: Int, replayBytes: Int = .max,
+         counters: Counters) {
+        replayRing = ReplayRing(capacityEntries: replayEntries, capacityBytes: replayBytes)
+        inboxes = loops.map { LoopInbox(loop: $0, limit: inboxLimit, limitBytes: inboxBytes) }
+        subscribersByFormat = OutputFormat.allCases.map { _ in AtomicCounter() }
+        self.counters = counters
+    }
+
+    /// The formats at least one subscriber reads: the decoder encodes only these.
+    var wantedFormats: FormatSet {
+        var formats = FormatSet()
+        for format in OutputFormat.allCases where subscribersByFormat[format.rawValue].value > 0 {
+            formats.insert(FormatSet(format))
+        }
+        return formats
+    }
+
+    /// The per-entry facts the decoder computes: for filters when some subscriber filters, and
+    /// the sidecars' connection too when some subscriber pairs.
+    var wantedFacts: FactsNeed {
+        pairingSubscribers.value > 0 ? .pairing : filteredSubscribers.value > 0 ? .filters : .none
+    }
+
+    /// A sink of `loop` came (`by` 1) or went (-1): what the decoder encodes follows.
+    func count(_ needs: SinkNeeds, loop: Int, by delta: Int) {
+        for format in [OutputFormat.json, .text, .als] where needs.formats.contains(format) {
+            subscribersByFormat[format.rawValue].add(delta)
+        }
+        if needs.facts != .none { filteredSubscribers.add(delta) }
+        if needs.facts == .pairing { pairingSubscribers.add(delta) }
+        inboxes[loop].subscribers.add(delta)
+    }
+
+    /// Hands `batch` to every loop with subscribers and keeps `payload` (the message as received)
+    /// in the replay ring. `fromLoop` is drained at the end of its current iteration anyway, so
+    /// it is not woken.
+    func publish(_ batch: EncodedBatch, payload: UnsafeRawBufferPointer, reporter: Reporter, fromLoop: Int) {
+        guard batch.entryCount > 0 else { return }
+        var batch = batch
+        // Numbered and kept in the ring before any loop sees it: a replay then knows exactly
+        // which live batches it already covered.
+        batch.sequence = UInt64(sequence.addAndGet(1))
+        if replayRing.isEnabled {
+            replayRing.append(ReplayRing.Record(sequence: batch.sequence, payload: SharedBytes(copying: payload),
+                                                reporter: reporter, entries: batch.entryCount))
+        }
+        for inbox in inboxes where inbox.subscribers.value > 0 {
+            switch inbox.push(batch) {
+            case .wake where inbox.loop.index != fromLoop: inbox.loop.wake()
+            case .dropped: counters.add(.inboxDropped, batch.entryCount)
+            default: break
+            }
+        }
+    }
+}
+
+
+/// One loop's share of the fan-out's demand: what its hub's sinks need.
+final class LoopDemand: SinkDemand {
+    private let fanout: Fanout
+    private let loop: Int
+
+    init(fanout: Fanout, loop: Int) {
+        self.fanout = fanout
+        self.loop = loop
+    }
+
+    func added(_ needs: SinkNeeds) { fanout.count(needs, loop: loop, by: 1) }
+    func removed(_ needs: SinkNeeds) { fanout.count(needs, loop: loop, by: -1) }
+}

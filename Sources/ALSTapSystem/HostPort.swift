@@ -1,0 +1,46 @@
+/// A `host:port` as flags and URLs write it: `HOST:PORT` or `[IPV6]:PORT`, and with a default
+/// port also `HOST` or `[IPV6]` alone. The host is kept as written (without brackets), not resolved.
+public struct HostPort: Sendable, Hashable, CustomStringConvertible {
+    public let host: String
+    public let port: UInt16
+
+    public init(host: String, port: UInt16) {
+        self.host = host
+        self.port = port
+    }
+
+    /// nil when malformed: an empty host, an IPv6 address without brackets (`::1:80` is
+    /// ambiguous), a port that is not 0...65535 in decimal digits, or no port and no default.
+    public init?(parsing text: String, defaultPort: UInt16? = nil) {
+        let host: Substring
+        let portText: Substring?
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            if rest.isEmpty {
+                portText = nil
+            } else {
+                guard rest.first == ":" else { return nil }
+                portText = rest.dropFirst()
+            }
+        } else if let colon = text.firstIndex(of: ":") {
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        } else {
+            host = text[...]
+            portText = nil
+        }
+        guard !host.isEmpty, !host.contains("["), !host.contains("]") else { return nil }
+        if let portText {
+            guard !portText.isEmpty, portText.utf8.allSatisfy({ (0x30...0x39).contains($0) }),
+                  let port = UInt16(portText) else { return nil }
+            self.init(host: String(host), port: port)
+        } else {
+            guard let defaultPort else { return nil }
+            self.init(host: String(host), port: defaultPort)
+        }
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}

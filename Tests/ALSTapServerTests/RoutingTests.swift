@@ -1,0 +1,79 @@
+import ALSTapALS
+import Testing
+
+@testable import ALSTapServer
+
+/// Requests are routed without sockets: gRPC calls by path to an ingest method, the rest by `HTTPRoute`.
+@Suite struct RoutingTests {
+    final class Method: IngestMethod {
+        let path: String
+        init(_ path: String) { self.path = path }
+        func makeCall() -> any IngestCall { Call() }
+    }
+
+    final class Call: IngestCall {
+        var messages: [[UInt8]] = []
+        let response: [UInt8] = [1, 2, 3]
+        func receive(message: UnsafeRawBufferPointer) throws(GRPCStatusError) { messages.append(Array(message)) }
+    }
+
+    @Test func gRPCCallsGoToTheMethodTheirPathNames() {
+        let als = Method("/envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs")
+        let otlp = Method("/opentelemetry.proto.collector.logs.v1.LogsService/Export")
+        let registry = IngestRegistry([als, otlp])
+        #expect(registry.method(for: als.path) === als)
+        #expect(registry.method(for: otlp.path) === otlp)
+        #expect(registry.method(for: "/envoy.service.accesslog.v3.AccessLogService/Other") == nil)
+        #expect(registry.method(for: "") == nil)
+    }
+
+    @Test func theResponseMessageIsFramedOnce() {
+        let stream = GRPCIngestStream(call: Call(), maxMessageBytes: 1024)
+        stream.prepareResponse()
+        #expect(stream.response == [0, 0, 0, 0, 3, 1, 2, 3])
+    }
+
+    @Test func trailersOnlyCarryTheStatus() {
+        let headers = GRPCIngestStream.trailersOnly(GRPCStatusError(.resourceExhausted, "too big"))
+        #expect(headers.first { $0.0 == "grpc-status" }?.1 == "8")
+        #expect(headers.first { $0.0 == "grpc-message" }?.1 == "too big")
+        let encoded = GRPCIngestStream.trailersOnly(GRPCStatusError(.internal, "100% caf\u{E9}\n"))
+        #expect(encoded.first { $0.0 == "grpc-message" }?.1 == "100%25 caf%C3%A9%0A", "percent-encoded as gRPC says")
+    }
+
+    @Test(arguments: [("/healthz", HTTPRoute.healthz), ("/readyz", .readyz), ("/stats", .stats), ("/metrics", .metrics),
+                      ("/nope", .notFound)])
+    func pathsRouteToTheirEndpoints(path: String, route: HTTPRoute) {
+        #expect(HTTPRoute(method: "GET", target: path) == route)
+    }
+
+    @Test func onlyGetAndHeadAreServed() {
+        #expect(HTTPRoute(method: "POST", target: "/tap") == .methodNotAllowed)
+        #expect(HTTPRoute(method: "HEAD", target: "/healthz") == .healthz)
+    }
+
+    @Test func aBadTapQueryIsABadRequestThatNamesIt() {
+        guard case .badRequest(let message) = HTTPRoute(method: "GET", target: "/tap?colour=blue") else {
+            Issue.record("not a bad request")
+            return
+        }
+        #expect(message.contains("colour"))
+    }
+
+    @Test func theTokenGuardsEverythingButProbesAndAssets() {
+        let tap = HTTPRoute(method: "GET", target: "/tap")
+        #expect(tap.isAuthorized(nil, token: nil))
+        #expect(!tap.isAuthorized(nil, token: "s3cret"))
+        #expect(!tap.isAuthorized("Bearer wrong", token: "s3cret"))
+        #expect(tap.isAuthorized("Bearer s3cret", token: "s3cret"))
+        #expect(HTTPRoute.healthz.isAuthorized(nil, token: "s3cret"))
+        #expect(!HTTPRoute.metrics.isAuthorized(nil, token: "s3cret"))
+    }
+
+    @Test func constantTimeEqualsComparesWholeStrings() {
+        #expect(constantTimeEquals("abc", "abc"))
+        #expect(!constantTimeEquals("abc", "abd"))
+        #expect(!constantTimeEquals("abc", "abcd"))
+        #expect(!constantTimeEquals("", "a"))
+    }
+}
