@@ -1,4 +1,5 @@
 import ALSTapALS
+import ALSTapFilter
 import ALSTapFormats
 import ALSTapMetrics
 

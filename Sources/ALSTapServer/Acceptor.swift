@@ -1,5 +1,6 @@
 import ALSTapMetrics
 import ALSTapSystem
+import Logging
 
 /// Accepts connections on one loop's own SO_REUSEPORT listening socket.
 final class Acceptor: EventHandler {

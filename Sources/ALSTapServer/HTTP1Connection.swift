@@ -1,4 +1,5 @@
 import ALSTapCore
+import ALSTapFilter
 import ALSTapFormats
 import ALSTapHTTP1
 import ALSTapMetrics

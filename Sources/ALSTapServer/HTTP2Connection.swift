@@ -1,9 +1,11 @@
 import ALSTapALS
 import ALSTapCore
+import ALSTapFilter
 import ALSTapFormats
 import ALSTapHTTP2
 import ALSTapMetrics
 import ALSTapSystem
+import Logging
 
 /// An HTTP/2 connection, the transport of gRPC ingest calls (routed by path to the loop's
 /// `IngestRegistry`) and of taps over `--http2-prior-knowledge`. Loop-confined.

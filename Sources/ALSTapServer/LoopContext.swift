@@ -1,6 +1,7 @@
 import ALSTapALS
 import ALSTapCore
 import ALSTapFilter
+import ALSTapFormats
 import ALSTapMetrics
 import ALSTapSystem
 import Logging

@@ -1,3 +1,6 @@
+import ALSTapALS
+import ALSTapHTTP2
+import ALSTapMetrics
 import ALSTapServer
 import ALSTapSystem
 import ArgumentParser

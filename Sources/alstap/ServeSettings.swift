@@ -1,4 +1,7 @@
+import ALSTapALS
+import ALSTapHTTP2
 import ALSTapServer
+import ALSTapSystem
 import ArgumentParser
 import Logging
 #if canImport(Glibc)

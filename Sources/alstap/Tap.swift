@@ -1,4 +1,6 @@
 import ALSTapHTTP1
+import ALSTapServer
+import ALSTapSystem
 import ArgumentParser
 import FoundationEssentials
 #if canImport(Glibc)

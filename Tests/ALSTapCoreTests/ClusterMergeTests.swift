@@ -1,5 +1,6 @@
 import ALSTapALS
 import ALSTapCore
+import ALSTapFilter
 import ALSTapFormats
 import ALSTapMetrics
 import ALSTapTestSupport

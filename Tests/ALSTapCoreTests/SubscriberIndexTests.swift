@@ -1,5 +1,6 @@
 import ALSTapALS
 import ALSTapCore
+import ALSTapFilter
 import ALSTapTestSupport
 import PropertyBased
 import Testing

@@ -1,3 +1,4 @@
+import ALSTapHTTP2
 import ALSTapServer
 import ALSTapSystem
 import ArgumentParser
