@@ -89,7 +89,7 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "ALSTapHTTP2Tests", dependencies: ["ALSTapHTTP2", "CNghttp2"], swiftSettings: swiftSettings),
         .testTarget(name: "ALSTapHTTP1Tests", dependencies: ["ALSTapHTTP1"], swiftSettings: swiftSettings),
-        .testTarget(name: "ALSTapServerTests", dependencies: ["ALSTapServer", "ALSTapALS", "ALSTapMetrics"], swiftSettings: swiftSettings),
+        .testTarget(name: "ALSTapServerTests", dependencies: ["ALSTapServer", "ALSTapALS", "ALSTapHTTP2", "ALSTapMetrics"], swiftSettings: swiftSettings),
         .testTarget(name: "ALSTapSystemTests", dependencies: ["ALSTapSystem"], swiftSettings: swiftSettings),
         .testTarget(name: "alstapTests", dependencies: ["alstap"], swiftSettings: swiftSettings),
         .testTarget(name: "ALSTapFilterTests",

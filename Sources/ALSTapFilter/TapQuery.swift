@@ -93,8 +93,11 @@ public struct TapQuery: Sendable, Equatable {
             Error(message: "bad value for \(name): \"\(value)\" (\(expected))")
         }
         switch name {
-        case "ns":
-            return .either(.namespace, values.map { QualifiedName(namespace: nil, name: Array($0.utf8)) })
+        case "ns", "destination_ns":
+            // A namespace name has no `/` (Kubernetes names are DNS labels): `ns=a/b` is a mistake.
+            for value in values where value.contains("/") { throw bad(value, "a namespace name, without /") }
+            let names = values.map { QualifiedName(namespace: nil, name: Array($0.utf8)) }
+            return name == "ns" ? .either(.namespace, names) : .destination(.namespace, names)
         case "workload", "pod":
             var names: [QualifiedName] = []
             for value in values { names.append(try qualified(value, bad(value, "NAME or NAMESPACE/NAME"))) }
@@ -111,11 +114,11 @@ public struct TapQuery: Sendable, Equatable {
                     throw bad(value, expected + ", one kind per parameter")
                 }
                 kind = parsed
-                names.append(try qualified(String(value[value.index(after: slash)...]), bad(value, expected)))
+                let rest = String(value[value.index(after: slash)...])
+                if parsed == .namespace && rest.contains("/") { throw bad(value, "ns/NAME: a namespace has no namespace") }
+                names.append(try qualified(rest, bad(value, expected)))
             }
             return name == "reporter" ? .reporter(kind!, names) : .destination(kind!, names)
-        case "destination_ns":
-            return .destination(.namespace, values.map { QualifiedName(namespace: nil, name: Array($0.utf8)) })
         case "method":
             var mask: UInt16 = 0
             for value in values {
@@ -188,7 +191,8 @@ public struct TapQuery: Sendable, Equatable {
             : QualifiedName(namespace: nil, name: Array(parts[0].utf8))
     }
 
-    static func codeRange(_ value: String) -> ClosedRange<UInt16>? {
+    static func codeRange(_ text: String) -> ClosedRange<UInt16>? {
+        let value = text.lowercased()  // 5xx or 5XX
         if value.count == 3, value.hasSuffix("xx"), let digit = UInt16(value.prefix(1)), (1...5).contains(digit) {
             return (digit * 100)...(digit * 100 + 99)
         }

@@ -38,9 +38,8 @@ final class GRPCIngestStream {
     /// Set once the response is under way; later request bytes are ignored.
     var answered = false
     var status = GRPCStatusError(.ok, "")
-    /// The response message with its gRPC prefix, and how much of it nghttp2 took.
-    private(set) var response: [UInt8] = []
-    var responseBytesSent = 0
+    /// The response message with its gRPC prefix (empty until the request stream ended well).
+    var response = BodyCursor([])
     /// The deframer's partial bytes as last counted in `Counters.bufferedMessageBytes`.
     var bufferedCounted = 0
 
@@ -54,7 +53,7 @@ final class GRPCIngestStream {
         let message = call.response
         var framed: [UInt8] = [0]
         for shift in stride(from: 24, through: 0, by: -8) { framed.append(UInt8(truncatingIfNeeded: message.count >> shift)) }
-        response = framed + message
+        response = BodyCursor(framed + message)
     }
 
     /// Headers of a Trailers-Only response, which ends the call with `status` at once.

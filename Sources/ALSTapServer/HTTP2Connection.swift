@@ -13,7 +13,7 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
     private enum Role {
         case ingest(GRPCIngestStream)
         case tap(HTTP2TapStream)
-        case fixed(body: [UInt8], sent: Int)
+        case fixed(BodyCursor)
     }
 
     private var session: HTTP2ServerSession!
@@ -168,7 +168,7 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
     }
 
     private func respondFixed(_ stream: Int32, _ response: HTTPResponse, headOnly: Bool) {
-        streams[stream] = .fixed(body: headOnly ? [] : Array(response.body.utf8), sent: 0)
+        streams[stream] = .fixed(BodyCursor(headOnly ? [] : Array(response.body.utf8)))
         respond(stream, [(":status", String(response.status)), ("content-type", response.contentType),
                          ("content-length", String(response.body.utf8.count))]
                     + response.extraHeaders.map { ($0.0.lowercased(), $0.1) }, hasBody: true)
@@ -221,19 +221,13 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
     func readBody(stream: Int32, into buffer: UnsafeMutableRawBufferPointer) -> HTTP2BodyRead {
         switch streams[stream] {
         case .ingest(let als):
-            let count = min(buffer.count, als.response.count - als.responseBytesSent)
-            als.response.withUnsafeBytes {
-                buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[als.responseBytesSent..<(als.responseBytesSent + count)]))
-            }
-            als.responseBytesSent += count
-            return .bytes(count: count, end: als.responseBytesSent == als.response.count)
+            return als.response.read(into: buffer)
         case .tap(let tap):
             return tap.read(into: buffer)
-        case .fixed(let body, let sent):
-            let count = min(buffer.count, body.count - sent)
-            body.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[sent..<(sent + count)])) }
-            streams[stream] = .fixed(body: body, sent: sent + count)
-            return .bytes(count: count, end: sent + count == body.count)
+        case .fixed(var body):
+            let read = body.read(into: buffer)
+            streams[stream] = .fixed(body)
+            return read
         case nil:
             return .bytes(count: 0, end: true)
         }
@@ -247,7 +241,7 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
     func streamClosed(stream: Int32, errorCode: UInt32) {
         if admitted.remove(stream) != nil { context.counters.subtract(.http2StreamsActive) }
         switch streams.removeValue(forKey: stream) {
-        case .ingest(let als): finishIngest(als, cancelled: als.responseBytesSent == 0 && als.status.code == .ok)
+        case .ingest(let als): finishIngest(als, cancelled: als.response.sent == 0 && als.status.code == .ok)
         case .tap(let tap):
             // The client reset a tap before it ended: work it caused, counted (rapid-reset abuse).
             if errorCode != 0 { context.counters.add(.tapStreamsReset) }
@@ -349,5 +343,21 @@ final class HTTP2TapStream: SubscriberTransport {
         subscriber.consume(copied)
         if subscriber.isFinished { return .bytes(count: copied, end: true) }
         return copied == 0 ? .deferred : .bytes(count: copied, end: false)
+    }
+}
+
+/// A response body sent from memory in the pieces nghttp2 asks for.
+struct BodyCursor {
+    let bytes: [UInt8]
+    /// How much of it nghttp2 took.
+    private(set) var sent = 0
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> HTTP2BodyRead {
+        let count = min(buffer.count, bytes.count - sent)
+        bytes.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[sent..<(sent + count)])) }
+        sent += count
+        return .bytes(count: count, end: sent == bytes.count)
     }
 }

@@ -151,7 +151,7 @@ struct BadValue: Sendable, CustomTestStringConvertible {
 
     @Test(arguments: [
         ("404", 404...404), ("500-599", 500...599), ("5xx", 500...599), ("1xx", 100...199),
-        ("100", 100...100), ("599", 599...599), ("302-302", 302...302),
+        ("100", 100...100), ("599", 599...599), ("302-302", 302...302), ("5XX", 500...599), ("4Xx", 400...499),
     ] as [(String, ClosedRange<UInt16>)])
     func codeForms(text: String, range: ClosedRange<UInt16>) throws {
         #expect(try parse("code=" + text).filter?.clauses == [.codes([range])])
@@ -161,5 +161,13 @@ struct BadValue: Sendable, CustomTestStringConvertible {
     func badCodes(text: String) {
         #expect(refusal("code=" + text)
             == "bad value for code: \"\(text)\" (a code like 404, a range like 500-599, or a class like 5xx)")
+    }
+
+    /// Namespaces are plain names: a `/` in one is a mistake that would otherwise match nothing.
+    @Test(arguments: [("ns=a/b", "ns", "a/b", "a namespace name, without /"),
+                      ("destination_ns=a/b", "destination_ns", "a/b", "a namespace name, without /"),
+                      ("destination=ns/demo/x", "destination", "ns/demo/x", "ns/NAME: a namespace has no namespace")])
+    func aQualifiedNamespaceIsRefused(query: String, name: String, value: String, expected: String) {
+        #expect(refusal(query) == "bad value for \(name): \"\(value)\" (\(expected))")
     }
 }

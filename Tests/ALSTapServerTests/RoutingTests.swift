@@ -1,4 +1,5 @@
 import ALSTapALS
+import ALSTapHTTP2
 import Testing
 
 @testable import ALSTapServer
@@ -30,7 +31,22 @@ import Testing
     @Test func theResponseMessageIsFramedOnce() {
         let stream = GRPCIngestStream(call: Call(), maxMessageBytes: 1024)
         stream.prepareResponse()
-        #expect(stream.response == [0, 0, 0, 0, 3, 1, 2, 3])
+        #expect(stream.response.bytes == [0, 0, 0, 0, 3, 1, 2, 3])
+    }
+
+    @Test func aBodyIsSentInThePiecesAsked() {
+        var body = BodyCursor(Array(0..<10))
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4, alignment: 1)
+        defer { buffer.deallocate() }
+        var got: [UInt8] = []
+        var ends: [Bool] = []
+        for _ in 0..<3 {
+            guard case .bytes(let count, let end) = body.read(into: buffer) else { break }
+            got += buffer.prefix(count)
+            ends.append(end)
+        }
+        #expect(got == Array(0..<10))
+        #expect(ends == [false, false, true])
     }
 
     @Test func trailersOnlyCarryTheStatus() {
