@@ -167,7 +167,9 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
     public func peerNotice(_ notice: Notice, from peer: Peer) {
         switch notice {
         case .replayed: historyEnded(for: peer)
-        case .lost(let count, let reason): subscriber.noteLost(count, reason)
+        case .lost(let count, let reason):
+            subscriber.noteLost(count, reason)
+            if subscriber.hasData { subscriber.transport?.subscriberHasData() }
         case .shutdown, .peer: break
         }
     }

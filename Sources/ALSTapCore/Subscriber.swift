@@ -33,7 +33,7 @@ public final class Subscriber: TapSink {
     private let clock: () -> UInt64
     private var rateLimit: RateLimit?
     /// Live batches up to this sequence were already sent by a replay.
-    public var replayedThrough: UInt64 = 0
+    public internal(set) var replayedThrough: UInt64 = 0
     public weak var transport: (any SubscriberTransport)?
 
     private struct Item {
@@ -105,11 +105,11 @@ public final class Subscriber: TapSink {
     }
 
     /// Live batches from now on queue behind a replay still being gathered.
-    public func beginReplay() { replayPending = true }
+    func beginReplay() { replayPending = true }
 
     /// Puts the replayed entries (oldest first) and `notice` in front of what arrived live
     /// meanwhile; writing starts.
-    public func completeReplay(_ selected: [(batch: EncodedBatch, entries: [Int])], notice: Notice?) {
+    func completeReplay(_ selected: [(batch: EncodedBatch, entries: [Int])], notice: Notice?) {
         let live = items
         items.removeAll()
         for (batch, entries) in selected {
@@ -141,15 +141,22 @@ public final class Subscriber: TapSink {
         !isFinishing && (batch.sequence == 0 || batch.sequence > replayedThrough)
     }
 
-    /// Entry indexes the subscriber index gathered for this subscriber in the current batch.
-    public var candidates: [Int] = []
+    /// Inside `offer`: lost notices wait for its end (after the `format=als` framing).
+    private var offering = false
 
     /// Queues entries of `batch` (all of them, a replay's selection, or the index's candidates,
     /// ascending) that pass the filter and the rate limit, as slices of its shared bytes.
     public func offer<Entries: Sequence<Int>>(_ batch: EncodedBatch, entries: Entries, decodedAt: UInt64) {
         guard let lines = batch.lines(for: format) else { return }
         let mark = items.count
-        defer { if format == .als { frameALS(since: mark, batch) } }
+        offering = true
+        defer {
+            offering = false
+            if format == .als { frameALS(since: mark, batch) }
+            // Nothing queued to carry the news: tell now rather than with some later entry
+            // (after the framing: a notice inside an entries message would corrupt it).
+            if items.isEmpty && !lost.isEmpty { enqueueLostNotices() }
+        }
         if filter == nil && rateLimit == nil, let range = entries as? Range<Int> {
             enqueue(lines, entries: range, decodedAt: decodedAt)
             return
@@ -185,8 +192,6 @@ public final class Subscriber: TapSink {
             noteLost(matched, .slow)
             if overBytes { counters.add(.linesDroppedBytes, matched) }
         }
-        // Nothing queued to carry the news: tell now rather than with some later entry.
-        if items.isEmpty && !lost.isEmpty { enqueueLostNotices() }
     }
 
     /// `format=als`: the entries queued since `mark` become one message, behind a header that
@@ -222,7 +227,7 @@ public final class Subscriber: TapSink {
     /// up hold little, so the stuck ones cannot starve them. The total may thus reach twice its
     /// bound at most (every queue at its share, on top of what the stuck ones took first).
     /// `counted`: the part of `bytes` beyond `pinnedBytes` that is already in the process's total.
-    public func fits(holding bytes: Int, counted: Int = 0) -> Bool {
+    func fits(holding bytes: Int, counted: Int = 0) -> Bool {
         guard bytes <= capacityBytes else { return false }
         if counters.get(.subscriberQueuedBytes) - pinnedBytes - counted + bytes <= totalCapacityBytes { return true }
         return bytes <= totalCapacityBytes / max(1, counters.get(.subscribersActive))
@@ -292,7 +297,7 @@ public final class Subscriber: TapSink {
     public func noteLost(_ count: Int, _ reason: LostReason) {
         lost[reason, default: 0] += count
         counters.add(reason == .rate ? .linesRateLimited : .linesDropped, count)
-        if items.isEmpty { enqueueLostNotices() }
+        if items.isEmpty && !offering { enqueueLostNotices() }
     }
 
     /// Queues a line that is not an entry, in this subscriber's format; never dropped.

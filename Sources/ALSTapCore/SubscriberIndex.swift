@@ -12,30 +12,41 @@ import ALSTapFilter
 public final class SubscriberIndex {
     private typealias Field = TapFilter.IndexKey.Field
 
-    private var byDestination: [UInt64: [any TapSink]] = [:]
-    private var byEitherSide: [UInt64: [any TapSink]] = [:]
-    /// Subscribers per field and side, so an entry is hashed only for fields someone indexes.
+    /// One indexed sink and the entries of the batch being dispatched that it may want. A final
+    /// class of its own: marking an entry is a direct field write, not a call through the sink.
+    private final class Slot {
+        let sink: any TapSink
+        var candidates: [Int] = []
+        init(_ sink: any TapSink) { self.sink = sink }
+    }
+
+    private var byDestination: [UInt64: [Slot]] = [:]
+    private var byEitherSide: [UInt64: [Slot]] = [:]
+    private var slots: [ObjectIdentifier: Slot] = [:]
+    /// Sinks per field and side, so an entry is hashed only for fields someone indexes.
     private var destinationCounts: [Field: Int] = [:]
     private var eitherCounts: [Field: Int] = [:]
-    /// Subscribers that got candidates in the batch being dispatched.
-    private var touched: [any TapSink] = []
+    /// Slots that got candidates in the batch being dispatched.
+    private var touched: [Slot] = []
 
-    /// True when `subscriber` can be indexed (single entries, a filter with an index key).
-    public static func accepts(_ subscriber: any TapSink) -> Bool {
-        !subscriber.pairs && subscriber.filter?.indexKey != nil
+    /// True when `sink` can be indexed (single entries, a filter with an index key).
+    public static func accepts(_ sink: any TapSink) -> Bool {
+        !sink.pairs && sink.filter?.indexKey != nil
     }
 
     public init() {}
 
-    public var isEmpty: Bool { byDestination.isEmpty && byEitherSide.isEmpty }
+    public var isEmpty: Bool { slots.isEmpty }
 
-    public func add(_ subscriber: any TapSink) {
-        guard let key = subscriber.filter?.indexKey else { return }
+    public func add(_ sink: any TapSink) {
+        guard let key = sink.filter?.indexKey, slots[ObjectIdentifier(sink)] == nil else { return }
+        let slot = Slot(sink)
+        slots[ObjectIdentifier(sink)] = slot
         for hash in key.hashes {
             if key.destinationOnly {
-                byDestination[hash, default: []].append(subscriber)
+                byDestination[hash, default: []].append(slot)
             } else {
-                byEitherSide[hash, default: []].append(subscriber)
+                byEitherSide[hash, default: []].append(slot)
             }
         }
         if key.destinationOnly {
@@ -45,11 +56,11 @@ public final class SubscriberIndex {
         }
     }
 
-    public func remove(_ subscriber: any TapSink) {
-        guard let key = subscriber.filter?.indexKey else { return }
+    public func remove(_ sink: any TapSink) {
+        guard let key = sink.filter?.indexKey, let slot = slots.removeValue(forKey: ObjectIdentifier(sink)) else { return }
         for table in [\SubscriberIndex.byDestination, \SubscriberIndex.byEitherSide] {
-            for (hash, list) in self[keyPath: table] where list.contains(where: { $0 === subscriber }) {
-                let rest = list.filter { $0 !== subscriber }
+            for (hash, list) in self[keyPath: table] where list.contains(where: { $0 === slot }) {
+                let rest = list.filter { $0 !== slot }
                 self[keyPath: table][hash] = rest.isEmpty ? nil : rest
             }
         }
@@ -60,7 +71,7 @@ public final class SubscriberIndex {
         }
     }
 
-    /// Offers each indexed subscriber the entries of `batch` whose values it asks for.
+    /// Offers each indexed sink the entries of `batch` whose values it asks for.
     public func dispatch(_ batch: EncodedBatch) {
         guard let table = batch.facts, table.stride == 1 else { return }
         for field in Field.allCases {
@@ -77,18 +88,18 @@ public final class SubscriberIndex {
                 if eitherSide, let source, let list = byEitherSide[source] { mark(list, index) }
             }
         }
-        for subscriber in touched {
-            subscriber.offer(batch, candidates: subscriber.candidates)
-            subscriber.candidates.removeAll(keepingCapacity: true)
+        for slot in touched {
+            slot.sink.offer(batch, candidates: slot.candidates)
+            slot.candidates.removeAll(keepingCapacity: true)
         }
         touched.removeAll(keepingCapacity: true)
     }
 
     @inline(__always)
-    private func mark(_ subscribers: [any TapSink], _ index: Int) {
-        for subscriber in subscribers where subscriber.candidates.last != index {
-            if subscriber.candidates.isEmpty { touched.append(subscriber) }
-            subscriber.candidates.append(index)
+    private func mark(_ list: [Slot], _ index: Int) {
+        for slot in list where slot.candidates.last != index {
+            if slot.candidates.isEmpty { touched.append(slot) }
+            slot.candidates.append(index)
         }
     }
 }

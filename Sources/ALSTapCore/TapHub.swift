@@ -35,8 +35,10 @@ public final class TapHub {
     private let counters: Counters
     private let ring: ReplayRing
     private let redecode: ReplayJob.Redecode
-    private weak var demand: (any SinkDemand)?
-    private var sinks: [ObjectIdentifier: any TapSink] = [:]
+    /// Held strongly: without it the decoder would encode nothing for these sinks.
+    private let demand: (any SinkDemand)?
+    /// Each sink with what it needed when it came (counted out the same at `remove`).
+    private var sinks: [ObjectIdentifier: (sink: any TapSink, needs: SinkNeeds)] = [:]
     /// Sinks with a namespace- or workload-pinning filter, found per entry (the rest see every entry).
     private let index = SubscriberIndex()
     private var unindexed: [ObjectIdentifier: any TapSink] = [:]
@@ -52,8 +54,8 @@ public final class TapHub {
     /// turn), and at most 2 ms of it: a few milliseconds of work however many replays wait,
     /// however slow the build (sanitizers) or the machine's phase.
     public static let replayEntriesPerTurn = 2_000
-    public static let replayEntriesPerStep = 500
-    public static let replayNanosPerTurn: UInt64 = 2_000_000
+    static let replayEntriesPerStep = 500
+    static let replayNanosPerTurn: UInt64 = 2_000_000
 
     public init(limits: TapLimits, counters: Counters, ring: ReplayRing, demand: (any SinkDemand)?,
                 redecode: @escaping ReplayJob.Redecode) {
@@ -81,14 +83,15 @@ public final class TapHub {
     public func add(_ sink: any TapSink) -> Bool {
         guard mayOpen() else { return false }
         let id = ObjectIdentifier(sink)
-        sinks[id] = sink
+        let needs = sink.needs
+        sinks[id] = (sink, needs)
         if SubscriberIndex.accepts(sink) {
             index.add(sink)
         } else {
             unindexed[id] = sink
         }
         counters.add(.subscribersActive)
-        demand?.added(sink.needs)
+        demand?.added(needs)
         if sink.pairs {
             pairingSinks += 1
             if pairer == nil {
@@ -121,11 +124,11 @@ public final class TapHub {
     /// Takes a sink out (its client left); a replay still gathering for it is abandoned.
     public func remove(_ sink: any TapSink) {
         let id = ObjectIdentifier(sink)
-        guard sinks.removeValue(forKey: id) != nil else { return }
+        guard let (_, needs) = sinks.removeValue(forKey: id) else { return }
         replays[id] = nil
         if unindexed.removeValue(forKey: id) == nil { index.remove(sink) }
         counters.subtract(.subscribersActive)
-        demand?.removed(sink.needs)
+        demand?.removed(needs)
         if sink.pairs {
             pairingSinks -= 1
             if pairingSinks == 0 { pairer = nil }
@@ -137,18 +140,18 @@ public final class TapHub {
     public func deliver(_ batches: [EncodedBatch], dropped: Int, now: UInt64) {
         guard !batches.isEmpty || dropped > 0 else { return }
         let pairs = pairer.map { pairer in batches.compactMap { pairer.add($0, now: now) } } ?? []
-        if dropped > 0 { for sink in sinks.values { sink.noteLost(dropped, .slow) } }
+        if dropped > 0 { for (sink, _) in sinks.values { sink.noteLost(dropped, .slow) } }
         for sink in unindexed.values {
             for batch in sink.pairs ? pairs : batches { sink.offer(batch) }
         }
         if !index.isEmpty { for batch in batches { index.dispatch(batch) } }
-        for sink in sinks.values { sink.deliveryEnded() }
+        for (sink, _) in sinks.values { sink.deliveryEnded() }
     }
 
     /// Hands records whose pairing window ended to the pairing sinks.
     public func expirePairs(now: UInt64) {
         guard let records = pairer?.expire(now: now) else { return }
-        for sink in sinks.values where sink.pairs {
+        for (sink, _) in sinks.values where sink.pairs {
             sink.offer(records)
             sink.deliveryEnded()
         }
@@ -174,6 +177,6 @@ public final class TapHub {
     /// Shutdown: nothing new is admitted, and every sink ends after a last notice.
     public func beginShutdown() {
         draining = true
-        for sink in sinks.values { sink.finish(notice: .shutdown) }
+        for (sink, _) in sinks.values { sink.finish(notice: .shutdown) }
     }
 }

@@ -33,6 +33,4 @@ public protocol TapSink: AnyObject {
     func finish(notice: Notice?)
     /// Called once after each delivery round: a subscriber wakes its transport.
     func deliveryEnded()
-    /// Scratch for `SubscriberIndex`: candidate entries of the batch being dispatched.
-    var candidates: [Int] { get set }
 }

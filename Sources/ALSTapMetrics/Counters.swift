@@ -110,9 +110,9 @@ public final class Counters: Sendable {
         }
     }
 
-    private let values: [AtomicCounter]
+    @usableFromInline let values: [AtomicCounter]
     private let registry = PrometheusCollectorRegistry()
-    private let counters: [CoreMetrics.Counter?]
+    @usableFromInline let counters: [CoreMetrics.Counter?]
     private let gauges: [CoreMetrics.Gauge?]
     /// From decoding a message to writing its lines to a subscriber's socket.
     public let deliveryLatency = LatencyHistogram()
@@ -130,16 +130,20 @@ public final class Counters: Sendable {
         }
     }
 
+    // Inlinable: the tap core counts per batch and per write, from other modules.
+    @inlinable
     public func add(_ name: Name, _ amount: Int = 1) {
         values[name.rawValue].add(amount)
         counters[name.rawValue]?.increment(by: amount)
     }
 
     /// Gauges only (active connections, streams, subscribers).
+    @inlinable
     public func subtract(_ name: Name, _ amount: Int = 1) {
         values[name.rawValue].add(-amount)
     }
 
+    @inlinable
     public func get(_ name: Name) -> Int { values[name.rawValue].value }
 
     public var entriesReceived: Int { self.get(.entriesHTTP) + self.get(.entriesTCP) }
@@ -179,15 +183,16 @@ public final class Counters: Sendable {
 
 /// One relaxed atomic integer (Atomic is non-copyable, so arrays hold these boxes).
 public final class AtomicCounter: Sendable {
-    private let atomic = Atomic<Int>(0)
+    @usableFromInline let atomic = Atomic<Int>(0)
 
     public init() {}
 
-    @inline(__always)
+    @inlinable
     public func add(_ amount: Int) { atomic.wrappingAdd(amount, ordering: .relaxed) }
 
     /// Adds and returns the new value (sequence numbers).
     public func addAndGet(_ amount: Int) -> Int { atomic.wrappingAdd(amount, ordering: .relaxed).newValue }
 
+    @inlinable
     public var value: Int { atomic.load(ordering: .relaxed) }
 }

@@ -1,19 +1,21 @@
 /// Decode-to-socket latency of delivered lines, in µs, as a log-linear histogram (8 buckets per
 /// power of two, so quantiles are within 12.5 %). Recorded once per delivered batch slice.
 public final class LatencyHistogram: Sendable {
-    private static let subBuckets = 8
-    private static let bucketCount = 8 + 40 * 8
-    private let buckets: [AtomicCounter]
+    @usableFromInline static let subBuckets = 8
+    @usableFromInline static let bucketCount = 8 + 40 * 8
+    @usableFromInline let buckets: [AtomicCounter]
 
     public init() {
         buckets = (0..<Self.bucketCount).map { _ in AtomicCounter() }
     }
 
+    @inlinable
     public func record(micros: UInt64) {
         buckets[Self.index(micros)].add(1)
     }
 
-    public static func index(_ value: UInt64) -> Int {
+    @inlinable
+    static func index(_ value: UInt64) -> Int {
         guard value >= UInt64(subBuckets) else { return Int(value) }
         let exponent = 63 - value.leadingZeroBitCount  // >= 3
         let sub = Int(value >> (exponent - 3)) & (subBuckets - 1)
@@ -21,7 +23,7 @@ public final class LatencyHistogram: Sendable {
     }
 
     /// The upper bound of bucket `index`, in µs.
-    public static func upperBound(_ index: Int) -> UInt64 {
+    static func upperBound(_ index: Int) -> UInt64 {
         guard index >= subBuckets else { return UInt64(index) }
         let exponent = (index - subBuckets) / subBuckets + 3
         let sub = UInt64((index - subBuckets) % subBuckets)

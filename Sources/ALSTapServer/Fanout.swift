@@ -8,7 +8,7 @@ import ALSTapSystem
 /// A batch is published by the loop that decoded it and handed to each subscribed loop's
 /// inbox (one short lock and at most one eventfd write per batch and loop). Each loop then
 /// offers it to its own subscribers. Ingestion never waits: a full inbox drops and counts.
-public final class Fanout: Sendable {
+final class Fanout: Sendable {
     let inboxes: [LoopInbox]
     private let subscribersByFormat: [AtomicCounter]
     private let filteredSubscribers = AtomicCounter()

@@ -1,4 +1,3 @@
-import ALSTapALS
 import ALSTapFilter
 import ALSTapHTTP1
 import ALSTapMetrics

@@ -9,8 +9,9 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
         self.port = port
     }
 
-    /// nil when malformed: an empty host, an IPv6 address without brackets (`::1:80` is
-    /// ambiguous), a port that is not 0...65535 in decimal digits, or no port and no default.
+    /// nil when malformed: an empty host, a port that is not 0...65535 in decimal digits, or no
+    /// port and no default. An IPv6 address is best bracketed; without brackets its port is
+    /// after the last colon, so it must have one.
     public init?(parsing text: String, defaultPort: UInt16? = nil) {
         let host: Substring
         let portText: Substring?
@@ -25,8 +26,12 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
                 portText = rest.dropFirst()
             }
         } else if let colon = text.firstIndex(of: ":") {
-            host = text[..<colon]
-            portText = text[text.index(after: colon)...]
+            // Several colons without brackets: an IPv6 address, its port after the last one
+            // (`:::9001`, `::1:9002`), as alstap has always read them.
+            let split = text[text.index(after: colon)...].contains(":") ? text.lastIndex(of: ":")! : colon
+            host = text[..<split]
+            portText = text[text.index(after: split)...]
+            if split != colon, !host.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) { return nil }
         } else {
             host = text[...]
             portText = nil

@@ -117,4 +117,21 @@ import Testing
         #expect(out[0] == 0 && length == out.count - 5)
         #expect(String(decoding: out.suffix(6), as: UTF8.self) == "AAABBB")
     }
+
+    /// A replica-format batch that does not fit: the lost notice is a frame of its own, never
+    /// wrapped in the entries message's header (the reading replica would fail the stream).
+    @Test func aDroppedReplicaBatchSaysSoInANoticeFrameOfItsOwn() {
+        let s = Subscriber(format: .als, filter: nil, capacityLines: 100, capacityBytes: 4, counters: Counters(),
+                           clock: { 0 })
+        let batch = EncodedBatch(entryCount: 2, isTCP: false, json: nil, text: nil,
+                                 als: EncodedLines(bytes: SharedBytes("AAABBB"), lineEnds: [3, 6]),
+                                 identifier: nil, facts: nil, decodedAtNanos: 0)
+        s.offer(batch)
+        var out: [UInt8] = []
+        s.forEachQueuedSlice { out += $0; return true }
+        let json = Notice.lost(count: 2, reason: .slow).json
+        #expect(out.first == ReplicaFrames.noticeFlag)
+        #expect(out.count == 5 + json.utf8.count)
+        #expect(String(decoding: out.dropFirst(5), as: UTF8.self) == json)
+    }
 }

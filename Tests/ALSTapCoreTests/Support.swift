@@ -66,7 +66,6 @@ func entries(_ count: Int, _ prefix: String = "r", direction: Direction = .outbo
 final class CountingSink: TapSink {
     let filter: TapFilter?
     let pairs = false
-    var candidates: [Int] = []
     var needs: SinkNeeds { SinkNeeds(formats: [], facts: filter == nil ? .none : .filters) }
     private(set) var seen = 0
     private(set) var lost = 0

@@ -23,10 +23,13 @@ import Testing
         #expect(HostPort(parsing: "example.com:81", defaultPort: 80)?.port == 81)
         #expect(HostPort(parsing: "example.com") == nil)
         #expect(HostPort(parsing: "[::1]") == nil)
+        // Unbracketed IPv6, as earlier versions read it: the port after the last colon.
+        #expect(HostPort(parsing: ":::9001") == HostPort(host: "::", port: 9001))
+        #expect(HostPort(parsing: "fe80::1:9002") == HostPort(host: "fe80::1", port: 9002))
     }
 
     @Test(arguments: ["", ":80", "[]:80", "host:", "host:65536", "host:-1", "host:+80", "host:8o",
-                      "host: 80", "::1:80", "[::1", "[::1]80", "[::1]:", "a[b]:80", "a:b:80"])
+                      "host: 80", "[::1", "[::1]80", "[::1]:", "a[b]:80", "a:b:c:x:80", "host:name:80"])
     func malformedIsNil(_ text: String) {
         #expect(HostPort(parsing: text, defaultPort: 80) == nil, "\"\(text)\" parsed")
     }
