@@ -36,9 +36,9 @@ public final class Subscriber: TapSink {
     public internal(set) var replayedThrough: UInt64 = 0
     public weak var transport: (any SubscriberTransport)?
 
-    private struct Item {
-        let bytes: SharedBytes
-        let range: Range<Int>
+    @usableFromInline struct Item {
+        @usableFromInline let bytes: SharedBytes
+        @usableFromInline let range: Range<Int>
         let lines: Int
         /// When the batch was decoded (0 for notices and replays).
         let decodedAtNanos: UInt64
@@ -55,9 +55,9 @@ public final class Subscriber: TapSink {
     private static let chargeLookahead = 4
 
     /// Written items leave at once, releasing their share of the batch.
-    private var items = Deque<Item>()
+    @usableFromInline var items = Deque<Item>()
     /// Bytes of `items.first` already written.
-    private var headOffset = 0
+    @usableFromInline var headOffset = 0
     public private(set) var queuedLines = 0
     /// What `items` pin, in bytes (whole shared buffers, each once).
     public private(set) var pinnedBytes = 0
@@ -307,6 +307,8 @@ public final class Subscriber: TapSink {
     }
 
     /// Calls `body` with queued bytes in order, from where the last write stopped, until it returns false.
+    /// Inlinable: transports call it for every write, with a closure that should not be a call.
+    @inlinable
     public func forEachQueuedSlice(_ body: (UnsafeRawBufferPointer) -> Bool) {
         guard !replayPending else { return }
         var offset = headOffset

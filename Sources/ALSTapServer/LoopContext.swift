@@ -140,6 +140,7 @@ final class LoopContext: @unchecked Sendable {
         let (batches, dropped, tasks) = inbox.drain()
         for task in tasks { task() }
         if taps.stepReplays(clock: monotonicNanos) { loop.wake() }
+        guard !batches.isEmpty || dropped > 0 else { return }
         taps.deliver(batches, dropped: dropped, now: monotonicNanos())
     }
 
