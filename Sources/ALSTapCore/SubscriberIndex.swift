@@ -12,22 +12,25 @@ import ALSTapFilter
 public final class SubscriberIndex {
     private typealias Field = TapFilter.IndexKey.Field
 
-    /// One indexed sink and the entries of the batch being dispatched that it may want. A final
-    /// class of its own: marking an entry is a direct field write, not a call through the sink.
-    private final class Slot {
-        let sink: any TapSink
+    /// One indexed sink and the entries of the batch being dispatched that it may want. Slots sit
+    /// in one array and the tables hold their positions: marking an entry writes in place, with
+    /// no call through the sink and no reference counting.
+    private struct Slot {
+        var sink: (any TapSink)?
         var candidates: [Int] = []
-        init(_ sink: any TapSink) { self.sink = sink }
     }
 
-    private var byDestination: [UInt64: [Slot]] = [:]
-    private var byEitherSide: [UInt64: [Slot]] = [:]
-    private var slots: [ObjectIdentifier: Slot] = [:]
+    private var slots: [Slot] = []
+    /// Positions of removed sinks' slots, reused first.
+    private var free: [Int] = []
+    private var positions: [ObjectIdentifier: Int] = [:]
+    private var byDestination: [UInt64: [Int]] = [:]
+    private var byEitherSide: [UInt64: [Int]] = [:]
     /// Sinks per field and side, so an entry is hashed only for fields someone indexes.
     private var destinationCounts: [Field: Int] = [:]
     private var eitherCounts: [Field: Int] = [:]
     /// Slots that got candidates in the batch being dispatched.
-    private var touched: [Slot] = []
+    private var touched: [Int] = []
 
     /// True when `sink` can be indexed (single entries, a filter with an index key).
     public static func accepts(_ sink: any TapSink) -> Bool {
@@ -36,17 +39,24 @@ public final class SubscriberIndex {
 
     public init() {}
 
-    public var isEmpty: Bool { slots.isEmpty }
+    public var isEmpty: Bool { positions.isEmpty }
 
     public func add(_ sink: any TapSink) {
-        guard let key = sink.filter?.indexKey, slots[ObjectIdentifier(sink)] == nil else { return }
-        let slot = Slot(sink)
-        slots[ObjectIdentifier(sink)] = slot
+        guard let key = sink.filter?.indexKey, positions[ObjectIdentifier(sink)] == nil else { return }
+        let position: Int
+        if let reused = free.popLast() {
+            position = reused
+            slots[position] = Slot(sink: sink)
+        } else {
+            position = slots.count
+            slots.append(Slot(sink: sink))
+        }
+        positions[ObjectIdentifier(sink)] = position
         for hash in key.hashes {
             if key.destinationOnly {
-                byDestination[hash, default: []].append(slot)
+                byDestination[hash, default: []].append(position)
             } else {
-                byEitherSide[hash, default: []].append(slot)
+                byEitherSide[hash, default: []].append(position)
             }
         }
         if key.destinationOnly {
@@ -57,13 +67,16 @@ public final class SubscriberIndex {
     }
 
     public func remove(_ sink: any TapSink) {
-        guard let key = sink.filter?.indexKey, let slot = slots.removeValue(forKey: ObjectIdentifier(sink)) else { return }
+        guard let key = sink.filter?.indexKey, let position = positions.removeValue(forKey: ObjectIdentifier(sink))
+        else { return }
         for table in [\SubscriberIndex.byDestination, \SubscriberIndex.byEitherSide] {
-            for (hash, list) in self[keyPath: table] where list.contains(where: { $0 === slot }) {
-                let rest = list.filter { $0 !== slot }
+            for (hash, list) in self[keyPath: table] where list.contains(position) {
+                let rest = list.filter { $0 != position }
                 self[keyPath: table][hash] = rest.isEmpty ? nil : rest
             }
         }
+        slots[position] = Slot()
+        free.append(position)
         if key.destinationOnly {
             destinationCounts[key.field, default: 1] -= 1
         } else {
@@ -88,18 +101,18 @@ public final class SubscriberIndex {
                 if eitherSide, let source, let list = byEitherSide[source] { mark(list, index) }
             }
         }
-        for slot in touched {
-            slot.sink.offer(batch, candidates: slot.candidates)
-            slot.candidates.removeAll(keepingCapacity: true)
+        for position in touched {
+            slots[position].sink?.offer(batch, candidates: slots[position].candidates)
+            slots[position].candidates.removeAll(keepingCapacity: true)
         }
         touched.removeAll(keepingCapacity: true)
     }
 
     @inline(__always)
-    private func mark(_ list: [Slot], _ index: Int) {
-        for slot in list where slot.candidates.last != index {
-            if slot.candidates.isEmpty { touched.append(slot) }
-            slot.candidates.append(index)
+    private func mark(_ list: [Int], _ index: Int) {
+        for position in list where slots[position].candidates.last != index {
+            if slots[position].candidates.isEmpty { touched.append(position) }
+            slots[position].candidates.append(index)
         }
     }
 }

@@ -56,4 +56,21 @@ import Testing
         index.dispatch(makeBatch(entries(3, from: "a", to: "a")))
         #expect(sink.seen == 2, "removed: offered nothing")
     }
+
+    @Test func aRemovedSinksPlaceIsTakenByTheNextWithoutMixingUp() {
+        let index = SubscriberIndex()
+        let a = CountingSink("ns=a")
+        let b = CountingSink("ns=b")
+        index.add(a)
+        index.add(b)
+        index.remove(a)
+        let c = CountingSink("ns=c")
+        index.add(c)
+        index.add(c)  // twice: once
+        index.dispatch(makeBatch(entries(2, from: "a", to: "x") + entries(3, from: "b", to: "x") + entries(4, from: "c", to: "x")))
+        #expect(a.seen == 0 && b.seen == 3 && c.seen == 4)
+        index.remove(b)
+        index.remove(c)
+        #expect(index.isEmpty)
+    }
 }
