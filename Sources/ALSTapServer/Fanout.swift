@@ -19,7 +19,7 @@ final class Fanout: Sendable {
 
     init(loops: [EventLoop], inboxLimit: Int, inboxBytes: Int = .max, replayEntries: Int, replayBytes: Int = .max,
          counters: Counters) {
-        replayRing = ReplayRing(capacityEntries: replayEntries, capacityBytes: replayBytes)
+        replayRing = ReplayRing(capacityEntries: replayEntries, capacityBytes: replayBytes, section: PthreadSection())
         inboxes = loops.map { LoopInbox(loop: $0, limit: inboxLimit, limitBytes: inboxBytes) }
         subscribersByFormat = OutputFormat.allCases.map { _ in AtomicCounter() }
         self.counters = counters
@@ -86,4 +86,11 @@ final class LoopDemand: SinkDemand {
 
     func added(_ needs: SinkNeeds) { fanout.count(needs, loop: loop, by: 1) }
     func removed(_ needs: SinkNeeds) { fanout.count(needs, loop: loop, by: -1) }
+}
+
+/// The replay ring's exclusion across loops: a pthread mutex (`Locked`).
+struct PthreadSection: CriticalSection {
+    private let lock = Locked(())
+
+    func run<Result>(_ body: () -> Result) -> Result { lock.withLock { _ in body() } }
 }

@@ -27,7 +27,7 @@ import Testing
     @Test(arguments: [1, 4, 7, 30])
     func historyThenLiveWithNoGapAndNoDuplicate(last: Int) {
         let counters = Counters()
-        let ring = ReplayRing(capacityEntries: 1_000)
+        let ring = ReplayRing(capacityEntries: 1_000, section: OneThread())
         for sequence in 1...5 { ring.append(Self.record(UInt64(sequence), entries: 2)) }
         let taps = Self.taps(ring: ring, counters: counters)
         let s = subscriber(counters: counters)
@@ -45,7 +45,7 @@ import Testing
 
     @Test func aFilteredReplayCountsOnlyMatchingEntries() {
         let counters = Counters()
-        let ring = ReplayRing(capacityEntries: 1_000)
+        let ring = ReplayRing(capacityEntries: 1_000, section: OneThread())
         for sequence in 1...3 { ring.append(Self.record(UInt64(sequence), entries: 2)) }
         let taps = TapHub(limits: TapLimits(maxSubscribers: 10, pairWindowNanos: 1, pairTableSize: 1, pairTableBytes: 1),
                           counters: counters, ring: ring, demand: nil) { record, _, _ in
@@ -62,7 +62,7 @@ import Testing
 
     @Test func aReplayAbandonedByItsClientLetsItsBytesGo() {
         let counters = Counters()
-        let ring = ReplayRing(capacityEntries: 100_000)
+        let ring = ReplayRing(capacityEntries: 100_000, section: OneThread())
         for sequence in 1...200 { ring.append(Self.record(UInt64(sequence), entries: 10)) }
         let taps = Self.taps(ring: ring, counters: counters)
         let s = subscriber(counters: counters)
@@ -77,7 +77,7 @@ import Testing
 
     @Test func aTurnIsBoundedInEntries() {
         let counters = Counters()
-        let ring = ReplayRing(capacityEntries: 100_000)
+        let ring = ReplayRing(capacityEntries: 100_000, section: OneThread())
         for sequence in 1...1_000 { ring.append(Self.record(UInt64(sequence), entries: 10)) }
         let taps = Self.taps(ring: ring, counters: counters)
         for _ in 0..<10 { #expect(taps.open(subscriber(counters: counters), last: 5_000, follow: true)) }

@@ -155,7 +155,7 @@ func drain(_ subscriber: Subscriber) -> String {
 
     @Test func theRingIsBoundedInEntriesAndBytes() {
         let capacity = 5 * Self.record(1, first: 0, count: 2).bytes  // a record counts its reporter too
-        let ring = ReplayRing(capacityEntries: 100, capacityBytes: capacity)
+        let ring = ReplayRing(capacityEntries: 100, capacityBytes: capacity, section: OneThread())
         for i in 0..<20 { ring.append(Self.record(UInt64(i + 1), first: i * 2, count: 2)) }
         let newest = ring.newest()!
         #expect(newest.sequence == 20)
@@ -168,7 +168,7 @@ func drain(_ subscriber: Subscriber) -> String {
 
     @Test func aReplayIsGatheredInStepsAndGoesBeforeLiveLines() {
         let counters = Counters()
-        let ring = ReplayRing(capacityEntries: 1_000)
+        let ring = ReplayRing(capacityEntries: 1_000, section: OneThread())
         for i in 0..<10 { ring.append(Self.record(UInt64(i + 1), first: i * 3, count: 3)) }
         let subscriber = Subscriber(format: .json, filter: nil, capacityLines: 1_000, counters: counters, clock: { 0 })
         let job = ReplayJob(subscriber: subscriber, count: 7, ring: ring, counters: counters)!
@@ -188,7 +188,7 @@ func drain(_ subscriber: Subscriber) -> String {
 
     @Test func aReplayHoldsNoMoreThanTheSubscribersBytesBound() {
         let counters = Counters()
-        let ring = ReplayRing(capacityEntries: 10_000)
+        let ring = ReplayRing(capacityEntries: 10_000, section: OneThread())
         for i in 0..<100 { ring.append(Self.record(UInt64(i + 1), first: i * 10, count: 10)) }
         // Each decoded message is about 10 lines of ~100 bytes: a 3 KB bound holds about 3.
         let subscriber = Subscriber(format: .json, filter: nil, capacityLines: 10_000, capacityBytes: 3_000,
@@ -206,12 +206,12 @@ func drain(_ subscriber: Subscriber) -> String {
 
     @Test func aReplayOfAnEmptyRingIsNothing() {
         let subscriber = Subscriber(format: .json, filter: nil, capacityLines: 10, counters: Counters(), clock: { 0 })
-        #expect(ReplayJob(subscriber: subscriber, count: 5, ring: ReplayRing(capacityEntries: 10), counters: Counters()) == nil)
+        #expect(ReplayJob(subscriber: subscriber, count: 5, ring: ReplayRing(capacityEntries: 10, section: OneThread()), counters: Counters()) == nil)
         #expect(!subscriber.replayPending)
     }
 
     @Test func aFinishedReplayWithoutFollowEndsAfterTheEntries() {
-        let ring = ReplayRing(capacityEntries: 1_000)
+        let ring = ReplayRing(capacityEntries: 1_000, section: OneThread())
         ring.append(Self.record(1, first: 0, count: 3))
         let subscriber = Subscriber(format: .json, filter: nil, capacityLines: 100, counters: Counters(), clock: { 0 })
         let job = ReplayJob(subscriber: subscriber, count: 100, ring: ring, counters: Counters())!

@@ -102,7 +102,7 @@ final class DemandLog: SinkDemand {
     }
 }
 
-func hub(counters: Counters = Counters(), maxSubscribers: Int = 100, ring: ReplayRing = ReplayRing(capacityEntries: 0),
+func hub(counters: Counters = Counters(), maxSubscribers: Int = 100, ring: ReplayRing = ReplayRing(capacityEntries: 0, section: OneThread()),
          demand: DemandLog? = nil, pairWindowSeconds: Double = 2) -> TapHub {
     TapHub(limits: TapLimits(maxSubscribers: maxSubscribers, pairWindowNanos: UInt64(pairWindowSeconds * 1e9),
                              pairTableSize: 1_000, pairTableBytes: 1 << 30),
