@@ -117,3 +117,12 @@ public struct GRPCDeframer {
         try onFrame(isNotice, message)
     }
 }
+
+extension ByteWriter {
+    /// The 5 bytes before a gRPC message: its flag, then its length (big-endian), as
+    /// `GRPCDeframer` reads them.
+    public func appendGRPCPrefix(flag: UInt8, length: Int) {
+        append(flag)
+        for shift in stride(from: 24, through: 0, by: -8) { append(UInt8(truncatingIfNeeded: length >> shift)) }
+    }
+}

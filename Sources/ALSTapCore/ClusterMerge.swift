@@ -152,7 +152,7 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
             }
             release(now: now)
         }
-        if subscriber.hasData { subscriber.transport?.subscriberHasData() }
+        subscriber.deliveryEnded()
     }
 
     /// Its stream was answered with 200: a peer reported down is back.
@@ -169,7 +169,7 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
         case .replayed: historyEnded(for: peer)
         case .lost(let count, let reason):
             subscriber.noteLost(count, reason)
-            if subscriber.hasData { subscriber.transport?.subscriberHasData() }
+            subscriber.deliveryEnded()
         case .shutdown, .peer: break
         }
     }

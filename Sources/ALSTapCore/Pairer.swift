@@ -80,7 +80,7 @@ public final class Pairer {
             let f = table.facts[index]
             let id = table.bytes(f.requestId)
             guard !batch.isTCP, !id.isEmpty, f.direction != .unknown else {
-                emit(outbound: f.direction == .inbound ? nil : half, inbound: f.direction == .inbound ? [half] : [])
+                writer.write(outbound: f.direction == .inbound ? nil : half, inbound: f.direction == .inbound ? [half] : [])
                 continue
             }
             let key = Array(id)
@@ -89,13 +89,13 @@ public final class Pairer {
                 || (f.direction == .inbound && entry.inbound.count >= Self.maxAttempts)
             if full {
                 counters.add(.pairTableFull)
-                emit(outbound: f.direction == .outbound ? half : nil, inbound: f.direction == .inbound ? [half] : [])
+                writer.write(outbound: f.direction == .outbound ? half : nil, inbound: f.direction == .inbound ? [half] : [])
                 continue
             }
             if f.direction == .outbound {
                 if let earlier = entry.outbound {
                     unpin(earlier)
-                    emit(outbound: earlier, inbound: [])
+                    writer.write(outbound: earlier, inbound: [])
                 }
                 entry.outbound = half
             } else {
@@ -106,13 +106,13 @@ public final class Pairer {
                 var attempts = entry.inbound
                 attempts.remove(at: final)
                 unpin(entry)
-                emit(outbound: outbound, inbound: [entry.inbound[final]] + attempts)
+                writer.write(outbound: outbound, inbound: [entry.inbound[final]] + attempts)
                 pending[key] = nil
             } else {
                 pending[key] = entry
             }
         }
-        return finish(now: now)
+        return writer.finish(decodedAtNanos: now)
     }
 
     /// Emits the halves whose window ended (`all`: every waiting half); returns them, if any.
@@ -121,9 +121,9 @@ public final class Pairer {
             pending[key] = nil
             unpin(entry)
             // Same request id on both sides but no connection confirmed it: still one request.
-            emit(outbound: entry.outbound, inbound: entry.inbound.reversed())
+            writer.write(outbound: entry.outbound, inbound: entry.inbound.reversed())
         }
-        return finish(now: now)
+        return writer.finish(decodedAtNanos: now)
     }
 
     /// The inbound entry that the outbound one's connection confirms (the last attempt), or, when
@@ -144,11 +144,4 @@ public final class Pairer {
         }
         return nil
     }
-
-    private func emit(outbound: EntryRef?, inbound: [EntryRef]) {
-        writer.write(outbound: outbound, inbound: inbound)
-    }
-
-    /// The records written since the last call, as one batch; nil if none.
-    private func finish(now: UInt64) -> EncodedBatch? { writer.finish(decodedAtNanos: now) }
 }

@@ -17,7 +17,7 @@ public enum ReplicaFrames {
         let out = ByteWriter(capacity: 64 + (identifier?.count ?? 0))
         let identifierField = identifier.map { 1 + ProtobufWire.varintSize(UInt64($0.count)) + $0.count } ?? 0
         let logsField = 1 + ProtobufWire.varintSize(UInt64(entryBytes)) + entryBytes
-        appendPrefix(flag: 0, length: identifierField + logsField, to: out)
+        out.appendGRPCPrefix(flag: 0, length: identifierField + logsField)
         if let identifier {
             out.append(0x0A)
             ProtobufWire.appendVarint(UInt64(identifier.count), to: out)
@@ -31,13 +31,8 @@ public enum ReplicaFrames {
     /// A notice frame around one JSON notice (without its newline).
     public static func notice(json: String) -> SharedBytes {
         let out = ByteWriter(capacity: 64 + json.utf8.count)
-        appendPrefix(flag: noticeFlag, length: json.utf8.count, to: out)
+        out.appendGRPCPrefix(flag: noticeFlag, length: json.utf8.count)
         out.append(Array(json.utf8))
         return out.take()
-    }
-
-    private static func appendPrefix(flag: UInt8, length: Int, to out: ByteWriter) {
-        out.append(flag)
-        for shift in stride(from: 24, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: length >> shift)) }
     }
 }

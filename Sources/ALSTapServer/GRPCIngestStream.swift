@@ -51,9 +51,10 @@ final class GRPCIngestStream {
     /// The request stream ended well: the response message is ready to send.
     func prepareResponse() {
         let message = call.response
-        var framed: [UInt8] = [0]
-        for shift in stride(from: 24, through: 0, by: -8) { framed.append(UInt8(truncatingIfNeeded: message.count >> shift)) }
-        response = BodyCursor(framed + message)
+        let framed = ByteWriter(capacity: 5 + message.count)
+        framed.appendGRPCPrefix(flag: 0, length: message.count)
+        framed.append(message)
+        response = BodyCursor(Array(framed.bytes))
     }
 
     /// Headers of a Trailers-Only response, which ends the call with `status` at once.

@@ -57,7 +57,7 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, length) }
         }
     }
-    public var description: String { isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    public var description: String { HostPort(host: host, port: port).description }
 }
 
 /// A listening TCP socket with SO_REUSEPORT, so every event loop can accept on its own socket.
