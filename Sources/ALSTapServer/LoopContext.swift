@@ -127,6 +127,14 @@ final class LoopContext: @unchecked Sendable {
         }
     }
 
+    /// After the loop's thread has ended: closes what is still registered and drops what other
+    /// threads queued for the loop (a task holds this context, so a queued one would keep the
+    /// whole server alive).
+    func tearDown() {
+        loop.tearDown()
+        _ = inbox.drain()
+    }
+
     func watchHead(_ connection: any HeadDeadline) {
         waitingForHead[ObjectIdentifier(connection)] = connection
     }

@@ -13,6 +13,8 @@ public final class Server: Sendable {
     private let acceptors: UncheckedBox<[[Acceptor]]>
     private let threads = Locked<[LoopThread]>([])
     private let peerDirectory: PeerDirectory?
+    /// Loops that have run their shutdown task: until all have, the server is not drained.
+    private let loopsShutDown = AtomicCounter()
 
     public init(config: ServerConfig, logger: Logger) throws {
         Memory.setMmapThreshold(64 << 20)
@@ -76,19 +78,23 @@ public final class Server: Sendable {
     /// subscriber a final `{"type":"shutdown"}` line before its stream ends. Returns at once;
     /// `isDrained` tells when nothing is left, `stop()` ends it.
     public func beginShutdown() {
+        let loopsShutDown = loopsShutDown
         for (index, context) in contexts.enumerated() {
             let acceptors = UncheckedBox(self.acceptors.value[index])
             context.inbox.push(task: {
                 acceptors.value.forEach { $0.close() }
                 context.beginShutdown()
+                loopsShutDown.add(1)
             })
             context.loop.wake()
         }
     }
 
-    /// True once every subscriber stream and every ALS stream has ended.
+    /// True once every loop has begun its shutdown and every subscriber stream and every ALS
+    /// stream has ended.
     public var isDrained: Bool {
-        counters.get(.subscribersActive) == 0 && counters.get(.alsStreamsActive) == 0
+        loopsShutDown.value == contexts.count
+            && counters.get(.subscribersActive) == 0 && counters.get(.alsStreamsActive) == 0
     }
 
     /// Stops every loop and waits for the threads.
@@ -100,7 +106,7 @@ public final class Server: Sendable {
             threads.removeAll()
         }
         // The threads are gone, so their loop-confined state may be touched here.
-        for context in contexts { context.loop.tearDown() }
+        for context in contexts { context.tearDown() }
     }
 }
 
