@@ -69,7 +69,7 @@ public final class ALSDecoder {
         textEnds.removeAll(keepingCapacity: true)
         alsEnds.removeAll(keepingCapacity: true)
         let withFacts = factsNeed != .none
-        if withFacts { facts.reset(reporter: reporter, withLinks: factsNeed == .pairing) }
+        if withFacts { facts.reset(reporter: reporter, need: factsNeed) }
         let wantsJSON = formats.contains(.json)
         let wantsText = formats.contains(.text)
         let wantsALS = formats.contains(.als)

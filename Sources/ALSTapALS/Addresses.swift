@@ -5,9 +5,10 @@ import CEnvoyProtos
 
 extension ByteWriter {
     /// Writes an Envoy Address as `ip:port` (IPv6 in brackets), a pipe path, or an internal
-    /// listener name; writes nothing and returns false when the address is empty.
+    /// listener name; writes nothing and returns false when the address is empty. Without
+    /// `withPort`, an IP address without its port.
     @discardableResult
-    func appendAddress(_ address: UnsafePointer<CAddress>?, mode: EscapeMode) -> Bool {
+    func appendAddress(_ address: UnsafePointer<CAddress>?, mode: EscapeMode, withPort: Bool = true) -> Bool {
         guard let address else { return false }
         switch address.pointee.address_case {
         case ENVOY__CONFIG__CORE__V3__ADDRESS__ADDRESS_SOCKET_ADDRESS:
@@ -15,6 +16,10 @@ extension ByteWriter {
                 return false
             }
             let bracketed = strchr(host, Int32(UInt8(ascii: ":"))) != nil
+            if !withPort {
+                appendEscaped(host, mode: mode)
+                return true
+            }
             if bracketed { append(UInt8(ascii: "[")) }
             appendEscaped(host, mode: mode)
             if bracketed { append(UInt8(ascii: "]")) }

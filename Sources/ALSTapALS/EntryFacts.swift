@@ -38,6 +38,15 @@ public struct EntryFacts: Sendable {
     public var linkFrom = StringRef(), linkTo = StringRef()
     /// Where `"source"`, `"destination"` and `"request"` objects sit in the entry's JSON line.
     public var jsonSections = JSONSections()
+    // Measures (`FactsNeed.measures`, for live aggregates):
+    public var reporterNamespace = StringRef()
+    /// The route name, when Envoy's route has one.
+    public var routeName = StringRef()
+    /// The client's IP (no port: client ports are ephemeral) and where the request went
+    /// (`ip:port`): the identity of a side without workload or service.
+    public var sourceAddress = StringRef(), destinationAddress = StringRef()
+    /// HTTP: request and response body bytes; TCP: the connection's received and sent bytes.
+    public var bytesReceived: UInt64 = 0, bytesSent: UInt64 = 0
 
     public init() {}
 }
@@ -72,12 +81,18 @@ public struct EntryFactsTable: Sendable {
 }
 
 /// Which per-entry facts a batch needs.
-public enum FactsNeed: Sendable, Hashable {
-    case none
+public struct FactsNeed: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    public static let none: FactsNeed = []
     /// What tap filters test.
-    case filters
-    /// Also the connection between the sidecars (`linkFrom`, `linkTo`), for the pairer.
-    case pairing
+    public static let filters = FactsNeed(rawValue: 1)
+    /// The connection between the sidecars (`linkFrom`, `linkTo`), for the pairer.
+    public static let links = FactsNeed(rawValue: 2)
+    /// Route, addresses and byte counts, for live aggregates.
+    public static let measures = FactsNeed(rawValue: 4)
+    public static let pairing: FactsNeed = [.filters, .links]
+    public static let aggregates: FactsNeed = [.filters, .measures]
 }
 
 /// Builds `EntryFactsTable`s, reusing its buffers from batch to batch.
@@ -86,6 +101,7 @@ final class EntryFactsBuilder {
     private let pool = ByteWriter(capacity: 64 * 1024)
     private let flagCodes: ResponseFlagCodes
     private var withLinks = false
+    private var withMeasures = false
     /// The reporter's strings, stored once per batch (every entry of a message has the same reporter).
     private var reporterNamespace = StringRef(), reporterWorkload = StringRef(), reporterPod = StringRef()
     private var logName = StringRef()
@@ -95,10 +111,11 @@ final class EntryFactsBuilder {
     }
 
     /// Starts a batch of entries from `reporter`.
-    func reset(reporter: Reporter, withLinks: Bool) {
+    func reset(reporter: Reporter, need: FactsNeed) {
         facts.removeAll(keepingCapacity: true)
         pool.removeAll()
-        self.withLinks = withLinks
+        withLinks = need.contains(.links)
+        withMeasures = need.contains(.measures)
         reporterNamespace = store(reporter.namespaceBytes)
         reporterWorkload = store(reporter.workloadBytes)
         reporterPod = store(reporter.podBytes)
@@ -131,9 +148,11 @@ final class EntryFactsBuilder {
                 break
             }
         }
-        if let code = entry.pointee.response?.pointee.response_code {
-            facts.code = UInt16(clamping: code.pointee.value)
+        if let response = entry.pointee.response?.pointee {
+            if let code = response.response_code { facts.code = UInt16(clamping: code.pointee.value) }
+            if withMeasures { facts.bytesSent = response.response_body_bytes }
         }
+        if withMeasures, let request = entry.pointee.request?.pointee { facts.bytesReceived = request.request_body_bytes }
         self.facts.append(facts)
     }
 
@@ -141,6 +160,9 @@ final class EntryFactsBuilder {
         var facts = common(view)
         facts.jsonSections = sections
         facts.isTCP = true
+        if withMeasures, let connection = entry.pointee.connection_properties?.pointee {
+            (facts.bytesReceived, facts.bytesSent) = (connection.received_bytes, connection.sent_bytes)
+        }
         self.facts.append(facts)
     }
 
@@ -168,6 +190,13 @@ final class EntryFactsBuilder {
         case .unknown:
             break
         }
+        if withMeasures, let c = view.common?.pointee {
+            facts.reporterNamespace = reporterNamespace
+            facts.routeName = store(c.route_name)
+            facts.sourceAddress = store(address: c.downstream_remote_address, withPort: false)
+            facts.destinationAddress = store(address: view.direction == .inbound ? c.downstream_local_address
+                                                                                : c.upstream_remote_address)
+        }
         return facts
     }
 
@@ -183,9 +212,9 @@ final class EntryFactsBuilder {
         return ref
     }
 
-    private func store(address: UnsafeMutablePointer<CAddress>?) -> StringRef {
+    private func store(address: UnsafeMutablePointer<CAddress>?, withPort: Bool = true) -> StringRef {
         let start = pool.count
-        guard pool.appendAddress(address, mode: .text) else { return StringRef() }
+        guard pool.appendAddress(address, mode: .text, withPort: withPort) else { return StringRef() }
         return StringRef(offset: UInt32(start), length: UInt32(pool.count - start))
     }
 

@@ -24,6 +24,11 @@ public struct ResponseFlagCodes: Sendable {
         codes.firstIndex { $0.description == code }.map { $0 + 1 }
     }
 
+    /// The short code of field number N (2 → `UH`).
+    public static func code(fieldNumber: Int) -> String? {
+        (1...codes.count).contains(fieldNumber) ? codes[fieldNumber - 1].description : nil
+    }
+
     private let fields: [Field]
 
     init() {

@@ -1,6 +1,6 @@
 extension ByteWriter {
     /// RFC 3339 UTC with microseconds: `2026-11-27T07:18:08.123456Z`.
-    func appendTimestamp(seconds: Int64, nanos: Int32) {
+    public func appendTimestamp(seconds: Int64, nanos: Int32) {
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secondOfDay = UInt64(seconds - days * 86_400)
         let (year, month, day) = Self.civilDate(daysSinceEpoch: days)

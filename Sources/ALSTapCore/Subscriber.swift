@@ -302,7 +302,11 @@ public final class Subscriber: TapSink {
 
     /// Queues a line that is not an entry, in this subscriber's format; never dropped.
     public func enqueueNotice(_ notice: Notice) {
-        let bytes = notice.encoded(as: format)
+        enqueue(notice.encoded(as: format))
+    }
+
+    /// Queues bytes made for this subscriber alone (a notice, a `/top` snapshot).
+    public func enqueue(_ bytes: SharedBytes) {
         push(Item(bytes: bytes, range: 0..<bytes.count, lines: 0, decodedAtNanos: 0))
     }
 

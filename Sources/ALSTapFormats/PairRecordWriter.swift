@@ -156,6 +156,7 @@ public final class PairRecordWriter {
         move(&f.reporterWorkload); move(&f.reporterPod)
         move(&f.path); move(&f.authority); move(&f.scheme); move(&f.logName); move(&f.requestId)
         move(&f.linkFrom); move(&f.linkTo)
+        move(&f.reporterNamespace); move(&f.routeName); move(&f.sourceAddress); move(&f.destinationAddress)
         return f
     }
 

@@ -25,6 +25,7 @@ public final class Counters: Sendable {
         case subscriberQueuedBytes, linesDroppedBytes
         case replayEntriesDecoded
         case staleEvents
+        case topOverflow, topSnapshotsSkipped
 
     /// The counter of a refusal reason (nil: none).
     public init?(refusal reason: GRPCStatusError.Reason) {
@@ -107,6 +108,8 @@ public final class Counters: Sendable {
         case .linesDroppedBytes: return counter("alstap_lines_dropped_total", [("reason", "subscriber_bytes")])
         case .replayEntriesDecoded: return counter("alstap_replay_entries_decoded_total")
         case .staleEvents: return counter("alstap_stale_events_total")
+        case .topOverflow: return counter(limits, [("limit", "top_groups")])
+        case .topSnapshotsSkipped: return counter("alstap_top_snapshots_skipped_total")
         }
     }
 

@@ -13,6 +13,7 @@ final class Fanout: Sendable {
     private let subscribersByFormat: [AtomicCounter]
     private let filteredSubscribers = AtomicCounter()
     private let pairingSubscribers = AtomicCounter()
+    private let aggregatingSubscribers = AtomicCounter()
     private let sequence = AtomicCounter()
     let counters: Counters
     let replayRing: ReplayRing
@@ -34,10 +35,14 @@ final class Fanout: Sendable {
         return formats
     }
 
-    /// The per-entry facts the decoder computes: for filters when some subscriber filters, and
-    /// the sidecars' connection too when some subscriber pairs.
+    /// The per-entry facts the decoder computes: for filters when some subscriber filters, the
+    /// sidecars' connection too when some subscriber pairs, the measures when some aggregates.
     var wantedFacts: FactsNeed {
-        pairingSubscribers.value > 0 ? .pairing : filteredSubscribers.value > 0 ? .filters : .none
+        var need = FactsNeed.none
+        if filteredSubscribers.value > 0 { need.insert(.filters) }
+        if pairingSubscribers.value > 0 { need.insert(.links) }
+        if aggregatingSubscribers.value > 0 { need.insert(.measures) }
+        return need
     }
 
     /// A sink of `loop` came (`by` 1) or went (-1): what the decoder encodes follows.
@@ -46,7 +51,8 @@ final class Fanout: Sendable {
             subscribersByFormat[format.rawValue].add(delta)
         }
         if needs.facts != .none { filteredSubscribers.add(delta) }
-        if needs.facts == .pairing { pairingSubscribers.add(delta) }
+        if needs.facts.contains(.links) { pairingSubscribers.add(delta) }
+        if needs.facts.contains(.measures) { aggregatingSubscribers.add(delta) }
         inboxes[loop].subscribers.add(delta)
     }
 

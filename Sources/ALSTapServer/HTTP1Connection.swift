@@ -158,13 +158,13 @@ final class HTTP1Connection: Connection, InitialBytesConsumer, HeadDeadline, Sub
             respond(.unauthorized, to: head)
             return
         }
-        if case .tap(let query) = route {
+        if case .stream(let request) = route {
             guard head.method == "GET" else {
                 respond(HTTPResponse(200, "OK", ""), to: head)
                 return
             }
             let subscriber: Subscriber
-            switch context.openTap(query) {
+            switch context.open(request) {
             case .opened(let opened): subscriber = opened
             case .refused(let response):
                 respond(response, to: head)
@@ -174,7 +174,7 @@ final class HTTP1Connection: Connection, InitialBytesConsumer, HeadDeadline, Sub
             // and close the connection, and `closing` must then find the subscriber to release.
             subscriber.transport = self
             self.subscriber = subscriber
-            write(HTTP1Response.streamingHead(contentType: query.format.contentType))
+            write(HTTP1Response.streamingHead(contentType: request.format.contentType))
             writeQueuedLines()  // a replay may have queued lines, or ended the stream already
             return
         }

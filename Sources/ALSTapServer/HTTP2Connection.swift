@@ -147,10 +147,10 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
             respondFixed(stream, .unauthorized, headOnly: head.method == "HEAD")
             return
         }
-        if case .tap(let query) = route, head.method == "GET" {
-            let format = query.format
+        if case .stream(let request) = route, head.method == "GET" {
+            let format = request.format
             let subscriber: Subscriber
-            switch context.openTap(query) {
+            switch context.open(request) {
             case .opened(let opened): subscriber = opened
             case .refused(let response):
                 respondFixed(stream, response, headOnly: false)

@@ -1,10 +1,24 @@
+import ALSTapALS
 import ALSTapFilter
 import ALSTapHTTP1
 import ALSTapMetrics
 
+/// A streaming request: live entries (`/tap`) or live aggregates (`/top`).
+enum StreamRequest: Equatable {
+    case tap(TapQuery)
+    case top(TopQuery)
+
+    var format: OutputFormat {
+        switch self {
+        case .tap(let query): query.format
+        case .top(let query): query.tap.format
+        }
+    }
+}
+
 /// What an HTTP request (HTTP/1.1 or HTTP/2, not gRPC) asks for.
 enum HTTPRoute: Equatable {
-    case tap(TapQuery)
+    case stream(StreamRequest)
     case healthz
     case readyz
     case stats
@@ -17,7 +31,7 @@ enum HTTPRoute: Equatable {
     init(method: String, target: String) {
         let parsed = RequestTarget(target)
         let asset = WebAsset(path: parsed.path)
-        guard asset != nil || ["/tap", "/healthz", "/readyz", "/stats", "/metrics"].contains(parsed.path) else {
+        guard asset != nil || ["/tap", "/top", "/healthz", "/readyz", "/stats", "/metrics"].contains(parsed.path) else {
             self = .notFound
             return
         }
@@ -34,13 +48,14 @@ enum HTTPRoute: Equatable {
         case "/readyz": self = .readyz
         case "/stats": self = .stats
         case "/metrics": self = .metrics
-        default: self = Self.tap(parsed.query)
+        case "/top": self = Self.stream { () throws(TapQuery.Error) in .top(try TopQuery(parsed.query)) }
+        default: self = Self.stream { () throws(TapQuery.Error) in .tap(try TapQuery(parsed.query)) }
         }
     }
 
-    private static func tap(_ query: [RequestTarget.QueryParameter]) -> HTTPRoute {
+    private static func stream(_ parse: () throws(TapQuery.Error) -> StreamRequest) -> HTTPRoute {
         do {
-            return .tap(try TapQuery(query))
+            return .stream(try parse())
         } catch {
             return .badRequest(error.message + "\n")
         }
@@ -56,17 +71,17 @@ enum HTTPRoute: Equatable {
         }
     }
 
-    /// The fixed response for every route but `tap`: status, reason, content type, body.
+    /// The fixed response for every route but the streams: status, reason, content type, body.
     func fixedResponse(counters: Counters, ready: Bool) -> HTTPResponse {
         switch self {
-        case .tap: HTTPResponse(200, "OK", "")
+        case .stream: HTTPResponse(200, "OK", "")
         case .healthz: HTTPResponse(200, "OK", "ok\n")
         case .readyz: ready ? HTTPResponse(200, "OK", "ready\n") : HTTPResponse(503, "Service Unavailable", "not ready\n")
         case .stats: HTTPResponse(200, "OK", counters.snapshot())
         case .metrics: HTTPResponse(200, "OK", String(decoding: counters.prometheusText(), as: UTF8.self),
                                     contentType: "text/plain; version=0.0.4; charset=utf-8")
         case .asset(let asset): asset.response
-        case .notFound: HTTPResponse(404, "Not Found", "not found; try / or /tap\n")
+        case .notFound: HTTPResponse(404, "Not Found", "not found; try /, /tap or /top\n")
         case .methodNotAllowed: HTTPResponse(405, "Method Not Allowed", "method not allowed\n")
         case .badRequest(let message): HTTPResponse(400, "Bad Request", message)
         }

@@ -1,3 +1,4 @@
+import ALSTapAggregate
 import ALSTapALS
 import ALSTapCore
 import ALSTapFilter
@@ -37,6 +38,8 @@ final class LoopContext: @unchecked Sendable {
     let peerDirectory: PeerDirectory?
     /// The sources of this loop's `scope=cluster` subscribers, by subscriber.
     private var clusterTaps: [ObjectIdentifier: ClusterTap] = [:]
+    /// This loop's `/top` aggregates, by the subscriber their snapshots are written to.
+    private var topSinks: [ObjectIdentifier: TopSink] = [:]
     /// HTTP/2 connections, for the shutdown notice and GOAWAY.
     private var http2Connections: [ObjectIdentifier: HTTP2Connection] = [:]
     var draining: Bool { taps.draining }
@@ -73,8 +76,31 @@ final class LoopContext: @unchecked Sendable {
         case refused(HTTPResponse)
     }
 
+    /// Starts a `/tap` or `/top` stream.
+    func open(_ request: StreamRequest) -> TapOpening {
+        switch request {
+        case .tap(let query): openTap(query)
+        case .top(let query): openTop(query)
+        }
+    }
+
+    /// Starts a `/top` aggregate: a sink of the hub that writes snapshots into a subscriber's queue.
+    private func openTop(_ query: TopQuery) -> TapOpening {
+        guard !query.tap.clusterScope else {
+            return .refused(HTTPResponse(400, "Bad Request", "scope=cluster is not available on /top yet; ask each replica\n"))
+        }
+        let output = Subscriber(format: query.tap.format, filter: nil, capacityLines: config.subscriberQueueLines,
+                                capacityBytes: config.subscriberQueueBytes, totalCapacityBytes: config.subscribersQueueBytes,
+                                counters: counters, clock: monotonicNanos)
+        let sink = TopSink(query: query, output: output, limits: TopLimits(maxGroups: config.topGroups, maxBytes: config.topBytes),
+                           counters: counters, clock: monotonicNanos)
+        guard taps.add(sink) else { return .refused(.tooManySubscribers) }
+        topSinks[ObjectIdentifier(output)] = sink
+        return .opened(output)
+    }
+
     /// Starts a tap for `query`: this replica's entries, or with `scope=cluster` every peer's.
-    func openTap(_ query: TapQuery) -> TapOpening {
+    private func openTap(_ query: TapQuery) -> TapOpening {
         let subscriber = Subscriber(format: query.format, filter: query.clusterScope ? nil : query.filter,
                                     maxEntriesPerSecond: query.maxEntriesPerSecond,
                                     pairs: query.pair && !query.clusterScope,
@@ -98,7 +124,9 @@ final class LoopContext: @unchecked Sendable {
 
     /// Ends a tap from `openTap` (its client left).
     func closeTap(_ subscriber: Subscriber) {
-        if let tap = clusterTaps.removeValue(forKey: ObjectIdentifier(subscriber)) {
+        if let top = topSinks.removeValue(forKey: ObjectIdentifier(subscriber)) {
+            taps.remove(top)
+        } else if let tap = clusterTaps.removeValue(forKey: ObjectIdentifier(subscriber)) {
             tap.stop()
             counters.subtract(.subscribersActive)
         } else {
@@ -155,6 +183,12 @@ final class LoopContext: @unchecked Sendable {
     func tick(now: UInt64) {
         counters.add(.staleEvents, loop.takeStaleEvents())
         taps.expirePairs(now: now)
+        if !topSinks.isEmpty {
+            let wall = wallClockMicros()
+            for top in topSinks.values where top.tick(now: now, wallMicros: wall) {
+                top.output.transport?.subscriberHasData()
+            }
+        }
         if !draining { for tap in clusterTaps.values { tap.tick(now: now) } }
         if let goAway = goAwayAtNanos, now >= goAway {
             goAwayAtNanos = nil

@@ -27,6 +27,13 @@ public func monotonicNanos() -> UInt64 {
     return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
 }
 
+/// Wall-clock time, µs since the epoch (for timestamps people read, never for intervals).
+public func wallClockMicros() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
+}
+
 /// One epoll instance driven by one thread. Connections live on one loop for their whole life.
 ///
 /// `@unchecked Sendable`: everything but `wake()` and `stop()` is used only on the loop's own

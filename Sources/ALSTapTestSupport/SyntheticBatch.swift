@@ -24,6 +24,9 @@ public struct TestEntry: Sendable {
     public var path = "/", authority = "", scheme = "http", logName = ""
     public var requestId = ""
     public var linkFrom = "", linkTo = ""
+    // Measures (live aggregates).
+    public var reporterNamespace = "", routeName = "", sourceAddress = "", destinationAddress = ""
+    public var bytesReceived: UInt64 = 0, bytesSent: UInt64 = 0
 
     public init() {}
 
@@ -95,6 +98,9 @@ extension TestEntry {
         (f.path, f.authority, f.scheme, f.logName) = (store(path), store(authority), store(scheme), store(logName))
         f.requestId = store(requestId)
         (f.linkFrom, f.linkTo) = (store(linkFrom), store(linkTo))
+        (f.reporterNamespace, f.routeName) = (store(reporterNamespace), store(routeName))
+        (f.sourceAddress, f.destinationAddress) = (store(sourceAddress), store(destinationAddress))
+        (f.bytesReceived, f.bytesSent) = (bytesReceived, bytesSent)
         return f
     }
 

@@ -1,0 +1,98 @@
+import ALSTapALS
+import ALSTapCore
+import ALSTapFilter
+import ALSTapFormats
+import ALSTapMetrics
+
+/// The bounds of one `/top` aggregate.
+public struct TopLimits: Sendable {
+    /// Groups per aggregate; beyond, entries go to the `other` row.
+    public var maxGroups: Int
+    /// Bytes of per-second measures per aggregate; beyond, too.
+    public var maxBytes: Int
+
+    public init(maxGroups: Int, maxBytes: Int) {
+        self.maxGroups = maxGroups
+        self.maxBytes = maxBytes
+    }
+}
+
+/// A `/top` subscriber: a sink that adds every matching entry to its `TopWindow` as it arrives,
+/// and every `interval` writes a snapshot into `output` (the queue its transport pulls, as a
+/// `/tap` subscriber's). Loop-confined; no clock of its own.
+public final class TopSink: TapSink {
+    public let query: TopQuery
+    public let output: Subscriber
+    public let window: TopWindow
+    private let counters: Counters
+    /// Monotonic nanoseconds: entries count at the time they are offered.
+    private let clock: () -> UInt64
+    private var nextSnapshotNanos: UInt64
+    private var lost = 0
+    public private(set) var finished = false
+
+    public init(query: TopQuery, output: Subscriber, limits: TopLimits, counters: Counters,
+                clock: @escaping () -> UInt64) {
+        let now = clock()
+        self.clock = clock
+        self.query = query
+        self.output = output
+        self.counters = counters
+        window = TopWindow(grouping: query.by, windowSeconds: query.windowSeconds, maxGroups: limits.maxGroups,
+                           maxBytes: limits.maxBytes, now: now)
+        nextSnapshotNanos = now + query.intervalMillis * 1_000_000
+    }
+
+    public var filter: TapFilter? { query.tap.filter }
+    public var pairs: Bool { query.tap.pair }
+    public var needs: SinkNeeds {
+        SinkNeeds(formats: pairs ? .json : [], facts: pairs ? [.filters, .links, .measures] : .aggregates)
+    }
+
+    public func offer(_ batch: EncodedBatch) {
+        guard let table = batch.facts, !finished else { return }
+        let records = table.facts.count / table.stride
+        let matcher = filter?.matcher
+        let before = window.overflowEntries
+        let now = clock()
+        for i in 0..<records where matcher?.matches(record: i, in: table) ?? true {
+            window.add(record: i, of: table, now: now)
+        }
+        counters.add(.topOverflow, window.overflowEntries - before)
+    }
+
+    public func offer(_ batch: EncodedBatch, candidates: [Int]) {
+        guard let table = batch.facts, !finished else { return }
+        let matcher = filter?.matcher
+        let before = window.overflowEntries
+        let now = clock()
+        for i in candidates where matcher?.matches(record: i, in: table) ?? true {
+            window.add(record: i, of: table, now: now)
+        }
+        counters.add(.topOverflow, window.overflowEntries - before)
+    }
+
+    public func noteLost(_ count: Int, _ reason: LostReason) { lost += count }
+
+    public func finish(notice: Notice?) {
+        finished = true
+        output.finish(notice: notice)
+    }
+
+    public func deliveryEnded() {}
+
+    /// Writes a snapshot when one is due (skipped while the client has not read the last one:
+    /// only the newest matters). True when the output has news for its transport.
+    public func tick(now: UInt64, wallMicros: Int64) -> Bool {
+        guard !finished, now >= nextSnapshotNanos else { return false }
+        nextSnapshotNanos = now + query.intervalMillis * 1_000_000
+        if output.hasData {
+            counters.add(.topSnapshotsSkipped)
+            return true
+        }
+        let snapshot = window.snapshot(now: now, wallMicros: wallMicros, limit: query.limit, lostEntries: lost)
+        output.enqueue(snapshot.encoded(as: output.format))
+        if !query.follow { finish(notice: nil) }
+        return true
+    }
+}
