@@ -168,12 +168,7 @@ public final class TopWindow {
         if seconds[slot].second != second { expire(slot, becoming: second) }
         scratch.removeAll(keepingCapacity: true)
         key()
-        var group = lookup(label: label, slot: slot)
-        if group != otherSlot && seconds[slot].groups[group] == nil && bytes > maxBytes {
-            // Over the byte bound: a group not yet in this second goes to `other`.
-            overflowEntries += 1
-            group = other(slot: slot)
-        }
+        let group = lookup(label: label, slot: slot)
         let before = seconds[slot].groups[group]?.bytes ?? 0
         if before == 0 { groups[Int(group)]!.seconds += 1 }
         seconds[slot].groups[group, default: Measures()].add(sample)
@@ -185,16 +180,20 @@ public final class TopWindow {
         totals.add(sample)
     }
 
+    /// The entry's group; `other` (counted) for a new group beyond the group bound, and for a
+    /// group not yet in this second beyond the byte bound.
     private func lookup(label: () -> TopRow, slot: Int) -> Int32 {
-        if let found = index[GroupKey(bytes: scratch)] { return found }
-        guard groupCount < maxGroups else {
-            overflowEntries += 1
-            return other(slot: slot)
+        let overBytes = bytes > maxBytes
+        if let found = index[GroupKey(bytes: scratch)] {
+            guard overBytes && seconds[slot].groups[found] == nil else { return found }
+        } else if !overBytes && groupCount < maxGroups {
+            let key = GroupKey(bytes: scratch)
+            let id = allocate(Group(key: key, row: label()))
+            index[key] = id
+            return id
         }
-        let key = GroupKey(bytes: scratch)
-        let id = allocate(Group(key: key, row: label()))
-        index[key] = id
-        return id
+        overflowEntries += 1
+        return other(slot: slot)
     }
 
     private func other(slot: Int) -> Int32 {
