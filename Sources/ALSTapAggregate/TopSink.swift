@@ -84,7 +84,7 @@ public final class TopSink: TapSink {
     /// Writes a snapshot when one is due (skipped while the client has not read the last one:
     /// only the newest matters). True when the output has news for its transport.
     public func tick(now: UInt64, wallMicros: Int64) -> Bool {
-        guard !finished, now >= nextSnapshotNanos else { return false }
+        guard !finished, !output.isFinishing, now >= nextSnapshotNanos else { return false }
         nextSnapshotNanos = now + query.intervalMillis * 1_000_000
         if output.hasData {
             counters.add(.topSnapshotsSkipped)

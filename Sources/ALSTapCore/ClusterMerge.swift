@@ -42,6 +42,9 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
     public static var historyNanos: UInt64 { 5_000_000_000 }
 
     public let subscriber: Subscriber
+    /// A `/top?scope=cluster` aggregate: the peers' entries go to it as they come (no order to
+    /// keep), and the subscriber gets only the notices and the aggregate's snapshots.
+    public let aggregate: (any TapSink)?
     /// What the peers' entries are decoded into: the subscriber's format, and JSON to pair.
     public let formats: FormatSet
     /// Facts order the merge (start times), and with `pair=1` join the halves.
@@ -88,8 +91,9 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
 
     /// `peers`: the replicas now (history is awaited from these).
     public init(subscriber: Subscriber, query: TapQuery, settings: MergeSettings, counters: Counters,
-                peers: [Peer], now: UInt64) {
+                peers: [Peer], now: UInt64, aggregate: (any TapSink)? = nil) {
         self.subscriber = subscriber
+        self.aggregate = aggregate
         self.settings = settings
         self.counters = counters
         follow = query.follow
@@ -101,9 +105,14 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
         } else {
             pairer = nil
         }
+        if let aggregate {
+            formats = aggregate.needs.formats
+            facts = aggregate.needs.facts
+        } else {
+            facts = query.pair ? .pairing : .filters
+        }
         self.formats = formats
-        facts = query.pair ? .pairing : .filters
-        last = query.pair ? 0 : query.last
+        last = query.pair || aggregate != nil ? 0 : query.last
         var target = "/tap?scope=local&format=als"
         if !query.filterQuery.isEmpty { target += "&" + query.filterQuery }
         if !query.follow { target += "&follow=0" }
@@ -120,10 +129,10 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
         guard !stopped else { return [] }
         let actions = refreshPeers(now: now, current: current)
         release(now: now)
-        if let records = pairer?.expire(now: now) { subscriber.offer(records) }
+        if let records = pairer?.expire(now: now) { offer(records) }
         if !follow && !peers.isEmpty && peers.values.allSatisfy(\.finished) {
             release(now: now, all: true)
-            if let records = pairer?.expire(now: now, all: true) { subscriber.offer(records) }
+            if let records = pairer?.expire(now: now, all: true) { offer(records) }
             subscriber.finish(notice: nil)
         }
         if subscriber.hasData || subscriber.isFinishing { subscriber.transport?.subscriberHasData() }
@@ -141,7 +150,9 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
 
     public func received(_ batch: EncodedBatch, from peer: Peer, now: UInt64) {
         if let pairer {
-            if let records = pairer.add(batch, now: now) { subscriber.offer(records) }
+            if let records = pairer.add(batch, now: now) { offer(records) }
+        } else if let aggregate {
+            aggregate.offer(batch)
         } else if let facts = batch.facts {
             let isHistory = replaying.contains(peer)
             for index in 0..<batch.entryCount {
@@ -168,7 +179,7 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
         switch notice {
         case .replayed: historyEnded(for: peer)
         case .lost(let count, let reason):
-            subscriber.noteLost(count, reason)
+            (aggregate ?? subscriber).noteLost(count, reason)
             subscriber.deliveryEnded()
         case .shutdown, .peer: break
         }
@@ -186,6 +197,11 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
     }
 
     // MARK: Helpers
+
+    /// Pair records: to the aggregate, or the subscriber.
+    private func offer(_ records: EncodedBatch) {
+        (aggregate ?? subscriber).offer(records)
+    }
 
     /// Counted, its replay no longer awaited, retried later, and said once until it is back.
     private func peerDown(_ peer: Peer, _ reason: String, now: UInt64) {

@@ -14,13 +14,14 @@ final class ClusterTap {
     private let merge: ClusterMerge<ListenAddress>
     private var streams: [ListenAddress: PeerTap] = [:]
 
-    init(subscriber: Subscriber, query: TapQuery, context: LoopContext, directory: PeerDirectory) {
+    init(subscriber: Subscriber, query: TapQuery, context: LoopContext, directory: PeerDirectory,
+         aggregate: (any TapSink)? = nil) {
         self.subscriber = subscriber
         self.context = context
         self.directory = directory
         let now = monotonicNanos()
         merge = ClusterMerge(subscriber: subscriber, query: query, settings: context.config.mergeSettings,
-                             counters: context.counters, peers: directory.addresses, now: now)
+                             counters: context.counters, peers: directory.addresses, now: now, aggregate: aggregate)
         tick(now: now)
     }
 

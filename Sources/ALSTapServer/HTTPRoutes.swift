@@ -111,6 +111,7 @@ struct HTTPResponse {
     static let ingestOnly = HTTPResponse(404, "Not Found",
                                          "this is alstap's ingest port (Envoy's gRPC access logs only); /tap, the web UI "
                                              + "and /metrics are on the HTTP port (--http-listen)\n")
+    static let clusterNeedsPeers = HTTPResponse(400, "Bad Request", "scope=cluster needs alstap serve --peers\n")
     static let tooManySubscribers = HTTPResponse(503, "Service Unavailable", "too many subscribers (--max-subscribers)\n")
 }
 

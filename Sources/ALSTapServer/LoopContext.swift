@@ -85,16 +85,25 @@ final class LoopContext: @unchecked Sendable {
     }
 
     /// Starts a `/top` aggregate: a sink of the hub that writes snapshots into a subscriber's queue.
+    /// With `scope=cluster` the sink is fed by a cluster tap reading every replica's entries.
     private func openTop(_ query: TopQuery) -> TapOpening {
-        guard !query.tap.clusterScope else {
-            return .refused(HTTPResponse(400, "Bad Request", "scope=cluster is not available on /top yet; ask each replica\n"))
-        }
+        if query.tap.clusterScope && peerDirectory == nil { return .refused(.clusterNeedsPeers) }
         let output = Subscriber(format: query.tap.format, filter: nil, capacityLines: config.subscriberQueueLines,
                                 capacityBytes: config.subscriberQueueBytes, totalCapacityBytes: config.subscribersQueueBytes,
                                 counters: counters, clock: monotonicNanos)
         let sink = TopSink(query: query, output: output, limits: TopLimits(maxGroups: config.topGroups, maxBytes: config.topBytes),
                            counters: counters, clock: monotonicNanos)
-        guard taps.add(sink) else { return .refused(.tooManySubscribers) }
+        if let peerDirectory, query.tap.clusterScope {
+            guard taps.mayOpen() else { return .refused(.tooManySubscribers) }
+            counters.add(.subscribersActive)
+            // The snapshots follow or not; the peers' entries always do.
+            var live = query.tap
+            live.follow = true
+            clusterTaps[ObjectIdentifier(output)] = ClusterTap(subscriber: output, query: live, context: self,
+                                                               directory: peerDirectory, aggregate: sink)
+        } else {
+            guard taps.add(sink) else { return .refused(.tooManySubscribers) }
+        }
         topSinks[ObjectIdentifier(output)] = sink
         return .opened(output)
     }
@@ -112,9 +121,7 @@ final class LoopContext: @unchecked Sendable {
             if taps.hasReplays { loop.wake() }
             return .opened(subscriber)
         }
-        guard let peerDirectory else {
-            return .refused(HTTPResponse(400, "Bad Request", "scope=cluster needs alstap serve --peers\n"))
-        }
+        guard let peerDirectory else { return .refused(.clusterNeedsPeers) }
         guard taps.mayOpen() else { return .refused(.tooManySubscribers) }
         counters.add(.subscribersActive)
         clusterTaps[ObjectIdentifier(subscriber)] = ClusterTap(subscriber: subscriber, query: query, context: self,
@@ -124,13 +131,13 @@ final class LoopContext: @unchecked Sendable {
 
     /// Ends a tap from `openTap` (its client left).
     func closeTap(_ subscriber: Subscriber) {
-        if let top = topSinks.removeValue(forKey: ObjectIdentifier(subscriber)) {
-            taps.remove(top)
-        } else if let tap = clusterTaps.removeValue(forKey: ObjectIdentifier(subscriber)) {
+        let id = ObjectIdentifier(subscriber)
+        let top = topSinks.removeValue(forKey: id)
+        if let tap = clusterTaps.removeValue(forKey: id) {
             tap.stop()
             counters.subtract(.subscribersActive)
         } else {
-            taps.remove(subscriber)
+            taps.remove(top ?? subscriber)
         }
         subscriber.release()
     }

@@ -192,3 +192,36 @@ func json(_ line: Substring) -> [String: Any] {
         #expect(line.contains(#""requests":3,"rps":0.333,"errors":1,"successRate":0.6667,"latencyMs":{"p50":1.235,"p90":2.000,"p99":3.000,"max":4.000}"#))
     }
 }
+
+/// `/top?scope=cluster`: the replicas' entries go to the aggregate as they come; the subscriber
+/// gets the snapshots and the merge's notices.
+@Suite struct ClusterTopTests {
+    @Test func peersEntriesAndLostCountsGoToTheAggregate() throws {
+        let clock = FakeClock()
+        let top = sink("scope=cluster&interval=1s&ns=demo", clock: clock)
+        var live = top.query.tap
+        live.follow = true
+        let settings = MergeSettings(windowNanos: second, windowEntries: 100, pairWindowNanos: second, pairTableSize: 100,
+                                     pairTableBytes: 1 << 20)
+        let merge = ClusterMerge<String>(subscriber: top.output, query: live, settings: settings, counters: Counters(),
+                                         peers: ["a", "b"], now: clock.now, aggregate: top)
+        #expect(merge.facts.contains(.measures) && merge.formats.isEmpty)
+        let opened = merge.tick(now: clock.now, current: ["a", "b"]).compactMap { action -> String? in
+            if case .open(_, let target) = action { return target }
+            return nil
+        }
+        #expect(opened == ["/tap?scope=local&format=als&ns=demo", "/tap?scope=local&format=als&ns=demo"],
+                "filters pushed down, no history, live")
+        merge.received(makeBatch([call("a.demo", "b.demo", micros: 10_000)]), from: "a", now: clock.now)
+        merge.received(makeBatch([call("a.demo", "b.demo", micros: 30_000)]), from: "b", now: clock.now)
+        merge.peerNotice(.lost(count: 4, reason: .slow), from: "b")
+        #expect(!top.output.hasData, "no entry lines for an aggregate's subscriber")
+        clock.advance(seconds: 1)
+        _ = top.tick(now: clock.now, wallMicros: 0)
+        let snapshot = json(written(top.output).split(separator: "\n")[0])
+        let rows = snapshot["rows"] as! [[String: Any]]
+        #expect(rows.count == 1 && rows[0]["requests"] as? Int == 2)
+        #expect((rows[0]["latencyMs"] as! [String: Double])["max"] == 30)
+        #expect(snapshot["lost"] as? Int == 4)
+    }
+}

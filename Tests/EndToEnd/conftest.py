@@ -110,14 +110,14 @@ def alstap():
 
 
 class Tap:
-    """A real `curl -N` subscriber on /tap, its lines collected in the background."""
+    """A real `curl -N` subscriber on /tap (or /top), its lines collected in the background."""
 
-    def __init__(self, server, query="", http2=False):
+    def __init__(self, server, query="", http2=False, path="/tap"):
         curl = require_tool("curl")
         args = [curl, "-sN"] + (["--http2-prior-knowledge"] if http2 else [])
         if server.token:
             args += ["-H", f"Authorization: Bearer {server.token}"]
-        args.append(server.url("/tap" + query))
+        args.append(server.url(path + query))
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self.lines = []
         self.done = threading.Event()
