@@ -66,6 +66,12 @@ extension AlsTap {
         @Option(help: S.maxSubscribers.help("Tap subscribers; more get 503"))
         var maxSubscribers: Int?
 
+        @Option(help: S.topGroups.help("Groups one /top aggregate keeps; beyond, entries go to its `other` row"))
+        var topGroups: Int?
+
+        @Option(help: S.topBytes.help("Bytes of per-second measures one /top aggregate keeps; beyond, new groups go to `other`"))
+        var topBytes: Int?
+
         @Option(help: S.pairWindow.help("Seconds a request's half waits for its twin in `pair=1` taps"))
         var pairWindow: Double?
 
@@ -145,6 +151,8 @@ extension AlsTap {
             config.maxConnections = try S.maxConnections.value(maxConnections, env)
             config.http2.maxConcurrentStreams = UInt32(try S.maxStreams.value(maxStreams, env))
             config.maxSubscribers = try S.maxSubscribers.value(maxSubscribers, env)
+            config.topGroups = try S.topGroups.value(topGroups, env)
+            config.topBytes = try S.topBytes.value(topBytes, env)
             config.pairWindowMillis = millis(try S.pairWindow.value(pairWindow, env))
             config.pairTableSize = try S.pairTable.value(pairTable, env)
             config.pairTableBytes = try S.pairTableBytes.value(pairTableBytes, env)

@@ -104,6 +104,8 @@ enum ServeSettings {
                                           Int(server.http2.maxConcurrentStreams), 1...100_000)
     static let maxSubscribers = NumberSetting("--max-subscribers", "ALSTAP_MAX_SUBSCRIBERS",
                                               server.maxSubscribers, 1...100_000)
+    static let topGroups = NumberSetting("--top-groups", "ALSTAP_TOP_GROUPS", server.topGroups, 1...1_000_000)
+    static let topBytes = NumberSetting("--top-bytes", "ALSTAP_TOP_BYTES", server.topBytes, 65536...(1 << 34))
     static let pairWindow = NumberSetting("--pair-window", "ALSTAP_PAIR_WINDOW",
                                           Double(server.pairWindowMillis) / 1000, 0.01...600)
     static let pairTable = NumberSetting("--pair-table", "ALSTAP_PAIR_TABLE", server.pairTableSize, 1...10_000_000)

@@ -82,6 +82,11 @@ import Testing
                                   (SETTINGS_MAX_CONCURRENT_STREAMS) [ALSTAP_MAX_STREAMS, 1024].
           --max-subscribers <max-subscribers>
                                   Tap subscribers; more get 503 [ALSTAP_MAX_SUBSCRIBERS, 1000].
+          --top-groups <top-groups>
+                                  Groups one /top aggregate keeps; beyond, entries go to its `other` row
+                                  [ALSTAP_TOP_GROUPS, 10000].
+          --top-bytes <top-bytes> Bytes of per-second measures one /top aggregate keeps; beyond, new groups
+                                  go to `other` [ALSTAP_TOP_BYTES, 33554432].
           --pair-window <pair-window>
                                   Seconds a request's half waits for its twin in `pair=1` taps
                                   [ALSTAP_PAIR_WINDOW, 2].

@@ -1,5 +1,5 @@
 """alstap benchmark scenarios: micro (ns/entry), ingest (1 core pinned, and 2 threads), fan-out
-(100 filtered subscribers + a firehose), latency at a steady rate, memory (10 000 idle streams).
+(100 filtered subscribers + a firehose), the cost of a `/top` aggregate and its memory per group, latency at a steady rate, memory (10 000 idle streams).
 Counts are verified on both ends: the server's own counters and each subscriber's line count."""
 import os
 import re
@@ -191,6 +191,122 @@ def ingest_once(body, entries_per_request, threads, pinned, requests):
     return (rate, ok, f"sent {total}, server counted {stats['entriesReceived']}, wrote {stats['linesSent']} lines "
                       f"to the subscriber, dropped {stats['linesDropped']}, curl exit {status} after {received:,} "
                       f"bytes; peak RSS {peak:.1f} MB", peak)
+
+
+class TopReader:
+    """`curl -sN /top?...` into a file: the aggregate's snapshots, read back at the end."""
+
+    def __init__(self, server, query, pin=None):
+        self.path = os.path.join(WORK, f"top-{server.http}.ndjson")
+        pinning = ["taskset", "-c", str(pin)] if pin is not None else []
+        self.out = open(self.path, "wb")
+        self.curl = subprocess.Popen(pinning + ["curl", "-sN", f"http://127.0.0.1:{server.http}/top{query}"],
+                                     stdout=self.out)
+        STARTED.append(self.curl)
+
+    def wait_totals(self, requests, timeout=30):
+        """The newest snapshot once its totals reach `requests` (else the newest one at the timeout)."""
+        import json
+        deadline = time.time() + timeout
+        newest = None
+        while time.time() < deadline:
+            with open(self.path, "rb") as f:
+                lines = [line for line in f.read().splitlines() if line.startswith(b'{"type":"top"')]
+            if lines:
+                newest = json.loads(lines[-1])
+                if newest["totals"]["requests"] >= requests:
+                    return newest
+            time.sleep(0.1)
+        return newest
+
+    def close(self):
+        self.curl.terminate()
+        self.curl.wait(timeout=10)
+        self.out.close()
+
+
+def top(body, entries_per_request, requests=100, runs=3):
+    """The cost of one `/top?by=route` aggregate beside the firehose: pinned ingest (server on
+    core 0, every client on core 1) with the firehose alone and with the aggregate too, the two
+    alternating run by run (this machine's slow phases hit both alike); medians compared."""
+    base, with_top = [], []
+    for _ in range(runs):
+        base.append(ingest_once(body, entries_per_request, 1, True, requests))
+        with_top.append(top_once(body, entries_per_request, requests))
+    base_rate = sorted(r[0] for r in base)[runs // 2]
+    top_rate = sorted(r[0] for r in with_top)[runs // 2]
+    cost = (1 - top_rate / base_rate) * 100
+    exact = all(r[1] for r in with_top) and all(r[1] for r in base)
+    record("/top by=route beside the firehose", f"{cost:.1f} % of the rate", "<= 10 %", cost <= 10 and exact,
+           f"pinned ingest, medians of {runs} alternating runs: firehose alone {base_rate:,.0f}/s "
+           f"({', '.join(f'{r[0]:,.0f}' for r in base)}), with /top {top_rate:,.0f}/s "
+           f"({', '.join(f'{r[0]:,.0f}' for r in with_top)}); {with_top[runs // 2][2]}")
+
+
+def top_once(body, entries_per_request, requests):
+    server = Server(1, pin=0)
+    subscriber = Subscriber(server, pin=1)
+    aggregate = TopReader(server, "?by=route&window=15m&interval=1s", pin=1)
+    server.wait(lambda s: s["subscribersActive"] == 2)
+    total = entries_per_request * requests
+    start = time.time()
+    h2load(server, body, requests, pin=1)
+    stats = server.wait(lambda s: s["linesSent"] + s["linesDropped"] >= total)
+    elapsed = time.time() - start
+    snapshot = aggregate.wait_totals(total)
+    server.stop()
+    aggregate.close()
+    status, _ = subscriber.finished()
+    counted = snapshot["totals"]["requests"] if snapshot else 0
+    ok = stats["entriesReceived"] == total and stats["linesSent"] == total and status == 0 and counted == total
+    return (total / elapsed, ok, f"the aggregate counted {counted:,} of {total:,} entries in "
+                                 f"{snapshot['groups'] if snapshot else 0} groups; the firehose got "
+                                 f"{stats['linesSent']:,} lines")
+
+
+def top_memory(groups=10_000):
+    """Bytes per `/top` group: RSS after an aggregate holds `groups` distinct routes (each a
+    route name seen once, in one second), less RSS after the same traffic in one group."""
+    import grpc
+    from envoy.service.accesslog.v3 import als_pb2_grpc
+
+    def send(server, names):
+        rng = loadgen.random.Random(7)
+        channel = grpc.insecure_channel(f"127.0.0.1:{server.als}")
+        stub = als_pb2_grpc.AccessLogServiceStub(channel)
+
+        def messages():
+            for start in range(0, len(names), 100):
+                message = loadgen.als_pb2.StreamAccessLogsMessage()
+                if start == 0:
+                    message.identifier.CopyFrom(loadgen.identifier(0))
+                for i, name in enumerate(names[start:start + 100]):
+                    entry = loadgen.entry(rng, start + i)
+                    entry.common_properties.route_name = name
+                    message.http_logs.log_entry.append(entry)
+                yield message
+
+        stub.StreamAccessLogs(messages())
+        channel.close()
+
+    results = {}
+    for label, names in [("one", ["same"] * groups), ("many", [f"route-{i:05d}" for i in range(groups)])]:
+        server = Server(1, extra=("--top-groups", str(2 * groups)))
+        # Destinations vary in the generated entries: by=reporter keeps one group per reporter
+        # for "one"; for "many" the route name makes each entry its own by=route group.
+        reader = TopReader(server, "?by=route&window=60s&interval=500ms&limit=1" if label == "many"
+                           else "?by=reporter&window=60s&interval=500ms&limit=1")
+        server.wait(lambda s: s["subscribersActive"] == 1)
+        send(server, names)
+        snapshot = reader.wait_totals(groups)
+        time.sleep(0.5)
+        results[label] = (server.rss_mb(), snapshot["groups"] if snapshot else 0)
+        server.stop()
+        reader.close()
+    per_group = (results["many"][0] - results["one"][0]) * 1024 * 1024 / max(1, results["many"][1])
+    record("/top memory per group", f"{per_group:,.0f} bytes", "-", results["many"][1] > groups * 0.9,
+           f"RSS {results['one'][0]:.1f} MB with one group, {results['many'][0]:.1f} MB with "
+           f"{results['many'][1]:,} groups (by=route, one second of the window each)")
 
 
 def fanout(body, entries_per_request, requests, filtered=100, threads=1, runs=3, indexed=True):
@@ -444,7 +560,7 @@ def idle_streams(connections=2500, streams_per_connection=4):
 
 
 def main():
-    scenarios = sys.argv[1:] or ["micro", "instructions", "ingest", "fanout", "latency", "idle", "memory", "ui"]
+    scenarios = sys.argv[1:] or ["micro", "instructions", "ingest", "fanout", "top", "latency", "idle", "memory", "ui"]
     entries_per_request = 20_000
     body = body_file("ingest.bin", entries_per_request, 100)
     print(f"machine: {os.cpu_count()} cores, {open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()}")
@@ -462,6 +578,9 @@ def main():
         fanout(body, entries_per_request, requests=50)
         fanout(body, entries_per_request, requests=50, threads=2)
         fanout(body, entries_per_request, requests=50, indexed=False, runs=1)
+    if "top" in scenarios:
+        top(body, entries_per_request)
+        top_memory()
     if "latency" in scenarios:
         latency()
     if "idle" in scenarios:
