@@ -4,16 +4,16 @@ import ALSTapFilter
 import ALSTapFormats
 import ALSTapMetrics
 
-/// The bounds of one `/top` aggregate.
+/// The bounds of a `/top` aggregate.
 public struct TopLimits: Sendable {
     /// Groups per aggregate; beyond, entries go to the `other` row.
     public var maxGroups: Int
-    /// Bytes of per-second measures per aggregate; beyond, too.
-    public var maxBytes: Int
+    /// Bytes all aggregates together hold; beyond, too.
+    public var budget: TopBudget
 
-    public init(maxGroups: Int, maxBytes: Int) {
+    public init(maxGroups: Int, budget: TopBudget) {
         self.maxGroups = maxGroups
-        self.maxBytes = maxBytes
+        self.budget = budget
     }
 }
 
@@ -39,7 +39,7 @@ public final class TopSink: TapSink {
         self.output = output
         self.counters = counters
         window = TopWindow(grouping: query.by, windowSeconds: query.windowSeconds, maxGroups: limits.maxGroups,
-                           maxBytes: limits.maxBytes, now: now)
+                           budget: limits.budget, now: now)
         nextSnapshotNanos = now + query.intervalMillis * 1_000_000
     }
 

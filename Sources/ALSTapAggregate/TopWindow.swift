@@ -1,6 +1,7 @@
 import ALSTapALS
 import ALSTapFilter
 import ALSTapFormats
+import ALSTapMetrics
 
 /// A group's bytes as a dictionary key, hashed in one call (not byte by byte).
 struct GroupKey: Hashable {
@@ -86,6 +87,18 @@ extension Measures {
     }
 }
 
+/// The bytes every `/top` aggregate of the process may hold together (shared across loops).
+public final class TopBudget: Sendable {
+    public let limit: Int
+    private let used = AtomicCounter()
+
+    public init(limit: Int) { self.limit = limit }
+
+    public var usedBytes: Int { used.value }
+    var isExhausted: Bool { used.value > limit }
+    func charge(_ bytes: Int) { used.add(bytes) }
+}
+
 /// Exact counts over a sliding window of whole seconds, by group, with percentiles from
 /// `LatencySketch`es: the logic of `/top`, with no I/O and no clock of its own (every call
 /// says what time it is, in monotonic nanoseconds).
@@ -93,13 +106,14 @@ extension Measures {
 /// Each second of the window keeps what each group added in it; a group's running totals are
 /// the sum of its seconds, so a snapshot reads totals rather than adding seconds up, and a
 /// second leaving the window is subtracted. A group with nothing left in the window is freed.
-/// Bounds: `maxGroups` groups and `maxBytes` of per-second measures; beyond either, entries
-/// go to one `other` group and are counted (`overflowEntries`).
+/// Bounds: `maxGroups` groups, and the `budget` all aggregates share (groups, their labels and
+/// per-second measures); beyond either, new groups (and groups new to a second) go to one
+/// `other` group, counted (`overflowEntries`).
 public final class TopWindow {
     public let grouping: TopGrouping
     public let windowSeconds: Int
     public let maxGroups: Int
-    public let maxBytes: Int
+    public let budget: TopBudget
     /// Longest bytes kept of one label part (a path, an authority); longer is cut.
     public static let maxLabelBytes = 256
 
@@ -125,19 +139,23 @@ public final class TopWindow {
     private var seconds: [Second]
     private var totals = Measures()
     private var scratch: [UInt8] = []
-    /// Bytes the seconds' measures hold.
-    public private(set) var bytes = 0
+    /// Bytes the groups and the seconds' measures hold (charged to `budget` as they change).
+    public private(set) var bytes = 0 {
+        didSet { budget.charge(bytes - oldValue) }
+    }
     public private(set) var overflowEntries = 0
     private let startedNanos: UInt64
 
-    public init(grouping: TopGrouping, windowSeconds: Int, maxGroups: Int, maxBytes: Int, now: UInt64) {
+    public init(grouping: TopGrouping, windowSeconds: Int, maxGroups: Int, budget: TopBudget, now: UInt64) {
         self.grouping = grouping
         self.windowSeconds = windowSeconds
         self.maxGroups = max(1, maxGroups)
-        self.maxBytes = maxBytes
+        self.budget = budget
         seconds = Array(repeating: Second(), count: windowSeconds)
         startedNanos = now
     }
+
+    deinit { budget.charge(-bytes) }
 
     public var groupCount: Int { groups.count - freeSlots.count }
 
@@ -173,23 +191,30 @@ public final class TopWindow {
         if before == 0 { groups[Int(group)]!.seconds += 1 }
         seconds[slot].groups[group, default: Measures()].add(sample)
         let after = seconds[slot].groups[group]!.bytes
-        seconds[slot].bytes += after - before
-        bytes += after - before
+        if after != before {
+            seconds[slot].bytes += after - before
+            bytes += after - before
+        }
         seconds[slot].totals.add(sample)
+        let totalsBefore = groups[Int(group)]!.totals.latency.bytes + groups[Int(group)]!.totals.overhead.bytes
         groups[Int(group)]!.totals.add(sample)
+        let totalsAfter = groups[Int(group)]!.totals.latency.bytes + groups[Int(group)]!.totals.overhead.bytes
+        if totalsAfter != totalsBefore { bytes += totalsAfter - totalsBefore }
         totals.add(sample)
     }
 
     /// The entry's group; `other` (counted) for a new group beyond the group bound, and for a
     /// group not yet in this second beyond the byte bound.
     private func lookup(label: () -> TopRow, slot: Int) -> Int32 {
-        let overBytes = bytes > maxBytes
+        let overBytes = budget.isExhausted
         if let found = index[GroupKey(bytes: scratch)] {
             guard overBytes && seconds[slot].groups[found] == nil else { return found }
         } else if !overBytes && groupCount < maxGroups {
             let key = GroupKey(bytes: scratch)
-            let id = allocate(Group(key: key, row: label()))
+            let group = Group(key: key, row: label())
+            let id = allocate(group)
             index[key] = id
+            bytes += Self.bytes(of: group)
             return id
         }
         overflowEntries += 1
@@ -200,9 +225,20 @@ public final class TopWindow {
         if let otherSlot { return otherSlot }
         var row = TopRow()
         row.other = true
-        let id = allocate(Group(key: GroupKey(bytes: []), row: row))
+        let group = Group(key: GroupKey(bytes: []), row: row)
+        let id = allocate(group)
         otherSlot = id
+        bytes += Self.bytes(of: group)
         return id
+    }
+
+    /// What a group holds besides its seconds: its slot, key and labels, its index entry, and
+    /// its running totals' sketches (charged as they grow, with its seconds').
+    private static func bytes(of group: Group) -> Int {
+        let row = group.row
+        let labels = [row.source, row.destination, row.reporter].reduce(0) { $0 + ($1.map { $0.name.count + $0.namespace.count + 64 } ?? 0) }
+            + (row.authority?.count ?? 0) + (row.route?.count ?? 0) + (row.method?.utf8.count ?? 0)
+        return MemoryLayout<Group?>.stride + 2 * group.key.bytes.count + labels + 96
     }
 
     private func allocate(_ group: Group) -> Int32 {
@@ -221,13 +257,16 @@ public final class TopWindow {
         bytes -= old.bytes
         totals.subtract(old.totals)
         for (id, measures) in old.groups {
+            let sketches = groups[Int(id)]!.totals.latency.bytes + groups[Int(id)]!.totals.overhead.bytes
             groups[Int(id)]!.totals.subtract(measures)
+            bytes += groups[Int(id)]!.totals.latency.bytes + groups[Int(id)]!.totals.overhead.bytes - sketches
             groups[Int(id)]!.seconds -= 1
             if groups[Int(id)]!.seconds == 0 { free(id) }
         }
     }
 
     private func free(_ id: Int32) {
+        bytes -= Self.bytes(of: groups[Int(id)]!)
         if id == otherSlot {
             otherSlot = nil
         } else {

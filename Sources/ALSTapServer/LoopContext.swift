@@ -40,6 +40,8 @@ final class LoopContext: @unchecked Sendable {
     private var clusterTaps: [ObjectIdentifier: ClusterTap] = [:]
     /// This loop's `/top` aggregates, by the subscriber their snapshots are written to.
     private var topSinks: [ObjectIdentifier: TopSink] = [:]
+    /// The bytes all loops' aggregates share.
+    private let topBudget: TopBudget
     /// HTTP/2 connections, for the shutdown notice and GOAWAY.
     private var http2Connections: [ObjectIdentifier: HTTP2Connection] = [:]
     var draining: Bool { taps.draining }
@@ -47,8 +49,9 @@ final class LoopContext: @unchecked Sendable {
     private var goAwayAtNanos: UInt64?
 
     init(loop: EventLoop, config: ServerConfig, fanout: Fanout, counters: Counters, logger: Logger,
-         peerDirectory: PeerDirectory?) {
+         peerDirectory: PeerDirectory?, topBudget: TopBudget) {
         self.loop = loop
+        self.topBudget = topBudget
         self.peerDirectory = peerDirectory
         self.config = config
         self.fanout = fanout
@@ -91,7 +94,7 @@ final class LoopContext: @unchecked Sendable {
         let output = Subscriber(format: query.tap.format, filter: nil, capacityLines: config.subscriberQueueLines,
                                 capacityBytes: config.subscriberQueueBytes, totalCapacityBytes: config.subscribersQueueBytes,
                                 counters: counters, clock: monotonicNanos)
-        let sink = TopSink(query: query, output: output, limits: TopLimits(maxGroups: config.topGroups, maxBytes: config.topBytes),
+        let sink = TopSink(query: query, output: output, limits: TopLimits(maxGroups: config.topGroups, budget: topBudget),
                            counters: counters, clock: monotonicNanos)
         if let peerDirectory, query.tap.clusterScope {
             guard taps.mayOpen() else { return .refused(.tooManySubscribers) }

@@ -1,3 +1,4 @@
+import ALSTapAggregate
 import ALSTapALS
 import ALSTapMetrics
 import ALSTapSystem
@@ -25,8 +26,10 @@ public final class Server: Sendable {
         let counters = counters
         let peerDirectory = config.peers.map(PeerDirectory.init)
         self.peerDirectory = peerDirectory
+        let topBudget = TopBudget(limit: config.topBytes)
         contexts = loops.map {
-            LoopContext(loop: $0, config: config, fanout: fanout, counters: counters, logger: logger, peerDirectory: peerDirectory)
+            LoopContext(loop: $0, config: config, fanout: fanout, counters: counters, logger: logger, peerDirectory: peerDirectory,
+                        topBudget: topBudget)
         }
 
         // Port 0 binds an ephemeral port on the first loop; the other loops join that port.

@@ -54,8 +54,9 @@ public struct ServerConfig: Sendable {
     public var maxSubscribers = 1000
     /// Groups one `/top` aggregate keeps; beyond, entries go to its `other` row.
     public var topGroups = 10_000
-    /// Bytes of per-second measures one `/top` aggregate keeps; beyond, new groups of a second go to `other`.
-    public var topBytes = 32 << 20
+    /// Bytes all `/top` aggregates together hold (groups, labels, per-second measures); beyond,
+    /// new groups go to their `other` rows.
+    public var topBytes = 64 << 20
     /// When set, the HTTP listener wants `Authorization: Bearer <token>` (not on health probes).
     public var tapToken: String?
     /// When set, ALS streams want `authorization: Bearer <token>` in their gRPC metadata.

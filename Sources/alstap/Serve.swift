@@ -69,7 +69,7 @@ extension AlsTap {
         @Option(help: S.topGroups.help("Groups one /top aggregate keeps; beyond, entries go to its `other` row"))
         var topGroups: Int?
 
-        @Option(help: S.topBytes.help("Bytes of per-second measures one /top aggregate keeps; beyond, new groups go to `other`"))
+        @Option(help: S.topBytes.help("Bytes all /top aggregates hold together; beyond, new groups go to their `other` rows"))
         var topBytes: Int?
 
         @Option(help: S.pairWindow.help("Seconds a request's half waits for its twin in `pair=1` taps"))

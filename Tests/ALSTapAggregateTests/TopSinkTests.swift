@@ -35,7 +35,7 @@ func written(_ subscriber: Subscriber) -> String {
 func sink(_ text: String, clock: FakeClock, counters: Counters = Counters(), maxGroups: Int = 100) -> TopSink {
     let query = try! topQuery(text)
     let output = Subscriber(format: query.tap.format, filter: nil, capacityLines: 100, counters: counters, clock: { clock.now })
-    return TopSink(query: query, output: output, limits: TopLimits(maxGroups: maxGroups, maxBytes: 1 << 30),
+    return TopSink(query: query, output: output, limits: TopLimits(maxGroups: maxGroups, budget: TopBudget(limit: 1 << 30)),
                    counters: counters, clock: { clock.now })
 }
 

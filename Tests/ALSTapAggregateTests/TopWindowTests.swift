@@ -26,9 +26,9 @@ func split(_ name: String) -> (String, String) {
     return (parts[0], parts.count > 1 ? parts[1] : "")
 }
 
-func window(_ by: TopGrouping = .edge, seconds: Int = 10, maxGroups: Int = 100, maxBytes: Int = 1 << 30,
-            now: UInt64 = 0) -> TopWindow {
-    TopWindow(grouping: by, windowSeconds: seconds, maxGroups: maxGroups, maxBytes: maxBytes, now: now)
+func window(_ by: TopGrouping = .edge, seconds: Int = 10, maxGroups: Int = 100,
+            budget: TopBudget = TopBudget(limit: 1 << 30), now: UInt64 = 0) -> TopWindow {
+    TopWindow(grouping: by, windowSeconds: seconds, maxGroups: maxGroups, budget: budget, now: now)
 }
 
 func add(_ w: TopWindow, _ entries: [TestEntry], at now: UInt64) {
@@ -150,11 +150,37 @@ func labels(_ s: TopSnapshot) -> [String] { s.rows.map(TopSnapshot.label) }
     }
 
     @Test func beyondTheByteBoundNewGroupsOfASecondGoToOther() {
-        let w = window(maxBytes: 1)
+        let w = window(budget: TopBudget(limit: 1))
         add(w, [call("a", "1"), call("a", "2"), call("a", "1")], at: 0)
         let s = w.snapshot(now: second, wallMicros: 0)
         #expect(s.rows.map(\.requests) == [2, 1])
         #expect(s.rows.contains { $0.other } && s.overflowEntries == 1)
+    }
+
+    @Test func everyAggregateSharesOneBudgetAndGivesBackWhatItHeld() {
+        let budget = TopBudget(limit: 1 << 20)
+        var first: TopWindow? = window(budget: budget)
+        add(first!, (0..<20).map { call("a", "d\($0)", micros: Int64($0) * 977) }, at: 0)
+        let held = budget.usedBytes
+        #expect(held > 20 * 100 && held == first!.bytes, "groups, labels and sketches are charged: \(held)")
+        var later: TopWindow? = window(budget: budget)
+        add(later!, [call("b", "c")], at: 0)
+        #expect(budget.usedBytes == held + later!.bytes)
+        _ = first!.snapshot(now: 20 * second, wallMicros: 0)
+        #expect(first!.bytes == 0, "nothing left in the window, nothing held")
+        first = nil
+        later = nil
+        #expect(budget.usedBytes == 0)
+    }
+
+    @Test func aFullBudgetStopsNewGroupsInEveryAggregate() {
+        let budget = TopBudget(limit: 2_000)
+        let first = window(budget: budget)
+        add(first, (0..<50).map { call("a", "d\($0)") }, at: 0)
+        let other = window(budget: budget)
+        add(other, [call("b", "c"), call("b", "e")], at: 0)
+        let s = other.snapshot(now: second, wallMicros: 0)
+        #expect(s.rows.map { $0.other } == [true] && s.overflowEntries == 2)
     }
 
     @Test func pairsCarryTheOverheadOfTheirEdge() {

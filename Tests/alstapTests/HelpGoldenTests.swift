@@ -85,8 +85,8 @@ import Testing
           --top-groups <top-groups>
                                   Groups one /top aggregate keeps; beyond, entries go to its `other` row
                                   [ALSTAP_TOP_GROUPS, 10000].
-          --top-bytes <top-bytes> Bytes of per-second measures one /top aggregate keeps; beyond, new groups
-                                  go to `other` [ALSTAP_TOP_BYTES, 33554432].
+          --top-bytes <top-bytes> Bytes all /top aggregates hold together; beyond, new groups go to their
+                                  `other` rows [ALSTAP_TOP_BYTES, 67108864].
           --pair-window <pair-window>
                                   Seconds a request's half waits for its twin in `pair=1` taps
                                   [ALSTAP_PAIR_WINDOW, 2].
