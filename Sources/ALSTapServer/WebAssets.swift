@@ -1,14 +1,15 @@
 /// The web UI: static files compiled into the binary (SwiftPM `embedInCode`), served at `/`.
 ///
 /// They hold no data, so they are served without the bearer token; the page sends the token
-/// with its `/tap` requests.
+/// with its `/tap` and `/top` requests.
 enum WebAsset: Equatable {
-    case index, script, styles
+    case index, script, topScript, styles
 
     init?(path: String) {
         switch path {
         case "/", "/index.html": self = .index
         case "/ui/app.js": self = .script
+        case "/ui/top.js": self = .topScript
         case "/ui/app.css": self = .styles
         default: return nil
         }
@@ -18,6 +19,7 @@ enum WebAsset: Equatable {
         switch self {
         case .index: Self.indexResponse
         case .script: Self.scriptResponse
+        case .topScript: Self.topScriptResponse
         case .styles: Self.stylesResponse
         }
     }
@@ -32,6 +34,7 @@ enum WebAsset: Equatable {
 
     private static let indexResponse = asset(PackageResources.index_html, "text/html; charset=utf-8")
     private static let scriptResponse = asset(PackageResources.app_js, "text/javascript; charset=utf-8")
+    private static let topScriptResponse = asset(PackageResources.top_js, "text/javascript; charset=utf-8")
     private static let stylesResponse = asset(PackageResources.app_css, "text/css; charset=utf-8")
 
     private static func asset(_ bytes: [UInt8], _ contentType: String) -> HTTPResponse {

@@ -7,13 +7,15 @@ import json
 import os
 import re
 import subprocess
+import time
 import urllib.request
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
 import als
-from conftest import ROOT, Alstap, require_tool, wait_subscribers
+from conftest import ROOT, Alstap, Tap, require_tool, wait_subscribers
+from test_filters import peer_struct
 from test_pairing import DESTINATION, SOURCE, half, stream
 
 SHOTS = os.environ.get("ALSTAP_SCREENSHOTS", os.path.join(ROOT, ".build", "screenshots"))
@@ -29,8 +31,8 @@ def browser():
         browser.close()
 
 
-def open_page(browser, server, query=""):
-    page = browser.new_page(viewport={"width": 1500, "height": 820})
+def open_page(browser, server, query="", size=(1500, 820)):
+    page = browser.new_page(viewport={"width": size[0], "height": size[1]})
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     # The browser logs every non-2xx fetch (the 400 and 401 the tests provoke); anything else counts.
@@ -201,3 +203,221 @@ def test_server_sent_events(browser, alstap):
     data = [json.loads(e[len("data: "):]) for e in events[:-2]]
     assert [d["request"]["path"] for d in data] == ["/reviews/3", "/reviews/7"]
     assert errors == []
+
+
+# ---- Top and Map: /top's groups as a table and as a service map ----
+
+RATINGS = als.identifier(workload="ratings-v1", namespace="data")
+A, B, C, DETAILS = "productpage-v1.shop", "reviews-v2.books", "ratings-v1.data", "details.shop"
+# by=edge counts entries: A → B is logged by both sidecars (A outbound, B inbound), but for the
+# call that never reached B.
+EDGES = {(A, B): 15, (B, C): 6, (A, DETAILS): 4}
+REQUESTS = sum(EDGES.values())
+TOP_ROWS = "#top-table tbody tr"
+EDGE = "#map g.edge"
+
+
+def call(direction, request_id, cluster=None, peer=None, code=200):
+    """One side of a request; `peer` (workload, namespace) as Istio's peer metadata gives it."""
+    entry = half(direction, request_id, 3 if direction == "out" else 2, code=code)
+    c = entry.common_properties
+    if cluster:
+        c.upstream_cluster = f"outbound|9080||{cluster}.svc.cluster.local"
+    if peer:
+        c.filter_state_objects["upstream_peer" if direction == "out" else "downstream_peer"].CopyFrom(peer_struct(*peer))
+    if code == 503:
+        c.response_flags.upstream_connection_failure = True
+    return entry
+
+
+def chain(server, tag="c"):
+    """A → B → C with both of B's sides, and A → details (a service: no peer metadata). A's last
+    call to B fails to connect (B never sees it); B → C fails half the time."""
+    stream(server, SOURCE, [call("out", f"{tag}ab-{i}", peer=("reviews-v2", "books"), code=503 if i == 7 else 200)
+                            for i in range(8)]
+           + [call("out", f"{tag}ad-{i}", cluster="details.shop") for i in range(4)])
+    stream(server, DESTINATION, [call("in", f"{tag}ab-{i}", peer=("productpage-v1", "shop")) for i in range(7)]
+           + [call("out", f"{tag}bc-{i}", cluster="ratings.data", peer=("ratings-v1", "data"), code=503 if i % 2 else 200)
+              for i in range(6)])
+
+
+def label(identity):
+    name = identity.get("workload") or identity.get("service") or identity.get("address")
+    return f"{name}.{identity['namespace']}" if "namespace" in identity else name
+
+
+def server_edges(server, feed, requests):
+    """The newest snapshot of the test's own `/top?by=edge` once it counts `requests`, as {(source, destination): row}."""
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        snapshots = [s for s in feed.json() if s.get("type") == "top"]
+        if snapshots and snapshots[-1]["totals"]["requests"] == requests:
+            return {(label(r["source"]), label(r["destination"])): r for r in snapshots[-1]["rows"]}
+        time.sleep(0.1)
+    raise AssertionError(f"/top never counted {requests} requests: {feed.lines[-1:]}")
+
+
+def top_rows(page):
+    """The Top table as {group label: requests}."""
+    cells = page.locator(TOP_ROWS).evaluate_all("rows => rows.map(r => [r.cells[0].textContent, r.cells[1].textContent])")
+    return {group: int(requests) for group, requests in cells}
+
+
+def wait_snapshot(page):
+    """The view's own /top stream answers (its first snapshot comes after one interval)."""
+    expect(page.locator("#top-totals")).to_contain_text("requests")
+
+
+def test_top_view_table(browser):
+    server = Alstap()
+    try:
+        page, errors = open_page(browser, server, "?view=top")
+        expect(page.locator("#views button[data-view=top]")).to_have_attribute("aria-pressed", "true")
+        expect(page.locator("#live-view")).to_be_hidden()
+        feed = Tap(server, "?by=edge&interval=200ms", path="/top")
+        wait_subscribers(server, 2)
+        wait_snapshot(page)
+        chain(server)
+        edges = server_edges(server, feed, REQUESTS)
+        assert {key: row["requests"] for key, row in edges.items()} == EDGES
+        expected = {f"{s} → {d}": n for (s, d), n in EDGES.items()}
+        expect(page.locator(TOP_ROWS)).to_have_count(len(edges))
+        page.wait_for_function(f"() => document.querySelector('#top-totals').textContent.startsWith('{REQUESTS} requests')")
+        assert top_rows(page) == expected
+        first = page.locator(TOP_ROWS).first  # most requests first, as the server sends them
+        expect(first.locator("td").nth(0)).to_have_text(f"{A} → {B}")
+        expect(first.locator("td").nth(3)).to_have_text("93.33%")  # 1 of 15 failed
+        expect(first.locator("td").nth(9)).to_have_text("UF:1")
+        expect(page.locator(f"{TOP_ROWS}:nth-child(2) td").nth(0)).to_have_text(f"{B} → {C}")
+
+        # A click on a header sorts by it, largest first; a second click flips the order.
+        page.locator("#top-table th", has_text="rps").click()
+        expect(page.locator("#top-table th.sorted")).to_have_text("rps")
+        expect(page.locator(TOP_ROWS).first.locator("td").nth(1)).to_have_text("15")
+        page.locator("#top-table th", has_text="rps").click()
+        expect(page.locator(TOP_ROWS).first.locator("td").nth(1)).to_have_text("4")
+        page.locator("#top-table th", has_text="success").click()
+        expect(page.locator(TOP_ROWS).last.locator("td").nth(0)).to_have_text(f"{B} → {C}")
+
+        # The grouping is the view's: it lands in the URL and the server groups by it.
+        page.select_option("#top-by", "source")
+        expect(page).to_have_url(re.compile(r"/\?view=top&by=source$"))
+        expect(page.locator("#top-table th").first).to_have_text("source")
+        chain(server, tag="s")
+        expect(page.locator(TOP_ROWS)).to_have_count(2)
+        page.wait_for_function(f"() => document.querySelector('#top-totals').textContent.startsWith('{REQUESTS} requests')")
+        assert top_rows(page) == {A: 19, B: 6}
+        wait_subscribers(server, 2)  # the feed and the page's one stream
+        feed.close()
+        assert errors == []
+    finally:
+        server.stop()
+
+
+def test_map_view_edges_layout_and_clicks(browser):
+    server = Alstap()
+    try:
+        page, errors = open_page(browser, server, "?view=map", size=(1000, 600))
+        feed = Tap(server, "?by=edge&interval=200ms", path="/top")
+        wait_subscribers(server, 2)
+        wait_snapshot(page)
+        chain(server)
+        edges = server_edges(server, feed, REQUESTS)
+        feed.close()
+
+        # One edge per row of the server's own /top?by=edge, each named by its two ends.
+        expect(page.locator(EDGE)).to_have_count(len(edges))
+        for (source, destination), row in edges.items():
+            edge = page.locator(f'{EDGE}[data-source="{source}"][data-destination="{destination}"]')
+            expect(edge).to_have_count(1)
+            expect(edge.locator("title")).to_contain_text(f"{row['requests']} requests")
+        # Color by error rate, width by rps.
+        line = lambda s, d: page.locator(f'{EDGE}[data-source="{s}"][data-destination="{d}"] .edge-line')
+        assert line(B, C).get_attribute("stroke") == "hsl(0, 70%, 52%)"  # half failed
+        assert line(A, DETAILS).get_attribute("stroke") == "hsl(140, 70%, 52%)"
+        assert float(line(A, B).get_attribute("stroke-width")) > float(line(A, DETAILS).get_attribute("stroke-width"))
+        # Left to right by call depth: A, then B and details, then C.
+        x = lambda node: float(page.locator(f'#map g.node[data-node="{node}"] rect').get_attribute("x"))
+        assert x(A) < x(B) < x(C)
+        assert x(B) == x(DETAILS)
+        expect(page.locator("#map g.node")).to_have_count(4)
+        shot(page, "service-map.png")
+
+        # A click on an edge opens the live tap on that edge (with its recent entries).
+        page.locator(f'{EDGE}[data-source="{A}"][data-destination="{B}"]').click()
+        expect(page).to_have_url(re.compile(r"/\?workload=shop%2Fproductpage-v1&destination=workload%2Fbooks%2Freviews-v2$"))
+        expect(page.locator("#live-view")).to_be_visible()
+        expect(page.locator("#map-view")).to_be_hidden()
+        expect(page.locator(ROWS)).to_have_count(15)
+        assert set(page.locator(f"{ROWS} td:nth-child(3)").all_text_contents()) == {f"{A} → {B}"}
+
+        # A click on a node opens the tap on it: a workload on either side, a service as destination.
+        for node, query, count in [(C, r"workload=data%2Fratings-v1", 12), (DETAILS, r"destination=workload%2Fshop%2Fdetails", 12)]:
+            page.fill("input[name=workload]", "")
+            page.fill("input[name=destination]", "")
+            page.click("#views button[data-view=map]")
+            expect(page).to_have_url(re.compile(r"/\?view=map$"))
+            wait_snapshot(page)
+            chain(server, tag=node[:3])
+            page.locator(f'#map g.node[data-node="{node}"]').click()
+            expect(page).to_have_url(re.compile(rf"/\?{query}$"))
+            expect(page.locator(ROWS)).to_have_count(count)
+        wait_subscribers(server, 1)  # each switch closed the stream of the view it left
+        assert errors == []
+    finally:
+        server.stop()
+
+
+def test_map_layout_survives_a_cycle(browser):
+    """A calls B, B calls A and itself: the layout ends (the edges that close a cycle do not count)
+    and puts them in two columns."""
+    server = Alstap()
+    try:
+        page, errors = open_page(browser, server, "?view=map")
+        wait_subscribers(server, 1)
+        wait_snapshot(page)
+        stream(server, SOURCE, [call("out", f"ab-{i}", peer=("reviews-v2", "books")) for i in range(3)])
+        stream(server, DESTINATION, [call("out", f"ba-{i}", cluster="productpage.shop", peer=("productpage-v1", "shop"))
+                                     for i in range(2)]
+               + [call("out", f"bb-{i}", cluster="reviews.books", peer=("reviews-v2", "books")) for i in range(2)])
+        expect(page.locator(EDGE)).to_have_count(3)  # A → B, B → A, B → B
+        expect(page.locator("#map g.node")).to_have_count(2)
+        x = lambda node: float(page.locator(f'#map g.node[data-node="{node}"] rect').get_attribute("x"))
+        assert x(A) != x(B)
+        assert errors == []
+    finally:
+        server.stop()
+
+
+NO_ELEMENTS_IN = "selector => [...document.querySelectorAll(selector)].every(e => e.children.length === 0)"
+
+
+def test_hostile_names_are_text(browser):
+    hostile = "<img src=x onerror=alert(1)>"
+    server = Alstap()
+    try:
+        page, errors = open_page(browser, server, "?view=top")
+        dialogs = []
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        wait_subscribers(server, 1)
+        wait_snapshot(page)
+        evil = als.identifier(workload=hostile, namespace="evil")
+        send = lambda tag: stream(server, evil, [call("out", f"{tag}-{i}", cluster="ratings.data") for i in range(3)])
+        send("t")
+        expect(page.locator(TOP_ROWS)).to_have_count(1)
+        expect(page.locator(TOP_ROWS).first.locator("td").first).to_have_text(f"{hostile}.evil → ratings.data")
+        assert page.evaluate(NO_ELEMENTS_IN, "#top-table td")
+
+        page.click("#views button[data-view=map]")
+        wait_snapshot(page)
+        send("m")
+        node = page.locator("#map g.node.workload")
+        expect(node.locator(".node-name")).to_have_text(hostile[:21] + "…")
+        assert node.get_attribute("data-node") == f"{hostile}.evil"
+        expect(page.locator(EDGE)).to_have_attribute("data-source", f"{hostile}.evil")
+        assert page.evaluate(NO_ELEMENTS_IN, "#map text, #map title")
+        assert page.evaluate("document.querySelectorAll('img').length") == 0
+        page.wait_for_timeout(300)  # an onerror handler would have run by now
+        assert dialogs == [] and errors == []
+    finally:
+        server.stop()

@@ -3,7 +3,8 @@
 // (a virtual list: the page does the same work at 10 entries/s and at 10 000). At thousands of
 // entries per second most lines are never shown (nobody reads 10 000 rows a second): they are
 // counted, and only the lines that reach the list are parsed. Every value from an access log is
-// set as text, never as HTML.
+// set as text, never as HTML. The Top and Map views (top.js) read /top the same way, with the
+// same filters; one stream is open at a time, the current view's.
 "use strict";
 
 const MAX_ROWS = 1000;
@@ -14,14 +15,19 @@ const ROWS_PER_RENDER = 250;   // ...each adding at most this many records (the 
 const ROW_PX = 20;             // every row's height (app.css), so the rows in view are known
 const FORM_FIELDS = ["ns", "workload", "pod", "destination", "method", "code", "path", "direction",
                      "min_duration", "flags", "pair"];
+const VIEWS = ["live", "top", "map"];
+const TOP_ROWS = 200;          // groups asked of /top (most requests first)
+const TAP_ONLY = ["last", "max_rps", "follow"];  // /tap parameters a /top view does not pass on
 
 const $ = (id) => document.getElementById(id);
 const form = $("filters");
 const tbody = document.querySelector("#entries tbody");
 const scroller = document.querySelector(".table-wrap");
 const sizer = $("sizer");
+const topBy = $("top-by");
+const topWindow = $("top-window");
 
-let controller = null;         // aborts the current /tap request
+let controller = null;         // aborts the current stream (/tap or /top)
 let reconnectTimer = null;
 let paused = false;
 let incoming = [];             // lines received since the last render (the newest ROWS_PER_RENDER kept)
@@ -31,6 +37,7 @@ let selected = null;           // the record whose details are open
 let records = [];              // newest first, at most MAX_ROWS
 const counts = { received: 0, lost: 0, held: 0 };
 let extraParams = new URLSearchParams();  // URL parameters the form has no field for (kept as they are)
+let view = "live";
 
 // ---- filters <-> URL ----
 
@@ -38,6 +45,9 @@ function loadFiltersFromURL() {
   const params = new URLSearchParams(location.search);
   extraParams = new URLSearchParams();
   for (const [name, value] of params) {
+    if (name === "view") { view = VIEWS.includes(value) ? value : "live"; continue; }
+    if (name === "by") { choose(topBy, value); continue; }
+    if (name === "window") { choose(topWindow, value); continue; }
     if (!FORM_FIELDS.includes(name)) { extraParams.append(name, value); continue; }
     const field = form.elements[name];
     if (field.type === "checkbox") field.checked = value === "1" || value === "true";
@@ -57,27 +67,78 @@ function filterParams() {
   return params;
 }
 
+/** Selects `value` when the select offers it (a URL may say anything). */
+function choose(select, value) {
+  if ([...select.options].some((option) => option.value === value)) select.value = value;
+}
+
+/** The page's own URL: the view and its settings (defaults left out), then the filters. */
+function pageParams(filters) {
+  const params = new URLSearchParams();
+  if (view !== "live") params.set("view", view);
+  if (view === "top" && topBy.value !== "edge") params.set("by", topBy.value);
+  if (view !== "live" && topWindow.value !== "10s") params.set("window", topWindow.value);
+  for (const [name, value] of filters) params.append(name, value);
+  return params;
+}
+
+function tapParams(filters, withHistory) {
+  const params = new URLSearchParams(filters);
+  params.set("format", "json");
+  // Replay gives single entries, so a pair view starts live.
+  if (withHistory && !params.has("pair") && !params.has("last")) params.set("last", String(HISTORY));
+  return params;
+}
+
+/** /top takes /tap's filters; the map always shows edges. */
+function topParams(filters) {
+  const params = new URLSearchParams(filters);
+  for (const name of TAP_ONLY) params.delete(name);
+  params.set("by", view === "map" ? "edge" : topBy.value);
+  params.set("window", topWindow.value);
+  params.set("limit", String(TOP_ROWS));
+  params.set("format", "json");
+  return params;
+}
+
+/**
+ * Opens the live tap on one group of Top or Map: the group's parameters replace the same ones
+ * in the filter bar; the others stay, as the group was counted under them too.
+ */
+function openTap(filter) {
+  for (const [name, value] of filter) {
+    if (FORM_FIELDS.includes(name)) form.elements[name].value = value;
+    else extraParams.set(name, value);
+  }
+  showView("live");
+  connect(true);
+}
+
 // ---- the stream ----
 
 function token() { return sessionStorage.getItem("alstap-token"); }
 
-/** Opens the stream; `withHistory` first asks for the most recent matching entries. */
-async function connect(withHistory = false) {
+/** Opens the current view's stream; `withHistory`: the live tap first asks for recent entries. */
+function connect(withHistory = false) {
+  const filters = filterParams();
+  const pageQuery = pageParams(filters);
+  history.replaceState(null, "", pageQuery.toString() ? "?" + pageQuery : location.pathname);
+  if (view === "live") openStream("/tap", tapParams(filters, withHistory), receive);
+  else openStream("/top", topParams(filters), receiveSnapshot);
+}
+
+/** Reads NDJSON from `path`, each line to `onLine` (true: the server's shutdown notice). */
+async function openStream(path, params, onLine) {
   clearTimeout(reconnectTimer);
   if (controller) controller.abort();
   controller = new AbortController();
   const signal = controller.signal;
-  const params = filterParams();
-  history.replaceState(null, "", params.toString() ? "?" + params : location.pathname);
-  params.set("format", "json");
-  // Replay gives single entries, so a pair view starts live.
-  if (withHistory && !params.has("pair") && !params.has("last")) params.set("last", String(HISTORY));
   showError("");
   setStatus("connecting", "");
   const headers = token() ? { Authorization: "Bearer " + token() } : {};
   let response;
   try {
-    response = await fetch("/tap?" + params, { headers, signal, cache: "no-store" });
+    response = await fetch(path + "?" + params, { headers, signal, cache: "no-store" });
   } catch (error) {
     if (!signal.aborted) retryLater("unreachable");
     return;
@@ -105,7 +166,8 @@ async function connect(withHistory = false) {
       if (done) break;
       const lines = (partial + value).split("\n");
       partial = lines.pop();  // the start of a line the next read completes
-      for (const line of lines) if (line) shutdown = receive(line) || shutdown;
+      // A line read before a view switch aborted the stream belongs to the old view.
+      for (const line of lines) if (line && !signal.aborted) shutdown = onLine(line) || shutdown;
     }
   } catch (error) {
     if (signal.aborted) return;
@@ -132,6 +194,17 @@ function receive(line) {
   incoming.push(line);
   if (incoming.length > 2 * ROWS_PER_RENDER) incoming = incoming.slice(-ROWS_PER_RENDER);
   scheduleFrame();
+  return false;
+}
+
+/** Handles one /top line: a snapshot for the view, or the shutdown notice (true). */
+function receiveSnapshot(line) {
+  const record = JSON.parse(line);
+  if (record.type === "shutdown") return true;
+  if (record.type !== "top") return false;
+  showTotals(record);
+  if (view === "map") renderMap(record);
+  else renderTop(record);
   return false;
 }
 
@@ -383,9 +456,40 @@ function showError(message) {
   $("error").hidden = !message;
 }
 
+/** Shows one view (Live, Top or Map) and its controls; the caller opens its stream. */
+function showView(name) {
+  view = name;
+  for (const button of $("views").querySelectorAll("button")) {
+    button.setAttribute("aria-pressed", String(button.dataset.view === view));
+  }
+  $("live-view").hidden = view !== "live";
+  $("live-bar").hidden = view !== "live";
+  $("top-bar").hidden = view === "live";
+  $("top-by-label").hidden = view !== "top";
+  $("top-view").hidden = view !== "top";
+  $("map-view").hidden = view !== "map";
+  clearTable();
+  clearTopViews();
+}
+
+$("views").addEventListener("click", (event) => {
+  const button = event.target.closest("button");
+  if (!button || button.dataset.view === view) return;
+  showView(button.dataset.view);
+  connect(true);
+});
+
+for (const select of [topBy, topWindow]) {
+  select.addEventListener("change", () => {
+    clearTopViews();
+    connect();
+  });
+}
+
 form.addEventListener("submit", (event) => {
   event.preventDefault();
   clearTable();
+  clearTopViews();
   connect(true);
 });
 
@@ -429,4 +533,5 @@ $("close-details").addEventListener("click", () => {
 });
 
 loadFiltersFromURL();
+showView(view);
 connect(true);
