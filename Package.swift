@@ -83,7 +83,7 @@ let package = Package(
         .executableTarget(name: "FuzzNotice", dependencies: ["ALSTapFormats", "ALSTapALS", "FuzzReplay"],
                           swiftSettings: swiftSettings),
         .executableTarget(name: "FuzzHTTP2", dependencies: ["ALSTapHTTP2", "FuzzReplay"], swiftSettings: swiftSettings),
-        .executableTarget(name: "alstap-microbench", dependencies: ["ALSTapALS", "ALSTapSystem"],
+        .executableTarget(name: "alstap-microbench", dependencies: ["ALSTapALS", "ALSTapSystem", "ALSTapAggregate", "ALSTapFilter"],
                           swiftSettings: swiftSettings),
 
         // Synthetic batches (entries with chosen facts) for the tests of the logic above the decoder.

@@ -41,8 +41,9 @@ public struct LatencySketch: Equatable, Sendable {
         add(bucket: Self.bucket(micros: micros), weight: 1)
     }
 
+    /// Adds one duration already turned into its bucket (`bucket(micros:)`, computed once per entry).
     @inline(__always)
-    private mutating func add(bucket: Int, weight: UInt32) {
+    mutating func add(bucket: Int, weight: UInt32 = 1) {
         if counts.isEmpty {
             offset = bucket
             counts = [weight]

@@ -1,16 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ALSTapALS
 import ALSTapFilter
 import ALSTapFormats
 import ALSTapMetrics
-
-/// A group's bytes as a dictionary key, hashed in one call (not byte by byte).
-struct GroupKey: Hashable {
-    var bytes: [UInt8]
-
-    func hash(into hasher: inout Hasher) {
-        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
-    }
-}
 
 /// What a group (or one second of it) adds up.
 struct Measures {
@@ -33,9 +27,12 @@ struct Measures {
         bytesSent &+= other.bytesSent
         latency.add(other.latency)
         overhead.add(other.overhead)
+        maxMicros = max(maxMicros, other.maxMicros)
+        maxOverheadMicros = max(maxOverheadMicros, other.maxOverheadMicros)
         for (flag, count) in other.flags { flags[flag, default: 0] += count }
     }
 
+    /// Takes out a second that leaves the window (maxima are recomputed from the seconds left).
     mutating func subtract(_ other: Measures) {
         requests -= other.requests
         errors -= other.errors
@@ -51,31 +48,18 @@ struct Measures {
 
     /// Memory the sketches hold, for the aggregate's byte bound.
     var bytes: Int { MemoryLayout<Measures>.stride + latency.bytes + overhead.bytes + flags.count * 16 }
-}
 
-/// One entry's contribution, computed once and added to its group's second.
-struct Sample {
-    var error = false
-    var bytesReceived: UInt64 = 0
-    var bytesSent: UInt64 = 0
-    var durationMicros: Int64 = -1
-    var overheadMicros: Int64?
-    var flags: UInt32 = 0
-}
-
-extension Measures {
     mutating func add(_ sample: Sample) {
         requests += 1
         if sample.error { errors += 1 }
         bytesReceived &+= sample.bytesReceived
         bytesSent &+= sample.bytesSent
         if sample.durationMicros >= 0 {
-            latency.add(micros: sample.durationMicros)
+            latency.add(bucket: sample.latencyBucket)
             maxMicros = max(maxMicros, sample.durationMicros)
         }
         if let overhead = sample.overheadMicros {
-            // A sketch holds durations; an overhead below zero (clock or rounding) counts as 0.
-            self.overhead.add(micros: max(0, overhead))
+            self.overhead.add(bucket: sample.overheadBucket)
             maxOverheadMicros = max(maxOverheadMicros, overhead)
         }
         var bits = sample.flags
@@ -85,6 +69,19 @@ extension Measures {
             bits &= bits - 1
         }
     }
+}
+
+/// One entry's contribution, computed once (its sketch buckets too) and added to its group's
+/// second and to the group's totals.
+struct Sample {
+    var error = false
+    var bytesReceived: UInt64 = 0
+    var bytesSent: UInt64 = 0
+    var durationMicros: Int64 = -1
+    var latencyBucket = 0
+    var overheadMicros: Int64?
+    var overheadBucket = 0
+    var flags: UInt32 = 0
 }
 
 /// The bytes every `/top` aggregate of the process may hold together (shared across loops).
@@ -101,10 +98,11 @@ public final class TopBudget: Sendable {
 
 /// Exact counts over a sliding window of whole seconds, by group, with percentiles from
 /// `LatencySketch`es: the logic of `/top`, with no I/O and no clock of its own (every call
-/// says what time it is, in monotonic nanoseconds).
+/// says what time it is, in monotonic nanoseconds, never going back).
 ///
-/// Each second of the window keeps what each group added in it; a group's running totals are
-/// the sum of its seconds, so a snapshot reads totals rather than adding seconds up, and a
+/// Each second of the window keeps what each group added in it (an array: a group knows its
+/// place in the current second, so an entry costs no lookup there); a group's running totals
+/// are the sum of its seconds, so a snapshot reads totals rather than adding seconds up, and a
 /// second leaving the window is subtracted. A group with nothing left in the window is freed.
 /// Bounds: `maxGroups` groups, and the `budget` all aggregates share (groups, their labels and
 /// per-second measures); beyond either, new groups (and groups new to a second) go to one
@@ -117,28 +115,39 @@ public final class TopWindow {
     /// Longest bytes kept of one label part (a path, an authority); longer is cut.
     public static let maxLabelBytes = 256
 
+    /// What names a group (read when it is made, freed and shown).
     private struct Group {
-        let key: GroupKey
+        let key: [UInt8]
+        let hash: UInt64
         let row: TopRow
+    }
+
+    /// What every entry of a group touches, in an array of its own: reading it copies no labels.
+    private struct GroupState {
         var totals = Measures()
         /// Seconds of the window holding something of this group.
         var seconds = 0
+        /// The newest second it has measures in, and their place in that second's arrays.
+        var currentSecond: Int64 = -1
+        var currentPosition = 0
     }
 
     private struct Second {
         var second: Int64 = -1
-        var groups: [Int32: Measures] = [:]
-        var totals = Measures()
+        var groups: [Int32] = []
+        var measures: [Measures] = []
         var bytes = 0
     }
 
-    private var index: [GroupKey: Int32] = [:]
+    private var index = GroupTable()
     private var groups: [Group?] = []
+    /// By group id, as `groups`.
+    private var states: [GroupState] = []
     private var freeSlots: [Int32] = []
     private var otherSlot: Int32?
     private var seconds: [Second]
-    private var totals = Measures()
-    private var scratch: [UInt8] = []
+    /// The key of the entry being added.
+    private let scratch = ByteWriter(capacity: 1024)
     /// Bytes the groups and the seconds' measures hold (charged to `budget` as they change).
     public private(set) var bytes = 0 {
         didSet { budget.charge(bytes - oldValue) }
@@ -166,6 +175,7 @@ public final class TopWindow {
         let f = table.facts[i * table.stride]
         var sample = Sample()
         sample.durationMicros = f.durationMicros
+        if f.durationMicros >= 0 { sample.latencyBucket = LatencySketch.bucket(micros: f.durationMicros) }
         sample.flags = f.flags
         sample.error = f.code >= 500 || (f.code == 0 && f.flags != 0)
         sample.bytesReceived = f.bytesReceived
@@ -174,106 +184,127 @@ public final class TopWindow {
             let inbound = table.facts[i * 2 + 1]
             if f.direction == .outbound && inbound.direction == .inbound && f.durationMicros >= 0
                 && inbound.durationMicros >= 0 {
-                sample.overheadMicros = f.durationMicros - inbound.durationMicros
+                let overhead = f.durationMicros - inbound.durationMicros
+                sample.overheadMicros = overhead
+                // A sketch holds durations; an overhead below zero (clock or rounding) counts as 0.
+                sample.overheadBucket = LatencySketch.bucket(micros: max(0, overhead))
             }
         }
-        add(sample, key: { writeKey(f, table) }, label: { label(f, table) }, now: now)
+        scratch.removeAll()
+        writeKey(f, table)
+        add(sample, label: { label(f, table) }, now: now)
     }
 
-    private func add(_ sample: Sample, key: () -> Void, label: () -> TopRow, now: UInt64) {
+    private func add(_ sample: Sample, label: () -> TopRow, now: UInt64) {
         let second = Int64(now / 1_000_000_000)
         let slot = Int(second % Int64(windowSeconds))
         if seconds[slot].second != second { expire(slot, becoming: second) }
-        scratch.removeAll(keepingCapacity: true)
-        key()
-        let group = lookup(label: label, slot: slot)
-        let before = seconds[slot].groups[group]?.bytes ?? 0
-        if before == 0 { groups[Int(group)]!.seconds += 1 }
-        seconds[slot].groups[group, default: Measures()].add(sample)
-        let after = seconds[slot].groups[group]!.bytes
-        if after != before {
-            seconds[slot].bytes += after - before
-            bytes += after - before
+        let id = lookup(label: label, second: second)
+        let position: Int
+        let before: Int
+        if states[Int(id)].currentSecond == second {
+            position = states[Int(id)].currentPosition
+            before = seconds[slot].measures[position].bytes
+        } else {
+            position = seconds[slot].measures.count
+            seconds[slot].groups.append(id)
+            seconds[slot].measures.append(Measures())
+            states[Int(id)].currentSecond = second
+            states[Int(id)].currentPosition = position
+            states[Int(id)].seconds += 1
+            before = 0
         }
-        seconds[slot].totals.add(sample)
-        let totalsBefore = groups[Int(group)]!.totals.latency.bytes + groups[Int(group)]!.totals.overhead.bytes
-        groups[Int(group)]!.totals.add(sample)
-        let totalsAfter = groups[Int(group)]!.totals.latency.bytes + groups[Int(group)]!.totals.overhead.bytes
-        if totalsAfter != totalsBefore { bytes += totalsAfter - totalsBefore }
-        totals.add(sample)
+        seconds[slot].measures[position].add(sample)
+        var delta = seconds[slot].measures[position].bytes - before
+        seconds[slot].bytes += delta
+        let sketches = states[Int(id)].totals.latency.bytes + states[Int(id)].totals.overhead.bytes
+        states[Int(id)].totals.add(sample)
+        delta += states[Int(id)].totals.latency.bytes + states[Int(id)].totals.overhead.bytes - sketches
+        if delta != 0 { bytes += delta }
     }
 
-    /// The entry's group; `other` (counted) for a new group beyond the group bound, and for a
-    /// group not yet in this second beyond the byte bound.
-    private func lookup(label: () -> TopRow, slot: Int) -> Int32 {
+    /// The entry's group (its key is in `scratch`); `other` (counted) for a new group beyond the
+    /// group bound, and for a group not yet in this second beyond the byte bound.
+    private func lookup(label: () -> TopRow, second: Int64) -> Int32 {
         let overBytes = budget.isExhausted
-        if let found = index[GroupKey(bytes: scratch)] {
-            guard overBytes && seconds[slot].groups[found] == nil else { return found }
+        let key = scratch.bytes
+        let hash = GroupTable.hash(key)
+        let found = index.find(hash: hash) { id in
+            groups[Int(id)]!.key.withUnsafeBytes { $0.count == key.count && memcmp($0.baseAddress!, key.baseAddress!, key.count) == 0 }
+        }
+        if let found {
+            guard overBytes && states[Int(found)].currentSecond != second else { return found }
         } else if !overBytes && groupCount < maxGroups {
-            let key = GroupKey(bytes: scratch)
-            let group = Group(key: key, row: label())
+            let group = Group(key: Array(key), hash: hash, row: label())
             let id = allocate(group)
-            index[key] = id
+            index.insert(id, hash: hash)
             bytes += Self.bytes(of: group)
             return id
         }
         overflowEntries += 1
-        return other(slot: slot)
+        return other()
     }
 
-    private func other(slot: Int) -> Int32 {
+    private func other() -> Int32 {
         if let otherSlot { return otherSlot }
         var row = TopRow()
         row.other = true
-        let group = Group(key: GroupKey(bytes: []), row: row)
+        let group = Group(key: [], hash: 0, row: row)
         let id = allocate(group)
         otherSlot = id
         bytes += Self.bytes(of: group)
         return id
     }
 
-    /// What a group holds besides its seconds: its slot, key and labels, its index entry, and
-    /// its running totals' sketches (charged as they grow, with its seconds').
+    /// What a group holds besides its seconds: its slot, key and labels, its index entry (its
+    /// running totals' sketches are charged as they grow).
     private static func bytes(of group: Group) -> Int {
         let row = group.row
-        let labels = [row.source, row.destination, row.reporter].reduce(0) { $0 + ($1.map { $0.name.count + $0.namespace.count + 64 } ?? 0) }
-            + (row.authority?.count ?? 0) + (row.route?.count ?? 0) + (row.method?.utf8.count ?? 0)
-        return MemoryLayout<Group?>.stride + 2 * group.key.bytes.count + labels + 96
+        let identities = [row.source, row.destination, row.reporter].reduce(0) {
+            $0 + ($1.map { $0.name.count + $0.namespace.count + 64 } ?? 0)
+        }
+        let labels = identities + (row.authority?.count ?? 0) + (row.route?.count ?? 0) + (row.method?.utf8.count ?? 0)
+        return MemoryLayout<Group?>.stride + MemoryLayout<GroupState>.stride + group.key.count + labels + 96
     }
 
     private func allocate(_ group: Group) -> Int32 {
         if let free = freeSlots.popLast() {
             groups[Int(free)] = group
+            states[Int(free)] = GroupState()
             return free
         }
         groups.append(group)
+        states.append(GroupState())
         return Int32(groups.count - 1)
     }
 
-    /// Empties `slot` for `second`: what it held leaves the totals; groups left empty are freed.
+    /// Empties `slot` for `second`: what it held leaves the groups' totals; groups left empty are freed.
     private func expire(_ slot: Int, becoming second: Int64) {
         let old = seconds[slot]
         seconds[slot] = Second(second: second)
-        bytes -= old.bytes
-        totals.subtract(old.totals)
-        for (id, measures) in old.groups {
-            let sketches = groups[Int(id)]!.totals.latency.bytes + groups[Int(id)]!.totals.overhead.bytes
-            groups[Int(id)]!.totals.subtract(measures)
-            bytes += groups[Int(id)]!.totals.latency.bytes + groups[Int(id)]!.totals.overhead.bytes - sketches
-            groups[Int(id)]!.seconds -= 1
-            if groups[Int(id)]!.seconds == 0 { free(id) }
+        var delta = -old.bytes
+        for (id, measures) in zip(old.groups, old.measures) {
+            let sketches = states[Int(id)].totals.latency.bytes + states[Int(id)].totals.overhead.bytes
+            states[Int(id)].totals.subtract(measures)
+            delta += states[Int(id)].totals.latency.bytes + states[Int(id)].totals.overhead.bytes - sketches
+            states[Int(id)].seconds -= 1
+            if states[Int(id)].seconds == 0 { delta -= free(id) }
         }
+        if delta != 0 { bytes += delta }
     }
 
-    private func free(_ id: Int32) {
-        bytes -= Self.bytes(of: groups[Int(id)]!)
+    /// Frees a group; returns the bytes it held.
+    private func free(_ id: Int32) -> Int {
+        let held = Self.bytes(of: groups[Int(id)]!)
         if id == otherSlot {
             otherSlot = nil
         } else {
-            index[groups[Int(id)]!.key] = nil
+            index.remove(id, hash: groups[Int(id)]!.hash)
         }
         groups[Int(id)] = nil
+        states[Int(id)] = GroupState()
         freeSlots.append(id)
+        return held
     }
 
     /// Seconds that have left the window by `now` are expired (before a snapshot).
@@ -290,23 +321,23 @@ public final class TopWindow {
     public func snapshot(now: UInt64, wallMicros: Int64, limit: Int = 0, lostEntries: Int = 0) -> TopSnapshot {
         advance(now: now)
         let covered = coveredSeconds(now: now)
+        // Maxima cannot be subtracted: the window's are the largest of its seconds'.
         var maxima: [Int32: (latency: Int64, overhead: Int64)] = [:]
-        var totalMax: Int64 = -1
-        var totalOverheadMax = Int64.min
         for second in seconds where second.second >= 0 {
-            totalMax = max(totalMax, second.totals.maxMicros)
-            totalOverheadMax = max(totalOverheadMax, second.totals.maxOverheadMicros)
-            for (id, measures) in second.groups {
+            for (id, measures) in zip(second.groups, second.measures) {
                 let held = maxima[id] ?? (-1, Int64.min)
                 maxima[id] = (max(held.latency, measures.maxMicros), max(held.overhead, measures.maxOverheadMicros))
             }
         }
         var rows: [TopRow] = []
         rows.reserveCapacity(groupCount)
+        var totals = Measures()
         for (id, group) in groups.enumerated() {
             guard let group else { continue }
-            let held = maxima[Int32(id)] ?? (-1, Int64.min)
-            rows.append(Self.row(group.row, group.totals, maxMicros: held.latency, maxOverhead: held.overhead, covered: covered))
+            var measures = states[id].totals
+            (measures.maxMicros, measures.maxOverheadMicros) = maxima[Int32(id)] ?? (-1, Int64.min)
+            totals.add(measures)
+            rows.append(Self.row(group.row, measures, covered: covered))
         }
         rows.sort { a, b in
             if a.requests != b.requests { return a.requests > b.requests }
@@ -316,8 +347,7 @@ public final class TopWindow {
         let groupCount = rows.count
         if limit > 0 && rows.count > limit { rows.removeLast(rows.count - limit) }
         return TopSnapshot(timeMicros: wallMicros, by: grouping.rawValue, windowSeconds: windowSeconds,
-                           coveredSeconds: covered,
-                           totals: Self.row(TopRow(), totals, maxMicros: totalMax, maxOverhead: totalOverheadMax, covered: covered),
+                           coveredSeconds: covered, totals: Self.row(TopRow(), totals, covered: covered),
                            rows: rows, groups: groupCount, overflowEntries: overflowEntries, lostEntries: lostEntries)
     }
 
@@ -330,15 +360,15 @@ public final class TopWindow {
         return max(0.001, min(span, age))
     }
 
-    private static func row(_ label: TopRow, _ m: Measures, maxMicros: Int64, maxOverhead: Int64, covered: Double) -> TopRow {
+    private static func row(_ label: TopRow, _ m: Measures, covered: Double) -> TopRow {
         var row = label
         row.requests = m.requests
         row.errors = m.errors
         row.rps = Double(m.requests) / covered
         row.bytesReceived = m.bytesReceived
         row.bytesSent = m.bytesSent
-        row.latencyMs = percentiles(m.latency, max: maxMicros)
-        if !m.overhead.isEmpty { row.overheadMs = percentiles(m.overhead, max: max(0, maxOverhead)) }
+        row.latencyMs = percentiles(m.latency, max: m.maxMicros)
+        if !m.overhead.isEmpty { row.overheadMs = percentiles(m.overhead, max: max(0, m.maxOverheadMicros)) }
         row.flags = m.flags.sorted { $0.key < $1.key }.map { (ResponseFlagCodes.code(fieldNumber: Int($0.key)) ?? "?", $0.value) }
         return row
     }
@@ -398,10 +428,10 @@ public final class TopWindow {
 
     /// A length-prefixed part (so that no two different labels make the same key), cut at `maxLabelBytes`.
     private func writePart(_ bytes: UnsafeRawBufferPointer) {
-        let cut = UnsafeRawBufferPointer(rebasing: bytes[0..<min(bytes.count, Self.maxLabelBytes)])
-        scratch.append(UInt8(cut.count & 0xff))
-        scratch.append(UInt8(cut.count >> 8))
-        scratch.append(contentsOf: cut)
+        let count = min(bytes.count, Self.maxLabelBytes)
+        scratch.append(UInt8(count & 0xff))
+        scratch.append(UInt8(count >> 8))
+        if count > 0 { scratch.appendShort(bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), count: count) }
     }
 
     private func writePart(_ bytes: [UInt8]) {

@@ -2,16 +2,23 @@
 // on a gRPC request body made by scripts/bench (realistic Istio entries). Run by scripts/bench.
 //   alstap-microbench BODY_FILE [SECONDS_PER_CASE]
 //   alstap-microbench BODY_FILE --passes N CASE    (fixed work, for callgrind: CASE is decode,
-//                                                   json, text, json+text or json+facts)
+//                                                   json, text, json+text, json+facts, facts or top)
+// `top` is what a `/top?by=route` aggregate adds: the measures, and counting into a TopWindow.
+import ALSTapAggregate
 import ALSTapALS
+import ALSTapFilter
 import ALSTapSystem
 import Foundation
 
 @main
 enum MicroBench {
-    /// Name, formats, and whether filter facts are computed (as when any subscriber filters).
-    static let cases: [(String, FormatSet, Bool)] = [("decode", [], false), ("json", .json, false), ("text", .text, false),
-                                                     ("json+text", [.json, .text], false), ("json+facts", .json, true)]
+    /// Name, formats, the facts computed (filter facts as when any subscriber filters), and
+    /// whether a `/top?by=route` window counts every entry.
+    static let cases: [(String, FormatSet, FactsNeed, Bool)] = [
+        ("decode", [], .none, false), ("json", .json, .none, false), ("text", .text, .none, false),
+        ("json+text", [.json, .text], .none, false), ("json+facts", .json, .filters, false),
+        ("facts", [], .filters, false), ("top", [], .aggregates, true),
+    ]
 
     static func main() throws {
         let arguments = CommandLine.arguments
@@ -23,15 +30,16 @@ enum MicroBench {
         let messages = split(body)
         if arguments.count == 5, arguments[2] == "--passes", let passes = Int(arguments[3]),
            let selected = cases.first(where: { $0.0 == arguments[4] }) {
-            let (entries, _) = decodeAll(messages, formats: selected.1, facts: selected.2, passes: passes, until: nil)
+            let (entries, _) = decodeAll(messages, formats: selected.1, facts: selected.2, top: selected.3, passes: passes,
+                                         until: nil)
             print("\(entries) entries decoded")
             return
         }
         let seconds = arguments.count > 2 ? Double(arguments[2]) ?? 2 : 2
         print("messages: \(messages.count), bytes/message: \(body.count / max(1, messages.count))")
-        for (name, formats, facts) in cases {
+        for (name, formats, facts, top) in cases {
             let start = monotonicNanos()
-            let (entries, outputBytes) = decodeAll(messages, formats: formats, facts: facts, passes: .max,
+            let (entries, outputBytes) = decodeAll(messages, formats: formats, facts: facts, top: top, passes: .max,
                                                    until: start + UInt64(seconds * 1e9))
             let perEntry = Double(monotonicNanos() - start) / Double(entries)
             print(String(format: "%-10@ %8.1f ns/entry %10.0f entries/s %6.0f output bytes/entry", name as NSString,
@@ -52,9 +60,11 @@ enum MicroBench {
     }
 
     /// Decodes every message `passes` times (or until the deadline); returns entries and output bytes.
-    static func decodeAll(_ messages: [[UInt8]], formats: FormatSet, facts: Bool, passes: Int, until deadline: UInt64?)
-        -> (entries: Int, outputBytes: Int) {
+    static func decodeAll(_ messages: [[UInt8]], formats: FormatSet, facts: FactsNeed, top: Bool, passes: Int,
+                          until deadline: UInt64?) -> (entries: Int, outputBytes: Int) {
         let decoder = ALSDecoder()
+        let window = top ? TopWindow(grouping: .route, windowSeconds: 10, maxGroups: 10_000,
+                                     budget: TopBudget(limit: 1 << 30), now: 0) : nil
         var reporter = Reporter()
         var entries = 0
         var outputBytes = 0
@@ -62,8 +72,12 @@ enum MicroBench {
         while pass < passes, deadline.map({ monotonicNanos() < $0 }) ?? true {
             for message in messages {
                 message.withUnsafeBytes { bytes in
-                    let batch = try! decoder.decode(bytes, reporter: &reporter, formats: formats, facts: facts ? .filters : .none,
+                    let batch = try! decoder.decode(bytes, reporter: &reporter, formats: formats, facts: facts,
                                                        decodedAtNanos: 0)
+                    if let window, let table = batch.facts {
+                        // 200 000 entries a second of simulated time: the window slides as it would.
+                        for i in 0..<batch.entryCount { window.add(record: i, of: table, now: UInt64(entries + i) * 5_000) }
+                    }
                     entries += batch.entryCount
                     outputBytes += (batch.json?.bytes.count ?? 0) + (batch.text?.bytes.count ?? 0)
                 }

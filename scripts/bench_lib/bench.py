@@ -406,6 +406,15 @@ def instructions(body, entries_per_request):
     decoded = int(out.split()[0])
     record("instructions: decode + JSON", f"{total(micro_profile) / decoded:,.0f} /entry", "-", True,
            f"callgrind, alstap-microbench --passes 1 json ({decoded} entries)")
+    per_entry = {}
+    for case in ("facts", "top"):
+        profile = os.path.join(WORK, f"callgrind.{case}")
+        out = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={profile}", stripped(MICRO),
+                              body, "--passes", "1", case], capture_output=True, text=True, timeout=600, check=True).stdout
+        per_entry[case] = total(profile) / int(out.split()[0])
+    record("instructions: a /top by=route aggregate", f"{per_entry['top'] - per_entry['facts']:,.0f} /entry", "-", True,
+           f"callgrind, alstap-microbench top ({per_entry['top']:,.0f}: decode, the measures and counting) less "
+           f"facts ({per_entry['facts']:,.0f}: decode and filter facts)")
     server_profile = os.path.join(WORK, "callgrind.server")
     requests = 5
     _, exact, _ = fanout_once(body, entries_per_request, requests, 100, 1, True, server_binary=stripped(ALSTAP),
