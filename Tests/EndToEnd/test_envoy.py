@@ -16,6 +16,7 @@ from collections import Counter
 import pytest
 
 from conftest import ROOT, Alstap, Tap, alstap_binary, require_tool, wait_subscribers
+from test_top import wait_snapshot
 
 SOURCE = os.path.join(ROOT, "deploy", "envoy", "envoy.yaml")
 DESTINATION = os.path.join(ROOT, "deploy", "envoy", "envoy-destination.yaml")
@@ -94,7 +95,10 @@ def test_envoy_access_logs_arrive_once_each(mesh):
     as_json = subprocess.Popen(f"{alstap_binary()} tap ns/demo --server http://127.0.0.1:9002 -o json --max {total}"
                                f" | jq -c --unbuffered 'select(.request.userAgent==\"Python-urllib/3.11\") | .request.path'",
                                shell=True, stdout=subprocess.PIPE, text=True)
-    wait_subscribers(server, 5)
+    # Live aggregates of the same traffic: entries per edge, and one count per request (pair=1).
+    top_edges = Tap(server, "?interval=300ms&window=60s", path="/top")
+    top_pairs = Tap(server, "?pair=1&type=http&interval=300ms&window=60s", path="/top")
+    wait_subscribers(server, 7)
 
     expected = {}
     for round_ in range(ROUNDS):
@@ -196,6 +200,29 @@ def test_envoy_access_logs_arrive_once_each(mesh):
     tap.close()
     text.close()
     pairs.close()
+
+    def label(side):
+        return f"{side.get('workload') or side.get('service') or side.get('address')}.{side.get('namespace', '')}"
+
+    snapshot = wait_snapshot(top_edges, lambda s: s["totals"]["requests"] == total)
+    edges = {(label(r["source"]), label(r["destination"])): r for r in snapshot["rows"]}
+    per_destination = 4 * ROUNDS  # the four request kinds that reach reviews
+    assert {k: r["requests"] for k, r in edges.items()} == {
+        ("productpage-v1.demo", "reviews.demo"): per_destination,      # the source sidecar's entries
+        ("127.0.0.1.", "reviews-v1.demo"): per_destination,             # the destination sidecar's
+        ("productpage-v1.demo", "ratings.demo"): ROUNDS,
+        ("productpage-v1.demo", "details.demo"): TCP_CONNECTIONS}
+    assert edges[("productpage-v1.demo", "ratings.demo")]["flags"] == {"UF": ROUNDS}
+    assert edges[("productpage-v1.demo", "reviews.demo")]["errors"] == ROUNDS, "the 503s of /unavailable"
+    snapshot = wait_snapshot(top_pairs, lambda s: s["totals"]["requests"] == len(expected))
+    requests = {(label(r["source"]), label(r["destination"])): r for r in snapshot["rows"]}
+    assert {k: r["requests"] for k, r in requests.items()} == {
+        ("productpage-v1.demo", "reviews.demo"): per_destination, ("productpage-v1.demo", "ratings.demo"): ROUNDS}
+    overhead = requests[("productpage-v1.demo", "reviews.demo")]["overheadMs"]
+    assert 0 <= overhead["p50"] <= overhead["p99"] <= overhead["max"]
+    assert "overheadMs" not in requests[("productpage-v1.demo", "ratings.demo")], "lone halves have no overhead"
+    top_edges.close()
+    top_pairs.close()
 
 
 def test_sigterm_hands_envoy_to_a_second_instance(mesh):
