@@ -1,13 +1,22 @@
-// libFuzzer target: the tap query / filter parser, and matching the parsed filter against the
-// facts of a real decoded entry.
+// libFuzzer target: the tap and top query parsers, matching the parsed filter against the
+// facts of a real decoded entry, and a /top aggregate of that entry with the parsed grouping.
 import FuzzReplay
+import ALSTapAggregate
 import ALSTapALS
 import ALSTapFilter
+import ALSTapFormats
 import ALSTapHTTP1
 
 func fuzzTapQuery(_ data: UnsafeRawBufferPointer) {
-    let target = "/tap?" + String(decoding: data, as: UTF8.self)
-    guard let query = try? TapQuery(RequestTarget(target).query), let filter = query.filter else { return }
+    let text = String(decoding: data, as: UTF8.self)
+    if let top = try? TopQuery(RequestTarget("/top?" + text).query) {
+        let window = TopWindow(grouping: top.by, windowSeconds: top.windowSeconds, maxGroups: 2, budget: TopBudget(limit: 1 << 20),
+                               now: 0)
+        window.add(record: 0, of: Sample.facts, now: 1)
+        let snapshot = window.snapshot(now: top.intervalMillis * 1_000_000, wallMicros: 0, limit: top.limit)
+        for format in [OutputFormat.json, .text, .sse] { _ = snapshot.encoded(as: format) }
+    }
+    guard let query = try? TapQuery(RequestTarget("/tap?" + text).query), let filter = query.filter else { return }
     _ = filter.matches(Sample.facts.facts[0], in: Sample.facts)
 }
 
@@ -26,7 +35,8 @@ enum Sample {
         let message: [UInt8] = [0x12, UInt8(logs.count)] + logs
         var reporter = Reporter()
         let batch = message.withUnsafeBytes {
-            try! ALSDecoder().decode($0, reporter: &reporter, formats: [], facts: .pairing, decodedAtNanos: 0)
+            try! ALSDecoder().decode($0, reporter: &reporter, formats: [], facts: FactsNeed.pairing.union(.measures),
+                                    decodedAtNanos: 0)
         }
         return batch.facts!
     }()
