@@ -70,6 +70,7 @@ let package = Package(
                 swiftSettings: hotPathSettings),
         .executableTarget(name: "alstap",
                           dependencies: ["ALSTapServer", "ALSTapSystem", "ALSTapHTTP1", "ALSTapHTTP2", "ALSTapALS", "ALSTapMetrics",
+                                         "ALSTapFilter",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: swiftSettings),

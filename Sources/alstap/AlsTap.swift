@@ -5,6 +5,6 @@ struct AlsTap: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "alstap",
         abstract: "A live traffic tap for Envoy access logs (gRPC AccessLogService).",
-        subcommands: [Serve.self, Tap.self],
+        subcommands: [Serve.self, Tap.self, Top.self],
         defaultSubcommand: Serve.self)
 }

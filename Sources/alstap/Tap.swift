@@ -1,6 +1,3 @@
-import ALSTapHTTP1
-import ALSTapServer
-import ALSTapSystem
 import ArgumentParser
 import FoundationEssentials
 #if canImport(Glibc)
@@ -23,52 +20,12 @@ extension AlsTap {
             flags OR (--method GET --method POST), different flags AND.
             """)
 
-        @Argument(help: ArgumentHelp("What to watch: ns/NAME, workload/NAME or pod/NAME (default: everything).",
-                                     valueName: "resource"))
-        var resource: String?
-
-        @Option(help: "Namespace of a workload/ or pod/ resource.")
-        var ns = "default"
-
-        @Option(help: ArgumentHelp("Only requests to this resource: ns/NAME, workload/NAME or pod/NAME.",
-                                   valueName: "resource"))
-        var destination: String?
-
-        @Option(help: "Only requests to this namespace.")
-        var destinationNs: String?
-
-        @Option(help: "HTTP method (repeatable).")
-        var method: [String] = []
-
-        @Option(help: "Path prefix (repeatable).")
-        var path: [String] = []
-
-        @Option(help: "Exact :authority / Host (repeatable).")
-        var authority: [String] = []
-
-        @Option(help: "Scheme: http or https.")
-        var scheme: [String] = []
-
-        @Option(help: "in or out.")
-        var direction: String?
-
-        @Option(help: ArgumentHelp("One code (404) or a range as two values (500,599).", valueName: "code[,code]"))
-        var responseCode: String?
-
-        @Option(help: ArgumentHelp("Envoy response flags, any of (UH,UF,URX,...).", valueName: "flags"))
-        var flags: String?
-
-        @Option(help: ArgumentHelp("Only entries at least this slow (250ms, 1.5s).", valueName: "duration"))
-        var minDuration: String?
+        @OptionGroup var filters: TapFilters
 
         @Option(name: [.customShort("o"), .long], help: "text, json or wide.")
         var output = "text"
 
-        /// A local `alstap serve` on its default HTTP port.
-        static let defaultServer = "http://127.0.0.1:\(ServeSettings.server.httpListen.port)"
-
-        @Option(help: "alstap's HTTP address (default $ALSTAP_SERVER, else \(defaultServer)).")
-        var server: String?
+        @OptionGroup var connection: ServerOption
 
         @Option(help: "Exit after N entries.")
         var max: Int?
@@ -88,74 +45,26 @@ extension AlsTap {
         @Option(help: "At most R entries per second; the server skips the rest and says how many.")
         var maxRps: Double?
 
-        @Option(help: ArgumentHelp("A file holding the server's bearer token (default: $ALSTAP_TOKEN).", valueName: "path"))
-        var tokenFile: String?
-
-        /// The bearer token to send, from --token-file or $ALSTAP_TOKEN.
-        func token(environment: Environment = .process) throws -> String? {
-            guard let tokenFile else { return environment["ALSTAP_TOKEN"] }
-            return try TokenFile.read(tokenFile, flag: "--token-file")
-        }
+        @OptionGroup var auth: TokenOption
 
         func validate() throws {
             guard TapFormatter.Style(rawValue: output) != nil else {
                 throw ValidationError("-o must be text, json or wide")
             }
-            if let resource, Self.splitResource(resource) == nil {
-                throw ValidationError("resource must be ns/NAME, workload/NAME or pod/NAME, not \"\(resource)\"")
-            }
-            if let destination, Self.splitResource(destination) == nil {
-                throw ValidationError("--destination must be ns/NAME, workload/NAME or pod/NAME")
-            }
-            if let responseCode {
-                let parts = responseCode.split(separator: ",")
-                guard (1...2).contains(parts.count), parts.allSatisfy({ Int($0) != nil }) else {
-                    throw ValidationError("--response-code takes one code or two (a range): 404 or 500,599")
-                }
-            }
-            if let direction, !["in", "out", "inbound", "outbound"].contains(direction) {
-                throw ValidationError("--direction must be in or out")
-            }
             if let max, max < 1 { throw ValidationError("--max must be at least 1") }
             if let last, last < 0 { throw ValidationError("--last must be 0 or more") }
             if let maxRps, maxRps < 0 { throw ValidationError("--max-rps must be 0 (unlimited) or more") }
-            if TapClient(server: serverURL(), token: nil) == nil {
-                throw ValidationError("--server must look like http://HOST:PORT, not \"\(serverURL())\"")
-            }
-        }
-
-        func serverURL(environment: Environment = .process) -> String {
-            server ?? environment["ALSTAP_SERVER"] ?? Self.defaultServer
-        }
-
-        static func splitResource(_ text: String) -> (kind: String, name: String)? {
-            let parts = text.split(separator: "/", maxSplits: 1)
-            guard parts.count == 2, ["ns", "workload", "pod"].contains(parts[0]), !parts[1].isEmpty else { return nil }
-            return (String(parts[0]), String(parts[1]))
         }
 
         /// The server-side query for these flags (the server does all the filtering).
         var query: String {
-            var items: [(String, String)] = [("format", "json")]
-            if let resource, let (kind, name) = Self.splitResource(resource) {
-                items.append(kind == "ns" ? ("ns", name) : (kind, "\(ns)/\(name)"))
-            }
-            if let destination, let (kind, name) = Self.splitResource(destination) {
-                items.append(("destination", "\(kind)/\(name)"))
-            }
-            if let destinationNs { items.append(("destination_ns", destinationNs)) }
-            items += method.map { ("method", $0) } + path.map { ("path", $0) } + authority.map { ("authority", $0) }
-                + scheme.map { ("scheme", $0) }
-            if let direction { items.append(("direction", direction)) }
-            if let responseCode { items.append(("code", responseCode.split(separator: ",").joined(separator: "-"))) }
-            if let flags { items.append(("flags", flags)) }
-            if let minDuration { items.append(("min_duration", minDuration)) }
+            var items = [("format", "json")] + filters.queryItems
             if let last { items.append(("last", String(last))) }
             if noFollow { items.append(("follow", "0")) }
             if pair { items.append(("pair", "1")) }
             if cluster { items.append(("scope", "cluster")) }
             if let maxRps { items.append(("max_rps", String(maxRps))) }
-            return items.map { "\($0.0)=\(PercentEncoding.encode($0.1, keeping: .queryValue))" }.joined(separator: "&")
+            return TapClient.query(items)
         }
 
         func run() throws {
@@ -164,28 +73,28 @@ extension AlsTap {
             let style = TapFormatter.Style(rawValue: output)!
             let color = isatty(STDOUT_FILENO) == 1 && getenv("NO_COLOR") == nil
             let formatter = TapFormatter(style: style, color: color)
-            let serverURL = serverURL()
-            let client = TapClient(server: serverURL, token: try token())!
+            let serverURL = connection.url()
+            let client = TapClient(server: serverURL, token: try auth.token())!
             let decoder = JSONDecoder()
             var printed = 0
-            var backoff = 0.5
+            var backoff = TapClient.Backoff()
             while true {
                 do {
                     try client.stream(query: query) { line in
-                        backoff = 0.5
+                        backoff.reset()
                         guard let entry = try? decoder.decode(TapEntry.self, from: Data(line.utf8)) else { return true }
                         switch entry.type {
                         case "lost" where entry.reason == "rate":
-                            note("\(entry.count ?? 0) entries skipped over --max-rps")
+                            TerminalText.note("tap", "\(entry.count ?? 0) entries skipped over --max-rps")
                             return true
                         case "lost":
-                            note("\(entry.count ?? 0) entries lost: this client read too slowly")
+                            TerminalText.note("tap", "\(entry.count ?? 0) entries lost: this client read too slowly")
                             return true
                         case "shutdown":
-                            note("the server is shutting down")
+                            TerminalText.note("tap", "the server is shutting down")
                             return true
                         case "notice":
-                            note("peer \(entry.peer ?? "?"): \(entry.message ?? "")")
+                            TerminalText.note("tap", "peer \(entry.peer ?? "?"): \(entry.message ?? "")")
                             return true
                         default:
                             break
@@ -199,20 +108,13 @@ extension AlsTap {
                 } catch .lost where noFollow {
                     return  // the replay is over
                 } catch .rejected(let status, let body) {
-                    note("\(body) (HTTP \(status))")
+                    TerminalText.note("tap", "\(body) (HTTP \(status))")
                     throw ExitCode(2)
                 } catch {
-                    note("\(error) (\(serverURL)); reconnecting in \(backoff)s")
+                    TerminalText.note("tap", "\(error) (\(serverURL)); reconnecting in \(backoff.delay)s")
                 }
-                usleep(useconds_t(backoff * 1_000_000))
-                backoff = min(backoff * 2, 5)
+                usleep(useconds_t(backoff.next() * 1_000_000))
             }
-        }
-
-        /// One line on stderr; `message` may carry the server's text (an error body, a peer's notice).
-        private func note(_ message: String) {
-            let bytes = Array("alstap tap: \(TerminalText.safe(message))\n".utf8)
-            _ = bytes.withUnsafeBytes { Glibc.write(STDERR_FILENO, $0.baseAddress, $0.count) }
         }
     }
 }

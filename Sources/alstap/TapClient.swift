@@ -1,10 +1,12 @@
+import ALSTapHTTP1
 import ALSTapSystem
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A minimal blocking HTTP/1.1 client for `GET /tap`: sends the request and hands out the body's
-/// lines as they arrive. The CLI's only network code; `TapResponse` reads what comes back.
+/// A minimal blocking HTTP/1.1 client for `GET /tap` and `GET /top`: sends the request and hands
+/// out the body's lines as they arrive. The CLI's only network code; `TapResponse` reads what
+/// comes back.
 struct TapClient {
     enum Failure: Error, CustomStringConvertible {
         case connect(String)
@@ -20,6 +22,45 @@ struct TapClient {
         }
     }
 
+    /// One open response: its socket (closed with the stream) and what was read of it.
+    final class Stream {
+        let fd: Int32
+        private var response = TapResponse()
+        private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 1)
+
+        fileprivate init(fd: Int32) {
+            self.fd = fd
+        }
+
+        deinit {
+            Syscalls.close(fd)
+            buffer.deallocate()
+        }
+
+        /// Set once the response is over; check it after the lines of each `read`.
+        var end: Failure? { response.end }
+
+        /// The lines one read of the socket completes (it blocks until the socket has bytes);
+        /// throws when the connection closes.
+        func read() throws(Failure) -> [String] {
+            guard case .processed(let count)? = try? Syscalls.read(fd, into: buffer) else { throw response.closed() }
+            return response.feed(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
+        }
+    }
+
+    /// Reconnection delays: 0.5 s, doubled after each failure up to 5 s, back to 0.5 s once lines flow.
+    struct Backoff {
+        private(set) var delay = 0.5
+
+        mutating func reset() { delay = 0.5 }
+
+        /// The delay to wait before the next attempt (the one after waits longer).
+        mutating func next() -> Double {
+            defer { delay = min(delay * 2, 5) }
+            return delay
+        }
+    }
+
     let server: HostPort
     let token: String?
 
@@ -32,27 +73,34 @@ struct TapClient {
         self.token = token
     }
 
-    /// Streams `/tap?query`, calling `onLine` for every line until it returns false or the
+    /// `name=value&...`, each value percent-encoded for a query.
+    static func query(_ items: [(String, String)]) -> String {
+        items.map { "\($0.0)=\(PercentEncoding.encode($0.1, keeping: .queryValue))" }.joined(separator: "&")
+    }
+
+    /// Connects and sends `GET path?query`; the response is read from the stream.
+    func open(path: String, query: String) throws(Failure) -> Stream {
+        let stream = Stream(fd: try connect())
+        try sendAll(stream.fd, Array(request(path: path, query: query).utf8))
+        return stream
+    }
+
+    /// Streams `path?query`, calling `onLine` for every line until it returns false or the
     /// response ends (then throws `.lost`, or `.rejected` for a status other than 200).
-    func stream(query: String, onLine: (Substring) -> Bool) throws(Failure) {
-        let fd = try connect()
-        defer { Syscalls.close(fd) }
-        try sendAll(fd, Array(request(query: query).utf8))
-        var response = TapResponse()
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 1)
-        defer { buffer.deallocate() }
+    func stream(path: String = "/tap", query: String, onLine: (Substring) -> Bool) throws(Failure) {
+        let stream = try open(path: path, query: query)
         while true {
-            guard case .processed(let count)? = try? Syscalls.read(fd, into: buffer) else { throw response.closed() }
-            for line in response.feed(UnsafeRawBufferPointer(rebasing: buffer[..<count])) {
+            for line in try stream.read() {
                 if !onLine(line[...]) { return }
             }
-            if let end = response.end { throw end }
+            if let end = stream.end { throw end }
         }
     }
 
-    func request(query: String) -> String {
-        var request = "GET /tap\(query.isEmpty ? "" : "?" + query) HTTP/1.1\r\nHost: \(server)\r\n"
-        request += "User-Agent: alstap-tap\r\nAccept: application/x-ndjson\r\n"
+    /// The request head; the User-Agent names the endpoint (`alstap-tap`, `alstap-top`).
+    func request(path: String = "/tap", query: String) -> String {
+        var request = "GET \(path)\(query.isEmpty ? "" : "?" + query) HTTP/1.1\r\nHost: \(server)\r\n"
+        request += "User-Agent: alstap-\(path.dropFirst())\r\nAccept: application/x-ndjson\r\n"
         if let token { request += "Authorization: Bearer \(token)\r\n" }
         return request + "\r\n"
     }

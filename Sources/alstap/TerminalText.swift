@@ -1,7 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Text from the server (paths, user agents, ids, names, error bodies) made safe for a terminal,
 /// where a control character is a command: ESC starts a sequence that can clear the screen, set
 /// the clipboard (OSC 52) or hide a link (OSC 8), BEL rings, BS and CR rewrite what is shown, LF
-/// forges a line. The only escapes alstap writes are its own colors.
+/// forges a line. The only escapes alstap writes are its own (colors, `top`'s screen control).
 enum TerminalText {
     /// C0 (U+0000–U+001F, TAB, CR and LF among them), DEL and C1 (U+0080–U+009F, CSI U+009B
     /// among them): what a terminal may act on instead of showing.
@@ -34,5 +38,12 @@ enum TerminalText {
             }
         }
         return String(out)
+    }
+
+    /// `alstap COMMAND: message` on stderr, one line; `message` may carry the server's text (an
+    /// error body, a peer's notice).
+    static func note(_ command: String, _ message: String) {
+        let bytes = Array("alstap \(command): \(safe(message))\n".utf8)
+        _ = bytes.withUnsafeBytes { Glibc.write(STDERR_FILENO, $0.baseAddress, $0.count) }
     }
 }

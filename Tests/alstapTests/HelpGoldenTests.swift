@@ -5,7 +5,7 @@ import Testing
 
 /// `--help` is the CLI's documentation: these goldens catch an option, default or variable
 /// changed by accident. After a deliberate change, regenerate the literal with
-/// `COLUMNS=100 swift run --scratch-path .build-cli alstap serve --help` (or `tap --help`) and
+/// `COLUMNS=100 swift run --scratch-path .build-cli alstap serve --help` (or `tap --help`, `top --help`) and
 /// paste the output between its quotes.
 @Suite struct HelpGoldenTests {
     @Test func serveHelp() {
@@ -16,6 +16,11 @@ import Testing
     @Test func tapHelp() {
         let help = AlsTap.helpMessage(for: AlsTap.Tap.self, columns: 100)
         #expect(help == Self.tap, "alstap tap --help changed: \(Self.firstDifference(help, Self.tap)); if on purpose, regenerate HelpGoldenTests.tap (see the comment above)")
+    }
+
+    @Test func topHelp() {
+        let help = AlsTap.helpMessage(for: AlsTap.Top.self, columns: 100)
+        #expect(help == Self.top, "alstap top --help changed: \(Self.firstDifference(help, Self.top)); if on purpose, regenerate HelpGoldenTests.top (see the comment above)")
     }
 
     /// The first line that differs, as `line N: "got" vs "golden"`.
@@ -178,6 +183,60 @@ import Testing
                                   only those of the replica asked.
           --no-follow             End after the --last entries instead of following live ones.
           --max-rps <max-rps>     At most R entries per second; the server skips the rest and says how many.
+          --token-file <path>     A file holding the server's bearer token (default: $ALSTAP_TOKEN).
+          -h, --help              Show help information.
+
+        """#
+
+    static let top = #"""
+        OVERVIEW: Live request rates, success and latency per edge, route or workload.
+
+        Examples:
+          alstap top ns/backyards-demo
+          alstap top ns/backyards-demo --by route --sort errors
+          alstap top --destination workload/ratings-v1 --window 1m --once
+          alstap top ns/backyards-demo -o json | jq '.rows[0]'
+
+        On a terminal: a full-screen table, refreshed every --interval; keys: q quit, s/S sort,
+        r reverse, b/B grouping. Piped, or with --once: plain tables (or the server's JSON lines).
+
+        USAGE: alstap top [<options>] [<resource>]
+
+        ARGUMENTS:
+          <resource>              What to watch: ns/NAME, workload/NAME or pod/NAME (default: everything).
+
+        OPTIONS:
+          --ns <ns>               Namespace of a workload/ or pod/ resource. (default: default)
+          --destination <resource>
+                                  Only requests to this resource: ns/NAME, workload/NAME or pod/NAME.
+          --destination-ns <destination-ns>
+                                  Only requests to this namespace.
+          --method <method>       HTTP method (repeatable).
+          --path <path>           Path prefix (repeatable).
+          --authority <authority> Exact :authority / Host (repeatable).
+          --scheme <scheme>       Scheme: http or https.
+          --direction <direction> in or out.
+          --response-code <code[,code]>
+                                  One code (404) or a range as two values (500,599).
+          --flags <flags>         Envoy response flags, any of (UH,UF,URX,...).
+          --min-duration <duration>
+                                  Only entries at least this slow (250ms, 1.5s).
+          --by <by>               What a row is: an edge (source → destination), an edge's route, one side,
+                                  or the reporting proxy. (values: edge, route, destination, source,
+                                  reporter; default: edge)
+          --window <duration>     The span the numbers cover, whole seconds from 1s to 15m. (default: 10s)
+          --interval <duration>   Time between snapshots, 100ms to 60s. (default: 1s)
+          --sort <sort>           The order of the rows, the worst first (latency: p50); the s key changes
+                                  it. (values: requests, rps, errors, success, p99, latency; default:
+                                  requests)
+          --once                  One snapshot (after one --interval), then exit.
+          --pair                  Count requests, not entries: both sidecars' entries joined (pair=1); rows
+                                  get the overhead.
+          --cluster               Every replica's entries, counted together (scope=cluster; the server
+                                  needs --peers).
+          -o, --output <output>   A table, or the server's JSON lines. (values: table, json; default: table)
+          --server <server>       alstap's HTTP address (default $ALSTAP_SERVER, else
+                                  http://127.0.0.1:9002).
           --token-file <path>     A file holding the server's bearer token (default: $ALSTAP_TOKEN).
           -h, --help              Show help information.
 

@@ -110,6 +110,20 @@ import Testing
         let anonymous = try #require(TapClient(server: "http://h:1", token: nil))
         #expect(!anonymous.request(query: "").contains("Authorization"))
         #expect(anonymous.request(query: "").hasPrefix("GET /tap HTTP/1.1\r\nHost: h:1\r\n"))
+        #expect(anonymous.request(path: "/top", query: "by=route").hasPrefix("GET /top?by=route HTTP/1.1\r\nHost: h:1\r\n"
+            + "User-Agent: alstap-top\r\n"))
+    }
+
+    @Test func backoffDoublesToFiveSecondsAndResets() {
+        var backoff = TapClient.Backoff()
+        #expect((0..<6).map { _ in backoff.next() } == [0.5, 1, 2, 4, 5, 5])
+        backoff.reset()
+        #expect(backoff.delay == 0.5 && backoff.next() == 0.5 && backoff.delay == 1)
+    }
+
+    @Test func queryEscapesValuesOnly() {
+        #expect(TapClient.query([("path", "/a b&c"), ("by", "route")]) == "path=/a%20b%26c&by=route")
+        #expect(TapClient.query([]) == "")
     }
 
     /// A one-connection server on a thread: reads the request head, answers `response`, closes.

@@ -94,22 +94,22 @@ import Testing
 
     @Test func serverIsFlagThenEnvironmentThenTheServeDefault() throws {
         let environment: Environment = ["ALSTAP_SERVER": "http://env:1"]
-        #expect(try AlsTap.Tap.parse(["--server", "http://flag:2"]).serverURL(environment: environment) == "http://flag:2")
-        #expect(try AlsTap.Tap.parse([]).serverURL(environment: environment) == "http://env:1")
-        #expect(try AlsTap.Tap.parse([]).serverURL(environment: ["ALSTAP_SERVER": ""]) == "http://127.0.0.1:9002")
+        #expect(try AlsTap.Tap.parse(["--server", "http://flag:2"]).connection.url(environment: environment) == "http://flag:2")
+        #expect(try AlsTap.Tap.parse([]).connection.url(environment: environment) == "http://env:1")
+        #expect(try AlsTap.Tap.parse([]).connection.url(environment: ["ALSTAP_SERVER": ""]) == "http://127.0.0.1:9002")
     }
 
     @Test func tokenFromFileTrimmedElseEnvironment() throws {
-        #expect(try AlsTap.Tap.parse([]).token(environment: ["ALSTAP_TOKEN": "t0k"]) == "t0k")
-        #expect(try AlsTap.Tap.parse([]).token(environment: [:]) == nil)
+        #expect(try AlsTap.Tap.parse([]).auth.token(environment: ["ALSTAP_TOKEN": "t0k"]) == "t0k")
+        #expect(try AlsTap.Tap.parse([]).auth.token(environment: [:]) == nil)
         try withTempFile(" s3cret\r\n") { path throws in
-            #expect(try AlsTap.Tap.parse(["--token-file", path]).token(environment: ["ALSTAP_TOKEN": "t0k"]) == "s3cret")
+            #expect(try AlsTap.Tap.parse(["--token-file", path]).auth.token(environment: ["ALSTAP_TOKEN": "t0k"]) == "s3cret")
         }
         try withTempFile(" \n") { path throws in
-            let empty = #expect(throws: ValidationError.self) { try AlsTap.Tap.parse(["--token-file", path]).token() }
+            let empty = #expect(throws: ValidationError.self) { try AlsTap.Tap.parse(["--token-file", path]).auth.token() }
             #expect(empty?.message == "--token-file \(path) is empty")
         }
-        let missing = #expect(throws: ValidationError.self) { try AlsTap.Tap.parse(["--token-file", "/nonexistent"]).token() }
+        let missing = #expect(throws: ValidationError.self) { try AlsTap.Tap.parse(["--token-file", "/nonexistent"]).auth.token() }
         #expect(missing?.message == "cannot read --token-file /nonexistent")
     }
 
