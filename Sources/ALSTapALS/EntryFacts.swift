@@ -43,7 +43,7 @@ public struct EntryFacts: Sendable {
     /// The route name, when Envoy's route has one.
     public var routeName = StringRef()
     /// The client's IP (no port: client ports are ephemeral) and where the request went
-    /// (`ip:port`): the identity of a side without workload or service.
+    /// (`ip:port`): the identity of a side without workload or service (set only for such a side).
     public var sourceAddress = StringRef(), destinationAddress = StringRef()
     /// HTTP: request and response body bytes; TCP: the connection's received and sent bytes.
     public var bytesReceived: UInt64 = 0, bytesSent: UInt64 = 0
@@ -89,7 +89,8 @@ public struct FactsNeed: OptionSet, Sendable, Hashable {
     public static let filters = FactsNeed(rawValue: 1)
     /// The connection between the sidecars (`linkFrom`, `linkTo`), for the pairer.
     public static let links = FactsNeed(rawValue: 2)
-    /// Route, addresses and byte counts, for live aggregates.
+    /// Route, addresses and byte counts, for live aggregates (alone: without what only filters
+    /// read, such as pods, scheme and request id).
     public static let measures = FactsNeed(rawValue: 4)
     public static let pairing: FactsNeed = [.filters, .links]
     public static let aggregates: FactsNeed = [.filters, .measures]
@@ -100,6 +101,7 @@ final class EntryFactsBuilder {
     private var facts: [EntryFacts] = []
     private let pool = ByteWriter(capacity: 64 * 1024)
     private let flagCodes: ResponseFlagCodes
+    private var withFilters = false
     private var withLinks = false
     private var withMeasures = false
     /// The reporter's strings, stored once per batch (every entry of a message has the same reporter).
@@ -114,6 +116,7 @@ final class EntryFactsBuilder {
     func reset(reporter: Reporter, need: FactsNeed) {
         facts.removeAll(keepingCapacity: true)
         pool.removeAll()
+        withFilters = need.contains(.filters)
         withLinks = need.contains(.links)
         withMeasures = need.contains(.measures)
         reporterNamespace = store(reporter.namespaceBytes)
@@ -133,8 +136,10 @@ final class EntryFactsBuilder {
             facts.method = UInt8(truncatingIfNeeded: request.request_method.rawValue)
             facts.path = store(request.path)
             facts.authority = store(request.authority)
-            facts.scheme = store(request.scheme)
-            facts.requestId = store(request.request_id)
+            if withFilters {
+                facts.scheme = store(request.scheme)
+                facts.requestId = store(request.request_id)
+            }
         }
         if withLinks, let c = view.common?.pointee {
             switch view.direction {
@@ -176,7 +181,7 @@ final class EntryFactsBuilder {
         }
         (facts.reporterWorkload, facts.reporterPod, facts.logName) = (reporterWorkload, reporterPod, logName)
         let peer = (namespace: store(view.peer.namespace), workload: store(view.peer.workload),
-                    pod: store(view.peer.pod), service: store(view.peer.service))
+                    pod: withFilters ? store(view.peer.pod) : StringRef(), service: store(view.peer.service))
         switch view.direction {
         case .outbound:
             (facts.sourceNamespace, facts.sourceWorkload, facts.sourcePod) =
@@ -193,9 +198,14 @@ final class EntryFactsBuilder {
         if withMeasures, let c = view.common?.pointee {
             facts.reporterNamespace = reporterNamespace
             facts.routeName = store(c.route_name)
-            facts.sourceAddress = store(address: c.downstream_remote_address, withPort: false)
-            facts.destinationAddress = store(address: view.direction == .inbound ? c.downstream_local_address
-                                                                                : c.upstream_remote_address)
+            // An address names a side only when nothing else does: formatted only then.
+            if facts.sourceWorkload.length == 0 {
+                facts.sourceAddress = store(address: c.downstream_remote_address, withPort: false)
+            }
+            if facts.destinationWorkload.length == 0 && facts.destinationService.length == 0 {
+                facts.destinationAddress = store(address: view.direction == .inbound ? c.downstream_local_address
+                                                                                    : c.upstream_remote_address)
+            }
         }
         return facts
     }

@@ -41,9 +41,27 @@ public struct LatencySketch: Equatable, Sendable {
         add(bucket: Self.bucket(micros: micros), weight: 1)
     }
 
-    /// Adds one duration already turned into its bucket (`bucket(micros:)`, computed once per entry).
+    /// Bytes the counters take now, beside `bytes` (capacity): what `add` returns the change of.
     @inline(__always)
-    mutating func add(bucket: Int, weight: UInt32 = 1) {
+    private var held: Int { counts.capacity &* MemoryLayout<UInt32>.stride }
+
+    /// Adds one duration already turned into its bucket (`bucket(micros:)`, computed once per
+    /// entry); returns the bytes the counters grew by (0 unless the range widened).
+    @inline(__always)
+    @discardableResult
+    mutating func add(bucket: Int, weight: UInt32 = 1) -> Int {
+        if bucket >= offset && bucket < offset &+ counts.count {
+            counts[bucket &- offset] &+= weight
+            count &+= Int(weight)
+            return 0
+        }
+        let before = held
+        widen(bucket: bucket, weight: weight)
+        return held - before
+    }
+
+    @inline(never)
+    private mutating func widen(bucket: Int, weight: UInt32) {
         if counts.isEmpty {
             offset = bucket
             counts = [weight]
@@ -51,11 +69,9 @@ public struct LatencySketch: Equatable, Sendable {
             counts.insert(contentsOf: repeatElement(0, count: offset - bucket), at: 0)
             offset = bucket
             counts[0] = weight
-        } else if bucket >= offset + counts.count {
+        } else {
             counts.append(contentsOf: repeatElement(0, count: bucket - offset - counts.count + 1))
             counts[bucket - offset] = weight
-        } else {
-            counts[bucket - offset] &+= weight
         }
         count += Int(weight)
     }

@@ -7,6 +7,15 @@ public enum RouteFolding {
     public static func fold(_ path: UnsafeRawBufferPointer) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(path.count)
+        fold(path) { out.append(contentsOf: $0) }
+        return out
+    }
+
+    /// The folded path in pieces, to `emit` (a group key is written without an array per entry).
+    @inline(__always)
+    static func fold(_ path: UnsafeRawBufferPointer, _ emit: (UnsafeRawBufferPointer) -> Void) {
+        let identifier: StaticString = "{id}"
+        let slash: StaticString = "/"
         var end = path.count
         if let query = path.firstIndex(where: { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }) { end = query }
         var start = 0
@@ -15,14 +24,13 @@ public enum RouteFolding {
             while stop < end && path[stop] != UInt8(ascii: "/") { stop += 1 }
             let segment = UnsafeRawBufferPointer(rebasing: path[start..<stop])
             if isIdentifier(segment) {
-                out.append(contentsOf: "{id}".utf8)
+                emit(UnsafeRawBufferPointer(start: identifier.utf8Start, count: identifier.utf8CodeUnitCount))
             } else {
-                out.append(contentsOf: segment)
+                emit(segment)
             }
-            if stop < end { out.append(UInt8(ascii: "/")) }
+            if stop < end { emit(UnsafeRawBufferPointer(start: slash.utf8Start, count: 1)) }
             start = stop + 1
         }
-        return out
     }
 
     public static func fold(_ path: String) -> String {

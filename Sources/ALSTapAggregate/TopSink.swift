@@ -46,7 +46,9 @@ public final class TopSink: TapSink {
     public var filter: TapFilter? { query.tap.filter }
     public var pairs: Bool { query.tap.pair }
     public var needs: SinkNeeds {
-        SinkNeeds(formats: pairs ? .json : [], facts: pairs ? [.filters, .links, .measures] : .aggregates)
+        // Without a filter, only what the window reads (no pods, scheme or request ids).
+        SinkNeeds(formats: pairs ? .json : [],
+                  facts: pairs ? [.filters, .links, .measures] : filter == nil ? .measures : .aggregates)
     }
 
     public func offer(_ batch: EncodedBatch) {

@@ -46,28 +46,34 @@ struct Measures {
         }
     }
 
-    /// Memory the sketches hold, for the aggregate's byte bound.
-    var bytes: Int { MemoryLayout<Measures>.stride + latency.bytes + overhead.bytes + flags.count * 16 }
+    /// Memory its sketches and flags hold beyond the struct (what `add` reports the growth of).
+    var heldBytes: Int { latency.bytes + overhead.bytes + flags.count * 16 }
 
-    mutating func add(_ sample: Sample) {
+    /// Adds one entry; returns the bytes its sketches and flags grew by (0 almost always).
+    @discardableResult
+    mutating func add(_ sample: Sample) -> Int {
         requests += 1
         if sample.error { errors += 1 }
         bytesReceived &+= sample.bytesReceived
         bytesSent &+= sample.bytesSent
+        var grown = 0
         if sample.durationMicros >= 0 {
-            latency.add(bucket: sample.latencyBucket)
+            grown += latency.add(bucket: sample.latencyBucket)
             maxMicros = max(maxMicros, sample.durationMicros)
         }
         if let overhead = sample.overheadMicros {
-            self.overhead.add(bucket: sample.overheadBucket)
+            grown += self.overhead.add(bucket: sample.overheadBucket)
             maxOverheadMicros = max(maxOverheadMicros, overhead)
         }
         var bits = sample.flags
         while bits != 0 {
             let bit = UInt8(bits.trailingZeroBitCount)
+            let before = flags.count
             flags[bit + 1, default: 0] += 1
+            grown += (flags.count - before) * 16
             bits &= bits - 1
         }
+        return grown
     }
 }
 
@@ -201,10 +207,9 @@ public final class TopWindow {
         if seconds[slot].second != second { expire(slot, becoming: second) }
         let id = lookup(label: label, second: second)
         let position: Int
-        let before: Int
+        var delta = 0
         if states[Int(id)].currentSecond == second {
             position = states[Int(id)].currentPosition
-            before = seconds[slot].measures[position].bytes
         } else {
             position = seconds[slot].measures.count
             seconds[slot].groups.append(id)
@@ -212,15 +217,13 @@ public final class TopWindow {
             states[Int(id)].currentSecond = second
             states[Int(id)].currentPosition = position
             states[Int(id)].seconds += 1
-            before = 0
+            delta = MemoryLayout<Measures>.stride + MemoryLayout<Int32>.stride
         }
-        seconds[slot].measures[position].add(sample)
-        var delta = seconds[slot].measures[position].bytes - before
+        delta += seconds[slot].measures[position].add(sample)
         seconds[slot].bytes += delta
-        let sketches = states[Int(id)].totals.latency.bytes + states[Int(id)].totals.overhead.bytes
-        states[Int(id)].totals.add(sample)
-        delta += states[Int(id)].totals.latency.bytes + states[Int(id)].totals.overhead.bytes - sketches
-        if delta != 0 { bytes += delta }
+        // The group's running totals: their sketches' growth is the group's, not the second's.
+        let grown = states[Int(id)].totals.add(sample)
+        if delta + grown != 0 { bytes += delta + grown }
     }
 
     /// The entry's group (its key is in `scratch`); `other` (counted) for a new group beyond the
@@ -284,9 +287,9 @@ public final class TopWindow {
         seconds[slot] = Second(second: second)
         var delta = -old.bytes
         for (id, measures) in zip(old.groups, old.measures) {
-            let sketches = states[Int(id)].totals.latency.bytes + states[Int(id)].totals.overhead.bytes
+            let held = states[Int(id)].totals.heldBytes
             states[Int(id)].totals.subtract(measures)
-            delta += states[Int(id)].totals.latency.bytes + states[Int(id)].totals.overhead.bytes - sketches
+            delta += states[Int(id)].totals.heldBytes - held
             states[Int(id)].seconds -= 1
             if states[Int(id)].seconds == 0 { delta -= free(id) }
         }
@@ -339,11 +342,14 @@ public final class TopWindow {
             totals.add(measures)
             rows.append(Self.row(group.row, measures, covered: covered))
         }
-        rows.sort { a, b in
-            if a.requests != b.requests { return a.requests > b.requests }
-            if a.other != b.other { return b.other }
-            return TopSnapshot.label(a) < TopSnapshot.label(b)
+        // Most requests first; ties by label (each built once, not per comparison), `other` last.
+        let labels = rows.map { $0.other ? "" : TopSnapshot.label($0) }
+        let order = rows.indices.sorted { a, b in
+            if rows[a].requests != rows[b].requests { return rows[a].requests > rows[b].requests }
+            if rows[a].other != rows[b].other { return rows[b].other }
+            return labels[a] < labels[b]
         }
+        rows = order.map { rows[$0] }
         let groupCount = rows.count
         if limit > 0 && rows.count > limit { rows.removeLast(rows.count - limit) }
         return TopSnapshot(timeMicros: wallMicros, by: grouping.rawValue, windowSeconds: windowSeconds,
@@ -399,7 +405,7 @@ public final class TopWindow {
                 writePart(t.bytes(f.routeName))
             } else {
                 scratch.append(0)
-                writePart(RouteFolding.fold(t.bytes(f.path)))
+                writeFoldedPath(t.bytes(f.path))
             }
         case .destination:
             writeDestination(f, t)
@@ -434,8 +440,18 @@ public final class TopWindow {
         if count > 0 { scratch.appendShort(bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), count: count) }
     }
 
-    private func writePart(_ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { writePart($0) }
+    /// `writePart` of the folded path, folded straight into the key.
+    private func writeFoldedPath(_ path: UnsafeRawBufferPointer) {
+        let mark = scratch.count
+        scratch.append(0)
+        scratch.append(0)
+        RouteFolding.fold(path) { piece in
+            if piece.count > 0 { scratch.append(piece) }
+        }
+        let length = min(scratch.count - mark - 2, Self.maxLabelBytes)
+        scratch.truncate(to: mark + 2 + length)
+        scratch.base[mark] = UInt8(length & 0xff)
+        scratch.base[mark + 1] = UInt8(length >> 8)
     }
 
     /// The reporter for outbound entries; else the peer's workload, else the client's IP.

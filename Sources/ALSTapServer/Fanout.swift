@@ -50,7 +50,7 @@ final class Fanout: Sendable {
         for format in [OutputFormat.json, .text, .als] where needs.formats.contains(format) {
             subscribersByFormat[format.rawValue].add(delta)
         }
-        if needs.facts != .none { filteredSubscribers.add(delta) }
+        if needs.facts.contains(.filters) { filteredSubscribers.add(delta) }
         if needs.facts.contains(.links) { pairingSubscribers.add(delta) }
         if needs.facts.contains(.measures) { aggregatingSubscribers.add(delta) }
         inboxes[loop].subscribers.add(delta)

@@ -53,7 +53,8 @@ func json(_ line: Substring) -> [String: Any] {
     @Test func snapshotsComeEveryIntervalWithTheFilterApplied() {
         let clock = FakeClock()
         let top = sink("ns=demo&interval=2s", clock: clock)
-        #expect(top.needs.facts.contains(.measures) && top.needs.formats.isEmpty, "no lines encoded for an aggregate")
+        #expect(top.needs.facts == .aggregates && top.needs.formats.isEmpty, "no lines encoded for an aggregate")
+        #expect(sink("", clock: clock).needs.facts == .measures, "no filter: none of the facts only filters read")
         top.offer(makeBatch([call("a.demo", "b.demo"), call("a.other", "b.other"), call("a.demo", "b.demo", code: 503)]))
         #expect(!top.tick(now: clock.now + second, wallMicros: 0), "not due yet")
         clock.advance(seconds: 2)
