@@ -89,7 +89,7 @@ let package = Package(
                           swiftSettings: swiftSettings),
 
         // Synthetic batches (entries with chosen facts) for the tests of the logic above the decoder.
-        .target(name: "ALSTapTestSupport", dependencies: ["ALSTapALS"], swiftSettings: swiftSettings),
+        .target(name: "ALSTapTestSupport", dependencies: ["ALSTapALS", "ALSTapCore"], swiftSettings: swiftSettings),
 
         .testTarget(name: "ALSTapALSTests", dependencies: ["ALSTapALS", "CProtobufArena"], exclude: ["Fixtures"],
                     swiftSettings: swiftSettings),

@@ -18,19 +18,7 @@ func topQuery(_ text: String) throws(TapQuery.Error) -> TopQuery {
     try TopQuery(RequestTarget("/top?" + text).query)
 }
 
-func written(_ subscriber: Subscriber) -> String {
-    var out: [UInt8] = []
-    while subscriber.hasData {
-        var chunk: [UInt8] = []
-        subscriber.forEachQueuedSlice { slice in
-            chunk += slice
-            return true
-        }
-        subscriber.consume(chunk.count)
-        out += chunk
-    }
-    return String(decoding: out, as: UTF8.self)
-}
+func written(_ subscriber: Subscriber) -> String { drainedText(subscriber) }
 
 func sink(_ text: String, clock: FakeClock, counters: Counters = Counters(), maxGroups: Int = 100) -> TopSink {
     let query = try! topQuery(text)

@@ -28,17 +28,7 @@ func subscriber(_ text: String = "", counters: Counters = Counters(), clock: Fak
 
 /// Everything queued, written out as a transport does (until nothing is left): the lines a client reads.
 func written(_ subscriber: Subscriber) -> [String] {
-    var out: [UInt8] = []
-    while subscriber.hasData {
-        var chunk: [UInt8] = []
-        subscriber.forEachQueuedSlice { slice in
-            chunk += slice
-            return true
-        }
-        subscriber.consume(chunk.count)
-        out += chunk
-    }
-    return String(decoding: out, as: UTF8.self).split(separator: "\n").map(String.init)
+    drainedText(subscriber).split(separator: "\n").map(String.init)
 }
 
 /// The JSON objects among `lines`.
