@@ -423,6 +423,30 @@ def instructions(body, entries_per_request):
     record("instructions: fan-out 100 + firehose", f"{total(server_profile) / entries:,.0f} /entry", "-", exact,
            f"callgrind over the whole server process, {entries} entries, every subscriber got exactly its lines: "
            f"{exact}")
+    alone, with_top = (top_instructions(body, entries_per_request, requests, stripped(ALSTAP), aggregate)
+                       for aggregate in (False, True))
+    record("instructions: firehose + /top by=route", f"{with_top:,.0f} /entry", "-", True,
+           f"callgrind over the whole server process, {entries} entries: the firehose alone {alone:,.0f} /entry, "
+           f"so the aggregate adds {with_top - alone:,.0f} ({(with_top / alone - 1) * 100:.1f} %; snapshots every 60 s, "
+           f"none during the run)")
+
+
+def top_instructions(body, entries_per_request, requests, binary, aggregate):
+    """Instructions per entry of the whole server with the firehose, and a `/top` aggregate beside it."""
+    profile = os.path.join(WORK, f"callgrind.top-{int(aggregate)}")
+    server = Server(1, binary=binary, wrapper=("valgrind", "--tool=callgrind", f"--callgrind-out-file={profile}"))
+    firehose = Subscriber(server)
+    reader = TopReader(server, "?by=route&window=15m&interval=60s") if aggregate else None
+    server.wait(lambda s: s["subscribersActive"] == (2 if aggregate else 1), timeout=120)
+    entries = entries_per_request * requests
+    h2load(server, body, requests)
+    server.wait(lambda s: s["linesSent"] >= entries, timeout=600)
+    server.stop()
+    if reader:
+        reader.close()
+    firehose.finished()
+    with open(profile) as f:
+        return int(next(line.split()[1] for line in f if line.startswith(("summary:", "totals:")))) / entries
 
 
 def latency(rate_per_second=50_000, seconds=10):
