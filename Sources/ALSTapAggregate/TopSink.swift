@@ -30,6 +30,10 @@ public final class TopSink: TapSink {
     private var nextSnapshotNanos: UInt64
     private var lost = 0
     public private(set) var finished = false
+    /// Live batches up to this sequence were counted from history already.
+    private var seededThrough: UInt64 = 0
+    /// Most entries of history a new aggregate decodes (at once, on its loop: a few milliseconds).
+    public static let historyEntries = 500
 
     public init(query: TopQuery, output: Subscriber, limits: TopLimits, counters: Counters,
                 clock: @escaping () -> UInt64) {
@@ -51,8 +55,34 @@ public final class TopSink: TapSink {
                   facts: pairs ? [.filters, .links, .measures] : filter == nil ? .measures : .aggregates)
     }
 
+    /// Counts in history (oldest first, from `TapHub.history`): the entries received within the
+    /// window, each at its receive time. `complete`: that history is all there ever was, since
+    /// `serverStartedNanos`; otherwise the numbers cover from its oldest message on.
+    public func seed(_ history: [(batch: EncodedBatch, receivedNanos: UInt64)], complete: Bool, serverStartedNanos: UInt64) {
+        let now = clock()
+        let windowNanos = UInt64(query.windowSeconds) * 1_000_000_000
+        let matcher = filter?.matcher
+        for (batch, received) in history {
+            seededThrough = max(seededThrough, batch.sequence)
+            guard let table = batch.facts, received <= now, now - received < windowNanos else { continue }
+            for i in 0..<batch.entryCount where matcher?.matches(record: i, in: table) ?? true {
+                window.add(record: i, of: table, now: received)
+            }
+        }
+        if complete {
+            window.coverFrom(serverStartedNanos)
+        } else if let oldest = history.first {
+            window.coverFrom(oldest.receivedNanos)
+        }
+    }
+
+    /// Live, unless history counted it already (pair records are unnumbered: always live).
+    private func isLive(_ batch: EncodedBatch) -> Bool {
+        !finished && (batch.sequence == 0 || batch.sequence > seededThrough)
+    }
+
     public func offer(_ batch: EncodedBatch) {
-        guard let table = batch.facts, !finished else { return }
+        guard let table = batch.facts, isLive(batch) else { return }
         let records = table.facts.count / table.stride
         let matcher = filter?.matcher
         let before = window.overflowEntries
@@ -64,7 +94,7 @@ public final class TopSink: TapSink {
     }
 
     public func offer(_ batch: EncodedBatch, candidates: [Int]) {
-        guard let table = batch.facts, !finished else { return }
+        guard let table = batch.facts, isLive(batch) else { return }
         let matcher = filter?.matcher
         let before = window.overflowEntries
         let now = clock()

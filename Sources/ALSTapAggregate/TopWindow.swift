@@ -159,7 +159,11 @@ public final class TopWindow {
         didSet { budget.charge(bytes - oldValue) }
     }
     public private(set) var overflowEntries = 0
-    private let startedNanos: UInt64
+    /// Where `covered` begins: when the aggregate opened, or earlier when history was counted in.
+    private var startedNanos: UInt64
+    /// The newest second counted: an entry a window older than it is not counted (its slot
+    /// holds newer seconds).
+    private var newestSecond: Int64 = -1
 
     public init(grouping: TopGrouping, windowSeconds: Int, maxGroups: Int, budget: TopBudget, now: UInt64) {
         self.grouping = grouping
@@ -171,6 +175,11 @@ public final class TopWindow {
     }
 
     deinit { budget.charge(-bytes) }
+
+    /// The numbers cover traffic from `nanos` on (history counted in from before the aggregate opened).
+    public func coverFrom(_ nanos: UInt64) {
+        startedNanos = min(startedNanos, nanos)
+    }
 
     public var groupCount: Int { groups.count - freeSlots.count }
 
@@ -203,6 +212,9 @@ public final class TopWindow {
 
     private func add(_ sample: Sample, label: () -> TopRow, now: UInt64) {
         let second = Int64(now / 1_000_000_000)
+        // Times may step back a little (history received on several loops), never by a window.
+        guard second > newestSecond - Int64(windowSeconds) else { return }
+        newestSecond = max(newestSecond, second)
         let slot = Int(second % Int64(windowSeconds))
         if seconds[slot].second != second { expire(slot, becoming: second) }
         let id = lookup(label: label, second: second)

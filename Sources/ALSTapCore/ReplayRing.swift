@@ -29,12 +29,15 @@ public final class ReplayRing: @unchecked Sendable {
         public let payload: SharedBytes
         public let reporter: Reporter
         public let entries: Int
+        /// When it was received (monotonic nanoseconds): where a new `/top` aggregate counts it.
+        public let receivedNanos: UInt64
 
-        public init(sequence: UInt64, payload: SharedBytes, reporter: Reporter, entries: Int) {
+        public init(sequence: UInt64, payload: SharedBytes, reporter: Reporter, entries: Int, receivedNanos: UInt64 = 0) {
             self.sequence = sequence
             self.payload = payload
             self.reporter = reporter
             self.entries = entries
+            self.receivedNanos = receivedNanos
         }
 
         /// What it keeps alive: the message, and its reporter (counted with every record that
@@ -48,6 +51,8 @@ public final class ReplayRing: @unchecked Sendable {
         var firstPosition = 0
         var entries = 0
         var bytes = 0
+        /// A message was evicted or never kept (too large): the ring no longer holds everything.
+        var incomplete = false
     }
 
     public let capacityEntries: Int
@@ -68,8 +73,11 @@ public final class ReplayRing: @unchecked Sendable {
     public var isEnabled: Bool { capacityEntries > 0 && capacityBytes > 0 }
 
     public func append(_ record: Record) {
-        guard record.bytes <= capacityBytes else { return }  // would evict everything else
         withState { state in
+            guard record.bytes <= capacityBytes else {  // would evict everything else
+                state.incomplete = true
+                return
+            }
             state.records.append(record)
             state.entries += record.entries
             state.bytes += record.bytes
@@ -77,6 +85,7 @@ public final class ReplayRing: @unchecked Sendable {
                   let oldest = state.records.first, state.records.count > 1 {
                 state.records.removeFirst()
                 state.firstPosition += 1
+                state.incomplete = true
                 state.entries -= oldest.entries
                 state.bytes -= oldest.bytes
             }
@@ -87,6 +96,20 @@ public final class ReplayRing: @unchecked Sendable {
     public func newest() -> (position: Int, sequence: UInt64)? {
         withState { state in
             state.records.last.map { (state.firstPosition + state.records.count - 1, $0.sequence) }
+        }
+    }
+
+    /// The newest records holding at most `entries` entries, oldest first, and whether they are
+    /// everything the ring was ever given (nothing older was evicted or left out).
+    public func newest(entries: Int) -> (records: [Record], complete: Bool) {
+        withState { state in
+            var taken = 0
+            var first = state.records.count
+            while first > 0 && taken + state.records[first - 1].entries <= entries {
+                first -= 1
+                taken += state.records[first].entries
+            }
+            return (Array(state.records[first...]), isEnabled && first == 0 && !state.incomplete)
         }
     }
 

@@ -121,6 +121,22 @@ public final class TapHub {
         return true
     }
 
+    /// The newest kept messages holding at most `maxEntries` entries, decoded again with `facts`
+    /// (oldest first, each with its sequence and receive time), and whether they are all that
+    /// was ever received: history for a new aggregate. Call after `add`, so that live batches
+    /// past the newest of them are not missed (the caller skips the ones it got here).
+    public func history(maxEntries: Int, facts: FactsNeed) -> (batches: [(batch: EncodedBatch, receivedNanos: UInt64)], complete: Bool) {
+        let (records, complete) = ring.newest(entries: maxEntries)
+        var batches: [(batch: EncodedBatch, receivedNanos: UInt64)] = []
+        for record in records {
+            guard var batch = redecode(record, [], facts) else { continue }
+            batch.sequence = record.sequence
+            batches.append((batch, record.receivedNanos))
+        }
+        counters.add(.replayEntriesDecoded, batches.reduce(0) { $0 + $1.batch.entryCount })
+        return (batches, complete)
+    }
+
     /// Takes a sink out (its client left); a replay still gathering for it is abandoned.
     public func remove(_ sink: any TapSink) {
         let id = ObjectIdentifier(sink)

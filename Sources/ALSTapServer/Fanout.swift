@@ -17,6 +17,8 @@ final class Fanout: Sendable {
     private let sequence = AtomicCounter()
     let counters: Counters
     let replayRing: ReplayRing
+    /// When the server began (monotonic): a `/top` aggregate's history reaches back at most to it.
+    let startedNanos = monotonicNanos()
 
     init(loops: [EventLoop], inboxLimit: Int, inboxBytes: Int = .max, replayEntries: Int, replayBytes: Int = .max,
          counters: Counters) {
@@ -67,7 +69,8 @@ final class Fanout: Sendable {
         batch.sequence = UInt64(sequence.addAndGet(1))
         if replayRing.isEnabled {
             replayRing.append(ReplayRing.Record(sequence: batch.sequence, payload: SharedBytes(copying: payload),
-                                                reporter: reporter, entries: batch.entryCount))
+                                                reporter: reporter, entries: batch.entryCount,
+                                                receivedNanos: batch.decodedAtNanos))
         }
         for inbox in inboxes where inbox.subscribers.value > 0 {
             switch inbox.push(batch) {

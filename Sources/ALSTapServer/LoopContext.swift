@@ -106,6 +106,11 @@ final class LoopContext: @unchecked Sendable {
                                                                directory: peerDirectory, aggregate: sink)
         } else {
             guard taps.add(sink) else { return .refused(.tooManySubscribers) }
+            // Registered first, so no live batch is missed; the ring's newest messages start it.
+            if !query.tap.pair {
+                let (batches, complete) = taps.history(maxEntries: TopSink.historyEntries, facts: sink.needs.facts)
+                sink.seed(batches, complete: complete, serverStartedNanos: fanout.startedNanos)
+            }
         }
         topSinks[ObjectIdentifier(output)] = sink
         return .opened(output)

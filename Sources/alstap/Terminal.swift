@@ -24,17 +24,19 @@ enum Terminal {
     static var resizes: Int32 { resizePipe.read }
 
     static func enter() {
-        guard tcgetattr(STDIN_FILENO, &saved) == 0 else { return }
+        guard tcgetattr(STDIN_FILENO, saved) == 0 else { return }
         var fds: [Int32] = [-1, -1]
         if pipe(&fds) == 0 {
             // Non-blocking: the handler's write must never wait, nor must the drain's reads.
             for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
             resizePipe = (fds[0], fds[1])
         }
-        var raw = saved
-        raw.c_lflag &= ~tcflag_t(ICANON | ECHO)
+        let raw = UnsafeMutablePointer<termios>.allocate(capacity: 1)
+        defer { raw.deallocate() }
+        raw.initialize(to: saved.pointee)
+        raw.pointee.c_lflag &= ~tcflag_t(ICANON | ECHO)
         // c_cc is a C array, a tuple in Swift: indexed through its bytes (cc_t is one byte).
-        withUnsafeMutableBytes(of: &raw.c_cc) { cc in
+        withUnsafeMutableBytes(of: &raw.pointee.c_cc) { cc in
             cc[Int(VMIN)] = 1
             cc[Int(VTIME)] = 0
         }
@@ -43,7 +45,7 @@ enum Terminal {
         signal(SIGTERM, leaveAndExit)
         signal(SIGHUP, leaveAndExit)
         signal(SIGWINCH, noteResize)
-        _ = tcsetattr(STDIN_FILENO, TCSANOW, &raw)
+        _ = tcsetattr(STDIN_FILENO, TCSANOW, raw)
         write("\u{1B}[?1049h\u{1B}[?25l\u{1B}[H\u{1B}[2J")
     }
 
@@ -73,14 +75,21 @@ enum Terminal {
 // What the signal handlers read. A C signal handler cannot capture context, so the state it
 // needs is global: set by `enter()` before the handlers are installed, then only read (and
 // `isEntered` cleared by `leave()`). Single-threaded otherwise.
-nonisolated(unsafe) private var saved = termios()
+/// The settings to restore. Allocated, not a `termios` variable: Swift lays the imported struct
+/// out in 57 bytes, without the C struct's tail padding, and tcgetattr/tcsetattr copy all 60
+/// (AddressSanitizer caught the overflow of a global). An allocation has the stride, 60.
+nonisolated(unsafe) private let saved: UnsafeMutablePointer<termios> = {
+    let pointer = UnsafeMutablePointer<termios>.allocate(capacity: 1)
+    pointer.initialize(to: termios())
+    return pointer
+}()
 nonisolated(unsafe) private var isEntered = false
 nonisolated(unsafe) private var resizePipe: (read: Int32, write: Int32) = (-1, -1)
 
 /// Async-signal-safe (tcsetattr, write): the settings back, the main screen back, the cursor
 /// shown. CAN (0x18) first ends an escape sequence that a signal may have cut in half.
 private func restore() {
-    _ = tcsetattr(STDIN_FILENO, TCSANOW, &saved)
+    _ = tcsetattr(STDIN_FILENO, TCSANOW, saved)
     let leave: StaticString = "\u{18}\u{1B}[0m\u{1B}[?25h\u{1B}[?1049l"
     _ = write(STDOUT_FILENO, leave.utf8Start, leave.utf8CodeUnitCount)
 }

@@ -214,3 +214,47 @@ func json(_ line: Substring) -> [String: Any] {
         #expect(snapshot["lost"] as? Int == 4)
     }
 }
+
+/// A new aggregate starts with the ring's newest messages, counted at their receive times.
+@Suite struct TopHistoryTests {
+    func batch(_ entries: [TestEntry], sequence: UInt64) -> EncodedBatch {
+        makeBatch(entries, sequence: sequence, formats: [])
+    }
+
+    @Test func historyWithinTheWindowIsCountedAtItsTimesAndNotAgainLive() {
+        let clock = FakeClock()  // now: 100 s
+        let top = sink("window=10s&interval=1s", clock: clock)
+        let history = [(batch([call("old", "x")], sequence: 1), 80 * second),           // before the window
+                       (batch([call("a", "b"), call("a", "b")], sequence: 2), 95 * second),
+                       (batch([call("a", "c")], sequence: 3), 99 * second)]
+        top.seed(history.map { (batch: $0.0, receivedNanos: $0.1) }, complete: true, serverStartedNanos: 70 * second)
+        top.offer(batch([call("a", "b")], sequence: 3))  // published before the seed read the ring
+        top.offer(batch([call("a", "b")], sequence: 4))  // live
+        clock.advance(seconds: 1)
+        _ = top.tick(now: clock.now, wallMicros: 0)
+        let snapshot = json(written(top.output).split(separator: "\n")[0])
+        let rows = snapshot["rows"] as! [[String: Any]]
+        #expect(rows.map { $0["requests"] as! Int } == [3, 1], "2 from history and 1 live to b, 1 to c; none twice")
+        #expect(snapshot["covered"] as? Double == 9.0, "complete history since a server start long ago: the whole window")
+    }
+
+    @Test func incompleteHistoryCoversFromItsOldestMessage() {
+        let clock = FakeClock()
+        let top = sink("window=60s&interval=1s", clock: clock)
+        top.seed([(batch: batch([call("a", "b")], sequence: 7), receivedNanos: 97 * second)], complete: false,
+                 serverStartedNanos: 0)
+        clock.advance(seconds: 1)
+        _ = top.tick(now: clock.now, wallMicros: 0)
+        let snapshot = json(written(top.output).split(separator: "\n")[0])
+        #expect(snapshot["covered"] as? Double == 4.0, "from the oldest message kept (97 s) to now (101 s)")
+        #expect((snapshot["totals"] as! [String: Any])["requests"] as? Int == 1)
+    }
+
+    @Test func anEntryAWindowOlderThanTheNewestIsNotCounted() {
+        let w = window(seconds: 3)
+        add(w, [call("a", "b")], at: 10 * second)
+        add(w, [call("a", "b")], at: 7 * second)       // its slot holds second 10 now
+        add(w, [call("a", "b")], at: 9 * second + 1)   // a little back: counted
+        #expect(w.snapshot(now: 10 * second, wallMicros: 0).rows.map(\.requests) == [2])
+    }
+}

@@ -86,3 +86,32 @@ import Testing
         #expect(taps.hasReplays, "the rest waits for the next turns")
     }
 }
+
+/// The history a new aggregate starts with: the newest messages, and whether they are all.
+@Suite struct ReplayRingHistoryTests {
+    static func record(_ sequence: UInt64, entries: Int, bytes: Int = 1) -> ReplayRing.Record {
+        ReplayRing.Record(sequence: sequence, payload: SharedBytes(String(repeating: "x", count: bytes)), reporter: Reporter(),
+                          entries: entries, receivedNanos: sequence * 10)
+    }
+
+    @Test func theNewestWithinTheEntriesAndWhetherNothingWasLost() {
+        let ring = ReplayRing(capacityEntries: 100, section: OneThread())
+        for sequence in UInt64(1)...4 { ring.append(Self.record(sequence, entries: 10)) }
+        var (records, complete) = ring.newest(entries: 25)
+        #expect(records.map(\.sequence) == [3, 4] && !complete, "two of four fit 25 entries")
+        (records, complete) = ring.newest(entries: 40)
+        #expect(records.map(\.sequence) == [1, 2, 3, 4] && complete && records.map(\.receivedNanos) == [10, 20, 30, 40])
+        for sequence in UInt64(5)...11 { ring.append(Self.record(sequence, entries: 10)) }
+        (records, complete) = ring.newest(entries: 1_000)
+        #expect(records.first?.sequence == 2 && !complete, "the oldest was evicted")
+    }
+
+    @Test func aMessageTooLargeToKeepMakesTheRingIncomplete() {
+        let ring = ReplayRing(capacityEntries: 100, capacityBytes: 1_000, section: OneThread())
+        ring.append(Self.record(1, entries: 1, bytes: 10))
+        #expect(ring.newest(entries: 10).complete)
+        ring.append(Self.record(2, entries: 1, bytes: 5_000))
+        #expect(!ring.newest(entries: 10).complete)
+        #expect(!ReplayRing(capacityEntries: 0, section: OneThread()).newest(entries: 10).complete, "a disabled ring keeps nothing")
+    }
+}

@@ -137,11 +137,12 @@ def test_follow_zero_formats_and_http2(alstap):
 
     stream(alstap, PRODUCTPAGE, known_traffic()[:5])
     alstap.wait_stat("entriesReceived", lambda v: v == 5)
-    # A fresh aggregate counts from when it starts: one snapshot after the interval, then the end.
+    # A new aggregate starts with the recent history alstap kept: one snapshot after the
+    # interval, then the end.
     once = get("?follow=0&interval=100ms")
     lines = once.stdout.splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["type"] == "top"
-    assert json.loads(lines[0])["covered"] <= 1.0
+    assert json.loads(lines[0])["totals"]["requests"] == 5
     text = get("?follow=0&interval=100ms&format=text&by=destination").stdout.splitlines()
     assert text[0].startswith("# top by destination at ") and text[1].startswith("REQUESTS\tRPS\tSUCCESS")
     sse = get("?follow=0&interval=100ms&format=sse").stdout
@@ -151,6 +152,24 @@ def test_follow_zero_formats_and_http2(alstap):
     headers = subprocess.run([curl, "-s", "-D", "-", "-o", "/dev/null", alstap.url("/top?follow=0&interval=100ms")],
                              capture_output=True, text=True, timeout=10).stdout
     assert "application/x-ndjson" in headers
+
+
+def test_history_starts_a_new_aggregate_as_far_as_the_ring_reaches():
+    curl = require_tool("curl")
+    for extra, expected in [((), 40), (("--replay-entries", "0"), 0), (("--replay-entries", "10"), 10)]:
+        server = Alstap(*extra)
+        try:
+            stream(server, PRODUCTPAGE, known_traffic())
+            server.wait_stat("entriesReceived", lambda v: v == 40)
+            time.sleep(1)
+            out = subprocess.run([curl, "-s", server.url("/top?follow=0&interval=100ms&window=1m")], capture_output=True,
+                                 text=True, timeout=10).stdout
+            snapshot = json.loads(out.splitlines()[0])
+            assert snapshot["totals"]["requests"] == expected, (extra, snapshot)
+            # History reaches back (to the server's start, or the oldest message kept); none: the interval.
+            assert (snapshot["covered"] >= 1.0) == (expected > 0), snapshot["covered"]
+        finally:
+            server.stop()
 
 
 def test_bad_parameters_are_named(alstap):
