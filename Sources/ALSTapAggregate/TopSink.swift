@@ -82,23 +82,21 @@ public final class TopSink: TapSink {
     }
 
     public func offer(_ batch: EncodedBatch) {
-        guard let table = batch.facts, isLive(batch) else { return }
-        let records = table.facts.count / table.stride
-        let matcher = filter?.matcher
-        let before = window.overflowEntries
-        let now = clock()
-        for i in 0..<records where matcher?.matches(record: i, in: table) ?? true {
-            window.add(record: i, of: table, now: now)
-        }
-        counters.add(.topOverflow, window.overflowEntries - before)
+        guard let table = batch.facts else { return }
+        count(batch, records: 0..<(table.facts.count / table.stride))
     }
 
     public func offer(_ batch: EncodedBatch, candidates: [Int]) {
+        count(batch, records: candidates)
+    }
+
+    /// Counts the records of a live batch that pass the filter, at the time they are offered.
+    private func count<Records: Sequence<Int>>(_ batch: EncodedBatch, records: Records) {
         guard let table = batch.facts, isLive(batch) else { return }
         let matcher = filter?.matcher
         let before = window.overflowEntries
         let now = clock()
-        for i in candidates where matcher?.matches(record: i, in: table) ?? true {
+        for i in records where matcher?.matches(record: i, in: table) ?? true {
             window.add(record: i, of: table, now: now)
         }
         counters.add(.topOverflow, window.overflowEntries - before)
