@@ -14,26 +14,27 @@ typealias CAddress = Envoy__Config__Core__V3__Address
 typealias CDuration = Google__Protobuf__Duration
 typealias CStruct = Google__Protobuf__Struct
 typealias CValue = Google__Protobuf__Value
+typealias CCustomTag = Envoy__Data__Accesslog__V3__AccessLogCommon__CustomTagsEntry
 typealias CTLS = Envoy__Data__Accesslog__V3__TLSProperties
 typealias CCertificate = Envoy__Data__Accesslog__V3__TLSProperties__CertificateProperties
 
 /// The length of a string protobuf-c unpacked into the decoder's arena, NUL bytes included
 /// (protobuf-c's own strings are NUL-terminated and lose their length; the arena keeps it).
 @inline(__always)
-func protobufStringLength(_ string: UnsafePointer<CChar>) -> Int {
+package func protobufStringLength(_ string: UnsafePointer<CChar>) -> Int {
     CProtobufArena_string_length(string)
 }
 
 /// A protobuf-c string that is set (proto3: empty means absent).
 @inline(__always)
-func present(_ string: UnsafeMutablePointer<CChar>?) -> UnsafeMutablePointer<CChar>? {
+package func present(_ string: UnsafeMutablePointer<CChar>?) -> UnsafeMutablePointer<CChar>? {
     guard let string, string.pointee != 0 || protobufStringLength(string) > 0 else { return nil }
     return string
 }
 
 /// The bytes of a protobuf-c string, all of them (a NUL inside is data, not the end).
 @inline(__always)
-func utf8Bytes(_ string: UnsafePointer<CChar>) -> UnsafeBufferPointer<UInt8> {
+package func utf8Bytes(_ string: UnsafePointer<CChar>) -> UnsafeBufferPointer<UInt8> {
     UnsafeBufferPointer(start: UnsafeRawPointer(string).assumingMemoryBound(to: UInt8.self),
                         count: protobufStringLength(string))
 }
@@ -61,6 +62,12 @@ func stringValue(_ value: UnsafeMutablePointer<CValue>?) -> String? {
 
 /// Compares a protobuf-c string with a static one, exactly (length included), without allocating.
 @inline(__always)
-func cStringEquals(_ string: UnsafePointer<CChar>, _ text: StaticString) -> Bool {
+package func cStringEquals(_ string: UnsafePointer<CChar>, _ text: StaticString) -> Bool {
     protobufStringLength(string) == text.utf8CodeUnitCount && memcmp(string, text.utf8Start, text.utf8CodeUnitCount) == 0
+}
+
+/// Whether a protobuf-c string starts with a static one.
+@inline(__always)
+func cStringHasPrefix(_ string: UnsafePointer<CChar>, _ prefix: StaticString) -> Bool {
+    protobufStringLength(string) >= prefix.utf8CodeUnitCount && memcmp(string, prefix.utf8Start, prefix.utf8CodeUnitCount) == 0
 }

@@ -168,7 +168,7 @@ public struct JSONLineEncoder {
         object.string("connectionTerminationDetails", c.connection_termination_details)
         object.string("streamId", c.stream_id)
         if let tls = c.tls_properties { self.tls(&object, tls) }
-        headers(&object, "customTags", count: c.n_custom_tags, c.custom_tags)
+        if c.n_custom_tags > 0 { customTags(&object, count: c.n_custom_tags, c.custom_tags) }
         if c.n_filter_state_objects > 0 {
             object.nested("filterState") { f in
                 for i in 0..<c.n_filter_state_objects {
@@ -178,6 +178,32 @@ public struct JSONLineEncoder {
                     value.string("@type", entry.pointee.value?.pointee.type_url)
                     value.close()
                 }
+            }
+        }
+    }
+
+    /// Custom tags, but those an OTLP record's trace context and unread body became (see
+    /// ALSTapOTLP's `ALSEntryWriter`): those are the line's `traceId`, `spanId` and `body`.
+    private func customTags(_ object: inout JSONObjectWriter, count: Int, _ tags: UnsafeMutablePointer<UnsafeMutablePointer<CCustomTag>?>?) {
+        guard let tags else { return }
+        var others = 0
+        for i in 0..<count {
+            guard let tag = tags[i], let key = present(tag.pointee.key) else { continue }
+            let name: StaticString? = if cStringEquals(key, "otel.trace_id") { "traceId" }
+                else if cStringEquals(key, "otel.span_id") { "spanId" }
+                else if cStringEquals(key, "otel.body") { "body" } else { nil }
+            guard let name else {
+                if !cStringHasPrefix(key, "otel.") { others += 1 }
+                continue
+            }
+            object.string(name, tag.pointee.value)
+        }
+        guard others > 0 else { return }
+        object.nested("customTags") { h in
+            for i in 0..<count {
+                guard let tag = tags[i], let key = present(tag.pointee.key), !cStringHasPrefix(key, "otel.") else { continue }
+                h.key(cString: key)
+                if let value = tag.pointee.value { out.appendJSONString(value) } else { out.append("\"\"") }
             }
         }
     }

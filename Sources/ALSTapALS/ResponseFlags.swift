@@ -24,6 +24,12 @@ public struct ResponseFlagCodes: Sendable {
         codes.firstIndex { $0.description == code }.map { $0 + 1 }
     }
 
+    /// The same for a code's bytes, without allocating (OTLP's `envoy.response_flags`).
+    package static func fieldNumber(of code: UnsafeBufferPointer<UInt8>) -> Int? {
+        codes.firstIndex { $0.utf8CodeUnitCount == code.count
+            && UnsafeBufferPointer(start: $0.utf8Start, count: $0.utf8CodeUnitCount).elementsEqual(code) }.map { $0 + 1 }
+    }
+
     /// The short code of field number N (2 → `UH`).
     public static func code(fieldNumber: Int) -> String? {
         (1...codes.count).contains(fieldNumber) ? codes[fieldNumber - 1].description : nil

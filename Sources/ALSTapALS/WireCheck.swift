@@ -108,14 +108,14 @@ final class WireCheck {
 ///
 /// `@unchecked Sendable`: built once and never changed; the tables live for the process (they are
 /// read on every message, so they are plain C memory).
-final class WireSchema: @unchecked Sendable {
+package final class WireSchema: @unchecked Sendable {
     /// The tables CWireScan walks (allocated once, for the life of the process).
     private let tables: UnsafeMutablePointer<CWireScanSchema>
     /// Every message-typed field, for `child(of:field:)`.
     private let all: [[(number: UInt32, node: Int)]]
-    let root = 0
+    package let root = 0
 
-    init(root descriptor: UnsafePointer<ProtobufCMessageDescriptor>) {
+    package init(root descriptor: UnsafePointer<ProtobufCMessageDescriptor>) {
         var index: [UnsafeRawPointer: Int] = [UnsafeRawPointer(descriptor): 0]
         var descriptors = [descriptor]
         var edges: [[(number: UInt32, node: Int)]] = []
@@ -189,12 +189,12 @@ final class WireSchema: @unchecked Sendable {
         all = edges
     }
 
-    func child(of node: Int, field: UInt32) -> Int? {
+    package func child(of node: Int, field: UInt32) -> Int? {
         all[node].first { $0.number == field }?.node
     }
 
     /// Checks the message of type `node` in `base[range]`, at nesting `depth` (CWireScan walks it).
-    func check(_ base: UnsafePointer<UInt8>, _ range: Range<Int>, node: Int, depth: Int,
+    package func check(_ base: UnsafePointer<UInt8>, _ range: Range<Int>, node: Int, depth: Int,
                limit: Int) throws(GRPCStatusError) {
         switch CWireScan_check(tables, base + range.lowerBound, base + range.upperBound, Int32(node), Int32(depth),
                                Int32(limit)) {
@@ -207,24 +207,24 @@ final class WireSchema: @unchecked Sendable {
 }
 
 /// Reads protobuf wire format from `base[range]`, every read bounds-checked.
-struct WireReader {
+package struct WireReader {
     let base: UnsafePointer<UInt8>
     var offset: Int
     let end: Int
 
-    init(base: UnsafePointer<UInt8>, range: Range<Int>) {
+    package init(base: UnsafePointer<UInt8>, range: Range<Int>) {
         self.base = base
         offset = range.lowerBound
         end = range.upperBound
     }
 
-    var atEnd: Bool { offset >= end }
+    package var atEnd: Bool { offset >= end }
 
     static let malformed = GRPCStatusError(.invalidArgument, "StreamAccessLogsMessage does not decode (bad wire format)",
                                                    reason: .invalidProtobuf)
 
     @inline(__always)
-    mutating func varint() throws(GRPCStatusError) -> UInt64 {
+    package mutating func varint() throws(GRPCStatusError) -> UInt64 {
         // Most varints here (tags, short lengths) are one byte.
         if offset < end, base[offset] < 0x80 {
             offset += 1
@@ -247,7 +247,7 @@ struct WireReader {
     }
 
     @inline(__always)
-    mutating func tag() throws(GRPCStatusError) -> (number: UInt32, wireType: UInt8) {
+    package mutating func tag() throws(GRPCStatusError) -> (number: UInt32, wireType: UInt8) {
         let key = try varint()
         let number = key >> 3
         guard number > 0, number < 1 << 29 else { throw Self.malformed }
@@ -256,7 +256,7 @@ struct WireReader {
 
     /// A length-delimited field's bytes (the reader moves past them).
     @inline(__always)
-    mutating func lengthDelimited() throws(GRPCStatusError) -> Range<Int> {
+    package mutating func lengthDelimited() throws(GRPCStatusError) -> Range<Int> {
         let length = try varint()
         guard length <= UInt64(end - offset) else { throw Self.malformed }
         let start = offset
@@ -266,7 +266,7 @@ struct WireReader {
 
     /// Skips a field's value. Groups (wire types 3 and 4) are not in proto3 and are refused.
     @inline(__always)
-    mutating func skip(_ wireType: UInt8) throws(GRPCStatusError) {
+    package mutating func skip(_ wireType: UInt8) throws(GRPCStatusError) {
         switch wireType {
         case 0: _ = try varint()
         case 1: try advance(8)

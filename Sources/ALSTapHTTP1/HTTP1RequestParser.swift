@@ -99,6 +99,14 @@ public enum HTTP1RequestParser {
         return .contentLength(length)
     }
 
+    /// Whether the body is chunked and nothing else (`Transfer-Encoding: chunked`, the only
+    /// coding alstap reads: OTLP/HTTP senders such as Envoy stream their bodies so).
+    public static func isChunkedOnly(_ head: HTTP1RequestHead) -> Bool {
+        let codings = head.headers.filter { $0.name == "transfer-encoding" }
+            .flatMap { $0.value.split(separator: ",") }.map { $0.trimmingSpaces().lowercased() }
+        return codings == ["chunked"]
+    }
+
     /// `1*DIGIT` as an Int; nil when empty, not all digits, or too large.
     private static func decimal(_ digits: String.UTF8View) -> Int? {
         guard !digits.isEmpty else { return nil }
@@ -142,7 +150,7 @@ public enum HTTP1RequestParser {
 }
 
 extension Substring {
-    func trimmingSpaces() -> String {
+    package func trimmingSpaces() -> String {
         var text = self[...]
         while let first = text.first, first == " " || first == "\t" { text = text.dropFirst() }
         while let last = text.last, last == " " || last == "\t" { text = text.dropLast() }

@@ -9,6 +9,13 @@ public enum HTTP1Response {
         return Array((head + "\r\n" + body).utf8)
     }
 
+    /// A complete response with a binary body.
+    public static func bytes(status: Int, reason: String, contentType: String, body: [UInt8], close: Bool = false) -> [UInt8] {
+        var head = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n"
+        if close { head += "Connection: close\r\n" }
+        return Array((head + "\r\n").utf8) + body
+    }
+
     /// The head of a streamed response (chunked transfer encoding).
     public static func streamingHead(contentType: String) -> [UInt8] {
         Array(("HTTP/1.1 200 OK\r\nContent-Type: \(contentType)\r\nTransfer-Encoding: chunked\r\n"

@@ -26,6 +26,7 @@ public final class Counters: Sendable {
         case replayEntriesDecoded
         case staleEvents
         case topOverflow, topSnapshotsSkipped
+        case otlpExportsGRPC, otlpExportsHTTP, otlpRecordsRejected, otlpHTTPRefused
 
     /// The counter of a refusal reason (nil: none).
     public init?(refusal reason: GRPCStatusError.Reason) {
@@ -110,6 +111,10 @@ public final class Counters: Sendable {
         case .staleEvents: return counter("alstap_stale_events_total")
         case .topOverflow: return counter(limits, [("limit", "top_groups")])
         case .topSnapshotsSkipped: return counter("alstap_top_snapshots_skipped_total")
+        case .otlpExportsGRPC: return counter("alstap_otlp_exports_total", [("transport", "grpc")])
+        case .otlpExportsHTTP: return counter("alstap_otlp_exports_total", [("transport", "http")])
+        case .otlpRecordsRejected: return counter("alstap_otlp_records_rejected_total")
+        case .otlpHTTPRefused: return counter("alstap_otlp_http_refused_total")
         }
     }
 

@@ -15,6 +15,9 @@ final class HTTP1Connection: Connection, InitialBytesConsumer, HeadDeadline, Sub
     private var closeWhenFlushed = false
     /// Bytes of the current request's Content-Length body still to read and drop.
     private var bodyBytesToSkip = 0
+    /// An OTLP/HTTP body being read (ingest listener), with the bytes of it counted in
+    /// `Counters.bufferedMessageBytes` and whether the connection stays open after the answer.
+    private var upload: (reader: RequestBodyReader, counted: Int, keepAlive: Bool)?
     /// Pipelined requests wait for `writable()`: a turn's share of them was answered.
     private var awaitingWritable = false
     private(set) var headDeadlineNanos: UInt64 = 0
@@ -36,6 +39,7 @@ final class HTTP1Connection: Connection, InitialBytesConsumer, HeadDeadline, Sub
     func headTimedOut() { close() }
 
     override func closing() {
+        releaseUpload()
         context.unwatchHead(self)
         if let subscriber { context.closeTap(subscriber) }
     }
@@ -84,6 +88,11 @@ final class HTTP1Connection: Connection, InitialBytesConsumer, HeadDeadline, Sub
                 bodyBytesToSkip -= skipped
                 if bodyBytesToSkip > 0 { return }
             }
+            if upload != nil {
+                start += readUpload(from: start)
+                if upload != nil { return }
+                continue
+            }
             if hasPendingOutput || awaitingWritable {
                 // Unanswered requests are kept up to 4 × maxHeadBytes (plus the read that crossed it).
                 // Past that the client is closed without an answer and counted as a head over the
@@ -127,6 +136,17 @@ final class HTTP1Connection: Connection, InitialBytesConsumer, HeadDeadline, Sub
 
     /// Answers a request whose body framing alstap can follow (RFC 9112 §6.3); else 400 or 413 and close.
     private func answerFramed(_ head: HTTP1RequestHead) {
+        if role.contains(.ingest), let decision = OTLPHTTP.decide(head, config: context.config) {
+            switch decision {
+            case .readBody(let reader):
+                upload = (reader, 0, head.keepAlive)
+                awaitHead()  // the body too must arrive within the head timeout
+            case .refuse(let status, let reason, let message):
+                context.counters.add(.otlpHTTPRefused)
+                finish(OTLPHTTP.refusal(status: status, reason: reason, message: message, close: true))
+            }
+            return
+        }
         switch HTTP1RequestParser.bodyFraming(of: head) {
         case .noBody:
             answer(head)
@@ -144,6 +164,54 @@ final class HTTP1Connection: Connection, InitialBytesConsumer, HeadDeadline, Sub
         case .malformed(let reason):
             finish(HTTP1Response.simple(status: 400, reason: "Bad Request", body: reason + "\n", close: true))
         }
+    }
+
+    /// Feeds received bytes from `start` to the OTLP body being read; answers once it is whole.
+    /// Returns the bytes used.
+    private func readUpload(from start: Int) -> Int {
+        guard var current = upload else { return 0 }
+        let (consumed, outcome) = received.withUnsafeBytes { current.reader.consume(UnsafeRawBufferPointer(rebasing: $0[start...])) }
+        let grown = current.reader.body.count - current.counted
+        context.counters.add(.bufferedMessageBytes, grown)
+        current.counted += grown
+        upload = current
+        if grown > 0, context.counters.get(.bufferedMessageBytes) > context.config.maxBufferedMessageBytes {
+            context.counters.add(.bufferedTooLarge)
+            releaseUpload()
+            finish(OTLPHTTP.refusal(status: 503, reason: "Service Unavailable", code: 8,
+                                    message: "too many bytes of requests in flight (--max-buffered-message-bytes)", close: true))
+            return consumed
+        }
+        switch outcome {
+        case .needMore:
+            break
+        case .complete:
+            let body = current.reader.body
+            releaseUpload()
+            context.unwatchHead(self)
+            let response = OTLPHTTP.answer(body, ingest: context.otlp, counters: context.counters, close: !current.keepAlive)
+            if current.keepAlive {
+                write(response)
+                awaitHead()
+            } else {
+                finish(response)
+            }
+        case .tooLarge:
+            releaseUpload()
+            context.counters.add(.decodeTooLarge)
+            finish(OTLPHTTP.refusal(status: 413, reason: "Content Too Large",
+                                    message: "request body over \(context.config.maxMessageBytes) bytes (--max-message-bytes)", close: true))
+        case .malformed(let reason):
+            releaseUpload()
+            finish(OTLPHTTP.refusal(status: 400, reason: "Bad Request", message: reason, close: true))
+        }
+        return consumed
+    }
+
+    private func releaseUpload() {
+        guard let current = upload else { return }
+        context.counters.subtract(.bufferedMessageBytes, current.counted)
+        upload = nil
     }
 
     private func answer(_ head: HTTP1RequestHead) {

@@ -31,6 +31,9 @@ final class LoopContext: @unchecked Sendable {
     /// Output gathered before one write (HTTP/2 frames).
     let sendScratch = ByteWriter(capacity: 256 * 1024)
     private(set) var ingest = IngestRegistry([])
+    /// OTLP's logs service, also reached over HTTP/1.1 (`POST /v1/logs`). Set at the end of `init`
+    /// (it refers back to the context).
+    private(set) var otlp: OTLPIngest!
     let taps: TapHub
     private let demand: LoopDemand
     private var waitingForHead: [ObjectIdentifier: any HeadDeadline] = [:]
@@ -66,7 +69,8 @@ final class LoopContext: @unchecked Sendable {
             return try? decoder.decode(record.payload.bytes, reporter: &reporter, formats: formats, facts: facts,
                                        decodedAtNanos: 0)
         }
-        ingest = IngestRegistry([ALSIngest(context: self)])
+        otlp = OTLPIngest(context: self)
+        ingest = IngestRegistry([ALSIngest(context: self), otlp])
     }
 
     deinit { readBuffer.deallocate() }

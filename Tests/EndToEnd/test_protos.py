@@ -1,6 +1,7 @@
-"""Protos/ must be wire-identical to Envoy's v3 API: every message, field (name, number, type,
-label, oneof), enum value and the service/method that Protos/ declares is compared with Envoy's
-own descriptors from xds-protos. Fields Envoy has and Protos/ leaves out are allowed."""
+"""Protos/ must be wire-identical to Envoy's v3 API and OpenTelemetry's OTLP: every message,
+field (name, number, type, label, oneof), enum value and the service/method that Protos/ declares
+is compared with the owners' own descriptors, Envoy's from xds-protos and OpenTelemetry's from
+opentelemetry-proto. Fields they have and Protos/ leaves out are allowed."""
 import glob
 import os
 import subprocess
@@ -9,6 +10,8 @@ from google.protobuf import descriptor_pb2, descriptor_pool
 
 # Importing registers Envoy's descriptors in the default pool.
 from envoy.service.accesslog.v3 import als_pb2  # noqa: F401
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2  # noqa: F401
+from opentelemetry.proto.logs.v1 import logs_pb2
 
 from conftest import ROOT, require_tool
 
@@ -40,8 +43,11 @@ def walk_enums(package, file):
             yield f"{full_name}.{enum.name}", enum
 
 
-def test_protos_match_envoy(tmp_path):
+def test_protos_match_envoy_and_opentelemetry(tmp_path):
+    # xds-protos carries an older copy of these modules; scripts/setup installs the real package last.
+    assert "event_name" in logs_pb2.LogRecord.DESCRIPTOR.fields_by_name, "opentelemetry-proto is xds-protos' old copy"
     pool = descriptor_pool.Default()
+    checked_by_package = {}
     descriptor_set = our_descriptors(tmp_path)
     checked_fields = 0
     problems = []
@@ -73,6 +79,7 @@ def test_protos_match_envoy(tmp_path):
                 if ours_oneof != theirs_oneof:
                     problems.append(f"{where}: oneof {ours_oneof} but Envoy's is {theirs_oneof}")
                 checked_fields += 1
+                checked_by_package[file.package] = checked_by_package.get(file.package, 0) + 1
         for full_name, enum in walk_enums(file.package, file):
             theirs = {v.number: v.name for v in pool.FindEnumTypeByName(full_name).values}
             for value in enum.value:
@@ -84,8 +91,13 @@ def test_protos_match_envoy(tmp_path):
                 other = theirs.FindMethodByName(method.name)
                 if other is None or other.input_type.full_name != method.input_type.lstrip(".") \
                         or other.output_type.full_name != method.output_type.lstrip(".") \
-                        or not method.client_streaming:
+                        or other.client_streaming != method.client_streaming \
+                        or other.server_streaming != method.server_streaming:
                     problems.append(f"{service.name}.{method.name} differs from Envoy's")
     assert problems == []
     # AccessLogCommon alone has 33 fields; a vacuous pass would check far fewer.
-    assert checked_fields > 120, checked_fields
+    assert checked_fields > 150, checked_fields
+    # LogRecord 11, AnyValue 7, KeyValue 2, ...: every OTLP file was compared.
+    assert checked_by_package["opentelemetry.proto.logs.v1"] >= 17, checked_by_package
+    assert checked_by_package["opentelemetry.proto.common.v1"] >= 17, checked_by_package
+    assert checked_by_package["opentelemetry.proto.collector.logs.v1"] == 4, checked_by_package

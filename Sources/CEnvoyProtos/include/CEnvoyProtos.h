@@ -4,4 +4,5 @@
 #include "envoy/service/accesslog/v3/als.pb-c.h"
 #include "google/protobuf/struct.pb-c.h"
 #include "google/protobuf/any.pb-c.h"
+#include "opentelemetry/proto/collector/logs/v1/logs_service.pb-c.h"
 #endif
