@@ -25,6 +25,8 @@ package struct OTLPRejections: Equatable, Sendable {
     /// Why the first of them was rejected.
     package var firstReason = ""
 
+    package init() {}
+
     package var errorMessage: String {
         count == 0 ? "" : "\(count) log record\(count == 1 ? "" : "s") rejected; the first: \(firstReason)"
     }
