@@ -80,7 +80,7 @@ let package = Package(
         // is a replayer of saved inputs.
         .target(name: "FuzzReplay", swiftSettings: swiftSettings),
         .executableTarget(name: "FuzzALS", dependencies: ["ALSTapALS", "FuzzReplay"], swiftSettings: swiftSettings),
-        .executableTarget(name: "FuzzOTLP", dependencies: ["ALSTapOTLP", "ALSTapALS", "ALSTapHTTP1", "FuzzReplay"],
+        .executableTarget(name: "FuzzOTLP", dependencies: ["ALSTapOTLP", "ALSTapALS", "ALSTapHTTP1", "CProtobufC", "FuzzReplay"],
                           swiftSettings: swiftSettings),
         .executableTarget(name: "FuzzHTTP1", dependencies: ["ALSTapHTTP1", "FuzzReplay"], swiftSettings: swiftSettings),
         .executableTarget(name: "FuzzTapQuery", dependencies: ["ALSTapALS", "ALSTapFilter", "ALSTapHTTP1", "ALSTapAggregate",
@@ -89,7 +89,8 @@ let package = Package(
         .executableTarget(name: "FuzzNotice", dependencies: ["ALSTapFormats", "ALSTapALS", "FuzzReplay"],
                           swiftSettings: swiftSettings),
         .executableTarget(name: "FuzzHTTP2", dependencies: ["ALSTapHTTP2", "FuzzReplay"], swiftSettings: swiftSettings),
-        .executableTarget(name: "alstap-microbench", dependencies: ["ALSTapALS", "ALSTapSystem", "ALSTapAggregate", "ALSTapFilter"],
+        .executableTarget(name: "alstap-microbench",
+                          dependencies: ["ALSTapALS", "ALSTapSystem", "ALSTapAggregate", "ALSTapFilter", "ALSTapOTLP"],
                           swiftSettings: swiftSettings),
 
         // Synthetic batches (entries with chosen facts) for the tests of the logic above the decoder.

@@ -59,6 +59,24 @@ public final class ALSDecoder {
                                   reason: .invalidProtobuf)
         }
         defer { CProtobufArena_reset(arena) }
+        return try encode(message, payload: payload, reporter: &reporter, formats: formats, facts: factsNeed,
+                          decodedAtNanos: decodedAtNanos)
+    }
+
+    /// Encodes a message built in memory rather than unpacked here (ALSTapOTLP builds one from
+    /// OTLP records), exactly as `decode` encodes what it unpacked. The message stays the caller's.
+    package func encode(built message: UnsafeMutablePointer<CStreamMessage>, reporter: inout Reporter, formats: FormatSet,
+                        facts factsNeed: FactsNeed = .none, decodedAtNanos: UInt64) throws(GRPCStatusError) -> EncodedBatch {
+        defer { CProtobufArena_reset(arena) }  // what the entries' views unpacked (peer metadata)
+        return try encode(message, payload: nil, reporter: &reporter, formats: formats, facts: factsNeed,
+                          decodedAtNanos: decodedAtNanos)
+    }
+
+    /// The entries of `message` into lines and facts. `payload`: the bytes it was unpacked from
+    /// (their entries are relayed as received), or nil for a built message.
+    private func encode(_ message: UnsafeMutablePointer<CStreamMessage>, payload: UnsafeRawBufferPointer?,
+                        reporter: inout Reporter, formats: FormatSet, facts factsNeed: FactsNeed,
+                        decodedAtNanos: UInt64) throws(GRPCStatusError) -> EncodedBatch {
         if let identifier = message.pointee.identifier {
             reporter = Reporter(identifier)
         }
@@ -93,7 +111,7 @@ public final class ALSDecoder {
             if wantsJSON { jsonEnds.append(UInt32(jsonWriter.count)) }
             if wantsText { textEnds.append(UInt32(textWriter.count)) }
             if wantsALS {
-                if let rawEntries {
+                if let rawEntries, let payload {
                     LogEntryField.append(UnsafeRawBufferPointer(rebasing: payload[rawEntries[count]]), to: alsWriter)
                 } else {
                     LogEntryField.append(entry.assumingMemoryBound(to: ProtobufCMessage.self), to: alsWriter)
@@ -108,7 +126,7 @@ public final class ALSDecoder {
         switch message.pointee.log_entries_case {
         case ENVOY__SERVICE__ACCESSLOG__V3__STREAM_ACCESS_LOGS_MESSAGE__LOG_ENTRIES_HTTP_LOGS:
             if let logs = message.pointee.http_logs?.pointee {
-                if wantsALS && wireCheck.entryRanges.count == logs.n_log_entry { rawEntries = wireCheck.entryRanges }
+                if wantsALS && payload != nil && wireCheck.entryRanges.count == logs.n_log_entry { rawEntries = wireCheck.entryRanges }
                 for i in 0..<logs.n_log_entry {
                     guard let entry = logs.log_entry[i] else { continue }
                     try add(entry.pointee.common_properties, entry) { view in
@@ -120,7 +138,7 @@ public final class ALSDecoder {
             }
         case ENVOY__SERVICE__ACCESSLOG__V3__STREAM_ACCESS_LOGS_MESSAGE__LOG_ENTRIES_TCP_LOGS:
             if let logs = message.pointee.tcp_logs?.pointee {
-                if wantsALS && wireCheck.entryRanges.count == logs.n_log_entry { rawEntries = wireCheck.entryRanges }
+                if wantsALS && payload != nil && wireCheck.entryRanges.count == logs.n_log_entry { rawEntries = wireCheck.entryRanges }
                 for i in 0..<logs.n_log_entry {
                     guard let entry = logs.log_entry[i] else { continue }
                     try add(entry.pointee.common_properties, entry) { view in

@@ -5,9 +5,9 @@ import CEnvoyProtos
 import CProtobufArena
 
 // Short names for the protoc-c structs the decoder and encoders read.
-typealias CStreamMessage = Envoy__Service__Accesslog__V3__StreamAccessLogsMessage
-typealias CIdentifier = Envoy__Service__Accesslog__V3__StreamAccessLogsMessage__Identifier
-typealias CHTTPEntry = Envoy__Data__Accesslog__V3__HTTPAccessLogEntry
+package typealias CStreamMessage = Envoy__Service__Accesslog__V3__StreamAccessLogsMessage
+package typealias CIdentifier = Envoy__Service__Accesslog__V3__StreamAccessLogsMessage__Identifier
+package typealias CHTTPEntry = Envoy__Data__Accesslog__V3__HTTPAccessLogEntry
 typealias CTCPEntry = Envoy__Data__Accesslog__V3__TCPAccessLogEntry
 typealias CCommon = Envoy__Data__Accesslog__V3__AccessLogCommon
 typealias CAddress = Envoy__Config__Core__V3__Address

@@ -30,6 +30,22 @@ public struct ResponseFlagCodes: Sendable {
             && UnsafeBufferPointer(start: $0.utf8Start, count: $0.utf8CodeUnitCount).elementsEqual(code) }.map { $0 + 1 }
     }
 
+    /// Where field number N lies in the C struct, and whether it is the message field (13, UAEX)
+    /// rather than a bool: for code that builds a ResponseFlags (ALSTapOTLP).
+    package static func layout(ofField number: Int) -> (offset: Int, isMessage: Bool)? {
+        layouts[number]
+    }
+
+    private static let layouts: [Int: (offset: Int, isMessage: Bool)] = {
+        let descriptor = envoy__data__accesslog__v3__response_flags__descriptor
+        var layouts: [Int: (offset: Int, isMessage: Bool)] = [:]
+        for i in 0..<Int(descriptor.n_fields) {
+            let field = descriptor.fields[i]
+            layouts[Int(field.id)] = (Int(field.offset), field.type == PROTOBUF_C_TYPE_MESSAGE)
+        }
+        return layouts
+    }()
+
     /// The short code of field number N (2 → `UH`).
     public static func code(fieldNumber: Int) -> String? {
         (1...codes.count).contains(fieldNumber) ? codes[fieldNumber - 1].description : nil

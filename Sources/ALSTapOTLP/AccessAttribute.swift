@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The OTLP attributes alstap reads as an access-log entry's fields: OpenTelemetry's HTTP
 /// semantic-convention names where one exists, `envoy.*` for the rest. `deploy/envoy/` and
 /// `deploy/istio/` set each to an Envoy format string (`envoyFormat`), and the README's mapping
@@ -59,6 +63,7 @@ package enum AccessAttribute: String, CaseIterable, Sendable {
     // The reporting Envoy, when the record carries it (Istio's `logFormat.labels` are record
     // attributes); else the resource's attributes of the same names say it.
     case nodeId = "envoy.node_id"
+    case logName = "envoy.log_name"
     case podName = "k8s.pod.name"
     case namespaceName = "k8s.namespace.name"
     case workloadName = "k8s.deployment.name"
@@ -113,19 +118,48 @@ package enum AccessAttribute: String, CaseIterable, Sendable {
         }
     }
 
+    /// Whether it is in the recommended set: what the tap shows, filters, pairs (the upstream local
+    /// address tells retries apart) and aggregates on.
+    /// OTLP carries every attribute as a key and a value message, and unpacking them is most of
+    /// an OTLP entry's cost (BENCHMARKS.md), so the set is kept to these; the others fill the
+    /// rest of the JSON for those who want all of it.
+    package var isRecommended: Bool {
+        switch self {
+        case .method, .scheme, .authority, .path, .userAgent, .protocolVersion, .requestBodyBytes, .code,
+             .responseBodyBytes, .requestId, .codeDetails, .responseFlags, .upstreamCluster, .upstreamHost,
+             .upstreamLocalAddress, .downstreamLocalAddress, .downstreamRemoteAddress, .routeName, .durationUs:
+            true
+        default:
+            false
+        }
+    }
+
     /// Whether it says who reported the entry (and so which reporter a batch belongs to).
     package var isReporterIdentity: Bool {
         switch self {
-        case .nodeId, .podName, .namespaceName, .workloadName, .serviceName, .clusterId, .podIP: true
+        case .nodeId, .logName, .podName, .namespaceName, .workloadName, .serviceName, .clusterId, .podIP: true
+        default: false
+        }
+    }
+
+    /// Whether its value is a number (Envoy writes numbers as strings; ints and doubles are read too).
+    package var isNumber: Bool {
+        switch self {
+        case .code, .requestBodyBytes, .responseBodyBytes, .requestHeaderBytes, .responseHeaderBytes, .attemptCount,
+             .durationUs, .lastRxByteUs, .firstUpstreamTxByteUs, .lastUpstreamTxByteUs, .firstUpstreamRxByteUs,
+             .lastUpstreamRxByteUs, .firstDownstreamTxByteUs, .lastDownstreamTxByteUs, .durationMs, .requestDurationMs,
+             .responseDurationMs: true
         default: false
         }
     }
 
     /// Looks a key up without allocating: by length and last byte, then the few candidates.
     package static func named(_ key: UnsafeBufferPointer<UInt8>) -> AccessAttribute? {
-        guard let last = key.last, key.count < 64 else { return nil }
-        for candidate in table[key.count & 63][Int(last & 15)] where candidate.name.elementsEqual(key) {
-            return candidate.attribute
+        guard let last = key.last, key.count < 64, let base = key.baseAddress else { return nil }
+        for candidate in table[key.count][Int(last & 15)] {
+            // Same length by the table's construction: one memcmp.
+            let equal = candidate.name.withUnsafeBufferPointer { memcmp($0.baseAddress!, base, key.count) == 0 }
+            if equal { return candidate.attribute }
         }
         return nil
     }

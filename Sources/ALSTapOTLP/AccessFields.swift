@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ALSTapALS
 
 package typealias Bytes = UnsafeBufferPointer<UInt8>
@@ -14,7 +17,7 @@ package struct PeerFields {
 
 /// What one access-log record says, whichever way it came (OTLP attributes, Istio's text line),
 /// as slices into the request being translated: valid until the translator moves on.
-/// `ALSEntryWriter` writes it as Envoy's HTTPAccessLogEntry.
+/// `ALSEntryBuilder` builds it as Envoy's HTTPAccessLogEntry.
 package struct AccessFields {
     package var startNanos: UInt64 = 0
     package var method: Bytes?
@@ -75,10 +78,20 @@ package struct AccessFields {
 }
 
 /// Envoy's format strings write `-` for a value they do not have; OTLP attributes and Istio's
-/// text line carry it so. It is absent, like an empty string.
+/// text line carry it so. It is absent, like an empty string. A value ends at a NUL byte (see
+/// `beforeNUL`).
 @inline(__always)
-package func meaningful(_ bytes: Bytes) -> Bytes? {
-    bytes.isEmpty || (bytes.count == 1 && bytes[0] == UInt8(ascii: "-")) ? nil : bytes
+package func meaningful(_ value: Bytes) -> Bytes? {
+    let bytes = beforeNUL(value)
+    return bytes.isEmpty || (bytes.count == 1 && bytes[0] == UInt8(ascii: "-")) ? nil : bytes
+}
+
+/// The bytes before the first NUL: a translated entry becomes protobuf-c structs, whose strings
+/// end at a NUL when packed (for the replay ring and relays), so what is shown live ends there too.
+@inline(__always)
+package func beforeNUL(_ bytes: Bytes) -> Bytes {
+    guard let base = bytes.baseAddress, let nul = memchr(base, 0, bytes.count) else { return bytes }
+    return Bytes(start: base, count: UnsafeRawPointer(nul) - UnsafeRawPointer(base))
 }
 
 /// A decimal number (Envoy formats numbers as strings); nil for anything else.

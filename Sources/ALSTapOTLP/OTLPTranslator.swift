@@ -7,15 +7,13 @@ typealias CKeyValue = Opentelemetry__Proto__Common__V1__KeyValue
 typealias CAnyValue = Opentelemetry__Proto__Common__V1__AnyValue
 typealias CLogRecord = Opentelemetry__Proto__Logs__V1__LogRecord
 
-/// One StreamAccessLogsMessage a request became: the records of one reporter, in order.
-/// Valid only during the `emit` call that receives it.
+/// One StreamAccessLogsMessage a request became: the records of one reporter, in order, built
+/// in protobuf-c's structs. Valid only during the `emit` call that receives it.
 package struct TranslatedMessage {
-    /// The whole message: its Identifier, then its entries.
-    package let message: UnsafeRawBufferPointer
-    /// The Identifier field (tag included): which reporter sent the entries.
+    /// The message, without its Identifier: `OTLPTranslator.attachIdentifier` sets it.
+    package let message: UnsafeMutablePointer<CStreamMessage>
+    /// The Identifier's bytes: which reporter sent the entries (a cache key).
     package let identifier: UnsafeRawBufferPointer
-    /// The message without its Identifier, for a reporter already known.
-    package let entries: UnsafeRawBufferPointer
     package let entryCount: Int
 }
 
@@ -38,12 +36,17 @@ package struct OTLPRejections: Equatable, Sendable {
 /// into its arena, which is reset after each request.
 package final class OTLPTranslator {
     private let arena: OpaquePointer
-    private let out = ByteWriter(capacity: 64 * 1024)
     private let wireCheck: OTLPWireCheck
     package var limits: DecodeLimits { wireCheck.limits }
-    /// The current record's attributes alstap has no field for (written as custom tags).
-    private var extras: [(kv: UnsafeMutablePointer<CKeyValue>, place: ALSEntryWriter.ExtraPlace, nameStart: Int)] = []
-    /// At most this many custom tags per entry from such attributes.
+    /// The Identifier of the message being built (its bytes are the reporter's cache key).
+    private let identifierWriter = ByteWriter(capacity: 1024)
+    private let scratch = ByteWriter(capacity: 4096)
+    private let sink = UnsafeMutableRawPointer.allocate(byteCount: ArenaAllocation.sinkBytes, alignment: 16)
+    /// The current record's attributes alstap has no field for.
+    private var extras: [ALSEntryBuilder.Extra] = []
+    /// The entries of the message being built.
+    private var entries: [UnsafeMutablePointer<CHTTPEntry>] = []
+    /// At most this many custom tags and headers per entry from such attributes.
     package static let maxExtraAttributes = 32
 
     package init(limits: DecodeLimits = DecodeLimits()) {
@@ -54,7 +57,15 @@ package final class OTLPTranslator {
         wireCheck = OTLPWireCheck(limits: limits)
     }
 
-    deinit { CProtobufArena_destroy(arena) }
+    deinit {
+        CProtobufArena_destroy(arena)
+        sink.deallocate()
+    }
+
+    private var exhausted: GRPCStatusError {
+        GRPCStatusError(.resourceExhausted, "request's entries take more than \(limits.maxUnpackedBytes) bytes",
+                        reason: .unpackedTooLarge)
+    }
 
     /// Translates one request, calling `emit` with each message it became. Throws for a request
     /// that does not decode or is over a bound (the whole call fails); returns the records that
@@ -62,8 +73,9 @@ package final class OTLPTranslator {
     package func translate(_ payload: UnsafeRawBufferPointer,
                            emit: (TranslatedMessage) throws(GRPCStatusError) -> Void) throws(GRPCStatusError) -> OTLPRejections {
         try wireCheck.check(payload)
+        let allocator = CProtobufArena_allocator(arena)!
         guard let unpacked = opentelemetry__proto__collector__logs__v1__export_logs_service_request__unpack(
-            CProtobufArena_allocator(arena), payload.count, payload.baseAddress?.assumingMemoryBound(to: UInt8.self))
+            allocator, payload.count, payload.baseAddress?.assumingMemoryBound(to: UInt8.self))
         else {
             let exhausted = CProtobufArena_exhausted(arena) != 0
             CProtobufArena_reset(arena)
@@ -77,21 +89,28 @@ package final class OTLPTranslator {
         }
         defer { CProtobufArena_reset(arena) }
         var rejections = OTLPRejections()
-        var open: (reporter: ReporterFields, identifier: Range<Int>, entries: Int, count: Int)?
-        let writer = ALSEntryWriter(out)
+        var builder = ALSEntryBuilder(arena: ArenaAllocation(allocator: allocator, sink: sink), scratch: scratch)
+        var current: ReporterFields?
+        entries.removeAll(keepingCapacity: true)
 
         func flush() throws(GRPCStatusError) {
-            guard let current = open else { return }
-            open = nil
-            writer.proto.end(current.entries)
-            guard out.count <= limits.maxUnpackedBytes else {
-                throw GRPCStatusError(.resourceExhausted, "request's entries take more than \(limits.maxUnpackedBytes) bytes",
-                                      reason: .encodedTooLarge)
+            guard current != nil, !entries.isEmpty else { return }
+            let message: UnsafeMutablePointer<CStreamMessage> = builder.arena.message {
+                envoy__service__accesslog__v3__stream_access_logs_message__init($0)
             }
-            let all = out.bytes
-            try emit(TranslatedMessage(message: all, identifier: UnsafeRawBufferPointer(rebasing: all[current.identifier]),
-                                       entries: UnsafeRawBufferPointer(rebasing: all[current.identifier.upperBound...]),
-                                       entryCount: current.count))
+            let logs: UnsafeMutablePointer<Envoy__Service__Accesslog__V3__StreamAccessLogsMessage__HTTPAccessLogEntries> =
+                builder.arena.message { envoy__service__accesslog__v3__stream_access_logs_message__httpaccess_log_entries__init($0) }
+            guard let array: UnsafeMutablePointer<UnsafeMutablePointer<CHTTPEntry>?> = builder.arena.entryArray(entries.count),
+                  !builder.arena.failed
+            else { throw exhausted }
+            for (i, entry) in entries.enumerated() { array[i] = entry }
+            logs.pointee.n_log_entry = entries.count
+            logs.pointee.log_entry = array
+            message.pointee.log_entries_case = ENVOY__SERVICE__ACCESSLOG__V3__STREAM_ACCESS_LOGS_MESSAGE__LOG_ENTRIES_HTTP_LOGS
+            message.pointee.http_logs = logs
+            let count = entries.count
+            entries.removeAll(keepingCapacity: true)
+            try emit(TranslatedMessage(message: message, identifier: identifierWriter.bytes, entryCount: count))
         }
 
         let request = unpacked.pointee
@@ -109,35 +128,19 @@ package final class OTLPTranslator {
                     guard let record = scope.pointee.log_records[l] else { continue }
                     var fields = AccessFields()
                     var identity = resourceIdentity
-                    if let reason = read(record, into: &fields, identity: &identity) {
+                    if let reason = read(record, into: &fields, identity: &identity, arena: &builder.arena) {
                         if rejections.count == 0 { rejections.firstReason = "record \(l + 1) of resource \(r + 1): \(reason)" }
                         rejections.count += 1
                         continue
                     }
-                    if open == nil || !(open!.reporter == identity) {
+                    if current == nil || !(current! == identity) {
                         try flush()
-                        out.removeAll()
-                        let start = out.count
-                        identity.writeIdentifier(writer)
-                        let identifier = start..<out.count
-                        open = (identity, identifier, writer.proto.begin(2), 0)
+                        identifierWriter.removeAll()
+                        identity.writeIdentifier(ProtoWriter(identifierWriter))
+                        current = identity
                     }
-                    writer.entry(fields) { place, w in
-                        for extra in extras where extra.place == place {
-                            guard let value = extra.kv.pointee.value else { continue }
-                            let key = utf8Bytes(extra.kv.pointee.key)
-                            if place == .common {
-                                Self.writeTag(w, key: key, value)
-                            } else if let text = stringValue(value) {
-                                w.header(place, Bytes(rebasing: key[extra.nameStart...]), text)
-                            }
-                        }
-                    }
-                    open!.count += 1
-                    if out.count > limits.maxUnpackedBytes {
-                        throw GRPCStatusError(.resourceExhausted, "request's entries take more than \(limits.maxUnpackedBytes) bytes",
-                                              reason: .encodedTooLarge)
-                    }
+                    entries.append(builder.entry(fields, extras: extras))
+                    if builder.arena.failed { throw exhausted }
                 }
             }
         }
@@ -145,9 +148,22 @@ package final class OTLPTranslator {
         return rejections
     }
 
+    /// Sets `message`'s Identifier from its bytes (for a reporter the caller has not seen yet).
+    package func attachIdentifier(_ message: TranslatedMessage) throws(GRPCStatusError) {
+        // A nested message has no unpack function of its own: unpacked as the Identifier field of
+        // a StreamAccessLogsMessage, so protobuf-c sets its descriptor (a packed relay needs it).
+        scratch.removeAll()
+        ProtoWriter(scratch).bytes(1, UnsafeBufferPointer(start: message.identifier.baseAddress?.assumingMemoryBound(to: UInt8.self),
+                                                          count: message.identifier.count))
+        guard let holder = envoy__service__accesslog__v3__stream_access_logs_message__unpack(
+            CProtobufArena_allocator(arena), scratch.count, scratch.base), let identifier = holder.pointee.identifier
+        else { throw exhausted }
+        message.message.pointee.identifier = identifier
+    }
+
     /// Reads a record's body and attributes; returns why it cannot be read, or nil.
     private func read(_ record: UnsafeMutablePointer<CLogRecord>, into f: inout AccessFields,
-                      identity: inout ReporterFields) -> String? {
+                      identity: inout ReporterFields, arena: inout ArenaAllocation) -> String? {
         let r = record.pointee
         f.startNanos = r.time_unix_nano > 0 ? r.time_unix_nano : r.observed_time_unix_nano
         if r.trace_id.len == 16, let data = r.trace_id.data, Bytes(start: data, count: 16).contains(where: { $0 != 0 }) {
@@ -164,7 +180,10 @@ package final class OTLPTranslator {
                 guard problem == nil, let kv = list[i], let key = kv.pointee.key else { continue }
                 let name = utf8Bytes(key)
                 guard let attribute = AccessAttribute.named(name) else {
-                    if extras.count < Self.maxExtraAttributes, !name.isEmpty { extras.append(Self.extra(kv, name)) }
+                    if extras.count < Self.maxExtraAttributes, !name.isEmpty, let value = kv.pointee.value,
+                       let extra = Self.extra(name, value, arena: &arena) {
+                        extras.append(extra)
+                    }
                     continue
                 }
                 guard let value = kv.pointee.value else { continue }
@@ -203,32 +222,30 @@ package final class OTLPTranslator {
     private static let requestHeaderPrefix = Array("http.request.header.".utf8)
     private static let responseHeaderPrefix = Array("http.response.header.".utf8)
 
-    private static func extra(_ kv: UnsafeMutablePointer<CKeyValue>, _ name: Bytes)
-        -> (kv: UnsafeMutablePointer<CKeyValue>, place: ALSEntryWriter.ExtraPlace, nameStart: Int) {
-        if name.count > requestHeaderPrefix.count, name.starts(with: requestHeaderPrefix) {
-            return (kv, .request, requestHeaderPrefix.count)
+    /// An attribute alstap has no field for: a header (string values), else a custom tag (strings
+    /// as they are, numbers and bools written out into the arena); arrays, lists and bytes are
+    /// left out.
+    private static func extra(_ name: Bytes, _ value: UnsafeMutablePointer<CAnyValue>,
+                              arena: inout ArenaAllocation) -> ALSEntryBuilder.Extra? {
+        for (prefix, place) in [(requestHeaderPrefix, ALSEntryBuilder.ExtraPlace.request), (responseHeaderPrefix, .response)]
+        where name.count > prefix.count && name.starts(with: prefix) {
+            guard let text = stringValue(value) else { return nil }
+            return (place, Bytes(rebasing: name[prefix.count...]), text)
         }
-        if name.count > responseHeaderPrefix.count, name.starts(with: responseHeaderPrefix) {
-            return (kv, .response, responseHeaderPrefix.count)
-        }
-        return (kv, .common, 0)
-    }
-
-    /// An attribute alstap has no field for, as a custom tag: strings as they are, numbers and
-    /// bools written out; arrays, lists and bytes are left out.
-    static func writeTag(_ w: ALSEntryWriter, key: Bytes, _ value: UnsafeMutablePointer<CAnyValue>) {
         let v = value.pointee
         switch v.value_case {
         case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE:
-            if let text = v.string_value { w.customTag(key, utf8Bytes(text)) }
+            return v.string_value.map { (.common, name, utf8Bytes($0)) }
         case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE:
-            w.customTag(key, v.bool_value != 0 ? staticBytes("true") : staticBytes("false"))
+            return (.common, name, v.bool_value != 0 ? staticBytes("true") : staticBytes("false"))
         case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE, OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE:
             var text = v.value_case == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE
                 ? String(v.int_value) : String(v.double_value)
-            text.withUTF8 { w.customTag(key, $0) }
+            let count = text.utf8.count
+            let stored = text.withUTF8 { arena.string($0) }
+            return (.common, name, Bytes(start: UnsafeRawPointer(stored).assumingMemoryBound(to: UInt8.self), count: count))
         default:
-            break
+            return nil
         }
     }
 

@@ -34,6 +34,7 @@ struct ReporterFields {
         guard let text = stringValue(value) else { return }
         switch attribute {
         case .nodeId: nodeId = text
+        case .logName: logName = text
         case .podName: pod = text
         case .namespaceName: namespace = text
         case .workloadName: workload = text
@@ -57,27 +58,31 @@ struct ReporterFields {
             && same(a.clusterId, b.clusterId) && same(a.podIP, b.podIP)
     }
 
-    /// The StreamAccessLogsMessage's Identifier (field 1) as Istio's sidecars fill it: node id and
+    /// The StreamAccessLogsMessage's Identifier (its own fields, without the outer tag) as Istio's sidecars fill it: node id and
     /// cluster, the metadata keys `Reporter` reads (NAMESPACE, NAME, WORKLOAD_NAME, CLUSTER_ID,
     /// INSTANCE_IPS), the log name.
-    func writeIdentifier(_ w: ALSEntryWriter) {
-        let proto = w.proto
-        proto.message(1) {
+    func writeIdentifier(_ proto: ProtoWriter) {
+        func field(_ key: StaticString, _ value: Bytes?) {  // a Struct's string field
+            guard let value else { return }
             proto.message(1) {
-                if let nodeId { proto.bytes(1, nodeId) }
-                if let cluster { proto.bytes(2, cluster) }
-                if pod != nil || namespace != nil || workload != nil || service != nil || clusterId != nil || podIP != nil {
-                    proto.message(3) {
-                        w.structString("NAMESPACE", namespace)
-                        w.structString("NAME", pod)
-                        w.structString("WORKLOAD_NAME", workload ?? service)
-                        w.structString("CLUSTER_ID", clusterId)
-                        w.structString("INSTANCE_IPS", podIP)
-                    }
+                proto.bytes(1, key)
+                proto.message(2) { proto.bytes(3, value) }  // Value.string_value
+            }
+        }
+        proto.message(1) {
+            if let nodeId { proto.bytes(1, nodeId) }
+            if let cluster { proto.bytes(2, cluster) }
+            if pod != nil || namespace != nil || workload != nil || service != nil || clusterId != nil || podIP != nil {
+                proto.message(3) {
+                    field("NAMESPACE", namespace)
+                    field("NAME", pod)
+                    field("WORKLOAD_NAME", workload ?? service)
+                    field("CLUSTER_ID", clusterId)
+                    field("INSTANCE_IPS", podIP)
                 }
             }
-            if let logName { proto.bytes(2, logName) }
         }
+        if let logName { proto.bytes(2, logName) }
     }
 }
 
@@ -91,26 +96,24 @@ func stringValue(_ value: UnsafeMutablePointer<CAnyValue>) -> Bytes? {
 extension AccessFields {
     /// Sets the field `attribute` names; returns why the value cannot be read, or nil.
     mutating func read(_ attribute: AccessAttribute, _ value: UnsafeMutablePointer<CAnyValue>) -> String? {
-        if let (number, scale) = Self.numberField(attribute) {
+        if attribute.isNumber {
             let v = value.pointee
-            let parsed: UInt64??
+            var parsed: UInt64?
             switch v.value_case {
             case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE:
-                parsed = v.int_value >= 0 ? .some(UInt64(v.int_value)) : nil
+                guard v.int_value >= 0 else { return "\(attribute.rawValue) is not a number" }
+                parsed = UInt64(v.int_value)
             case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE:
-                parsed = v.double_value >= 0 && v.double_value < 1e15 ? .some(UInt64(v.double_value)) : nil
+                guard v.double_value >= 0 && v.double_value < 1e15 else { return "\(attribute.rawValue) is not a number" }
+                parsed = UInt64(v.double_value)
             case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE:
-                guard let text = v.string_value else { return nil }
-                guard let bytes = meaningful(utf8Bytes(text)) else { return nil }  // `-`: absent
-                parsed = decimal(bytes).map { .some($0) }
+                guard let text = v.string_value, let bytes = meaningful(utf8Bytes(text)) else { return nil }  // `-`: absent
+                guard let number = decimal(bytes) else { return "\(attribute.rawValue) is not a number" }
+                parsed = number
             default:
-                parsed = nil
-            }
-            guard let parsed, parsed.map({ $0 <= UInt64.max / scale }) ?? true else {
                 return "\(attribute.rawValue) is not a number"
             }
-            self[keyPath: number] = parsed.map { $0 * scale }
-            return nil
+            return setNumber(attribute, parsed!) ? nil : "\(attribute.rawValue) is not a number"
         }
         let v = value.pointee
         guard v.value_case == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE else {
@@ -156,27 +159,33 @@ extension AccessFields {
         return nil
     }
 
-    /// The field a numeric attribute sets, and what its unit is worth in the field's (ms → µs).
-    private static func numberField(_ attribute: AccessAttribute) -> (WritableKeyPath<AccessFields, UInt64?>, UInt64)? {
+    /// Sets the numeric field `attribute` names (milliseconds become microseconds); false on overflow.
+    private mutating func setNumber(_ attribute: AccessAttribute, _ value: UInt64) -> Bool {
+        let microseconds = value.multipliedReportingOverflow(by: 1000)
         switch attribute {
-        case .code: (\.code, 1)
-        case .requestBodyBytes: (\.requestBodyBytes, 1)
-        case .responseBodyBytes: (\.responseBodyBytes, 1)
-        case .requestHeaderBytes: (\.requestHeaderBytes, 1)
-        case .responseHeaderBytes: (\.responseHeaderBytes, 1)
-        case .attemptCount: (\.attemptCount, 1)
-        case .durationUs: (\.durationUs, 1)
-        case .lastRxByteUs: (\.lastRxByteUs, 1)
-        case .firstUpstreamTxByteUs: (\.firstUpstreamTxByteUs, 1)
-        case .lastUpstreamTxByteUs: (\.lastUpstreamTxByteUs, 1)
-        case .firstUpstreamRxByteUs: (\.firstUpstreamRxByteUs, 1)
-        case .lastUpstreamRxByteUs: (\.lastUpstreamRxByteUs, 1)
-        case .firstDownstreamTxByteUs: (\.firstDownstreamTxByteUs, 1)
-        case .lastDownstreamTxByteUs: (\.lastDownstreamTxByteUs, 1)
-        case .durationMs: (\.durationUs, 1000)
-        case .requestDurationMs: (\.lastRxByteUs, 1000)
-        case .responseDurationMs: (\.firstUpstreamRxByteUs, 1000)
-        default: nil
+        case .code: code = value
+        case .requestBodyBytes: requestBodyBytes = value
+        case .responseBodyBytes: responseBodyBytes = value
+        case .requestHeaderBytes: requestHeaderBytes = value
+        case .responseHeaderBytes: responseHeaderBytes = value
+        case .attemptCount: attemptCount = value
+        case .durationUs: durationUs = value
+        case .lastRxByteUs: lastRxByteUs = value
+        case .firstUpstreamTxByteUs: firstUpstreamTxByteUs = value
+        case .lastUpstreamTxByteUs: lastUpstreamTxByteUs = value
+        case .firstUpstreamRxByteUs: firstUpstreamRxByteUs = value
+        case .lastUpstreamRxByteUs: lastUpstreamRxByteUs = value
+        case .firstDownstreamTxByteUs: firstDownstreamTxByteUs = value
+        case .lastDownstreamTxByteUs: lastDownstreamTxByteUs = value
+        case .durationMs, .requestDurationMs, .responseDurationMs:
+            guard !microseconds.overflow else { return false }
+            switch attribute {
+            case .durationMs: durationUs = microseconds.partialValue
+            case .requestDurationMs: lastRxByteUs = microseconds.partialValue
+            default: firstUpstreamRxByteUs = microseconds.partialValue
+            }
+        default: break
         }
+        return true
     }
 }

@@ -19,8 +19,6 @@ final class ALSIngest: IngestMethod {
         private unowned let context: LoopContext
         /// The Envoy that opened the stream; set by the first message's Identifier.
         private var reporter = Reporter()
-        /// StreamAccessLogsResponse is empty.
-        let response: [UInt8] = []
 
         init(context: LoopContext) {
             self.context = context
@@ -34,5 +32,8 @@ final class ALSIngest: IngestMethod {
             context.counters.add(batch.isTCP ? .entriesTCP : .entriesHTTP, batch.entryCount)
             fanout.publish(batch, payload: message, reporter: reporter, fromLoop: context.loop.index)
         }
+
+        /// StreamAccessLogsResponse is empty.
+        func finish() -> [UInt8] { [] }
     }
 }

@@ -14,10 +14,12 @@ protocol IngestMethod: AnyObject {
 /// One call of an ingest method, without transport: whole request messages in, one response
 /// message out. Loop-confined.
 protocol IngestCall: AnyObject {
-    /// Decodes one request message and publishes its entries; throwing ends the call with that status.
+    /// Takes one request message (a streaming method decodes and publishes it at once); throwing
+    /// ends the call with that status.
     func receive(message: UnsafeRawBufferPointer) throws(GRPCStatusError)
-    /// The response message (without its gRPC prefix) once the request stream ended well.
-    var response: [UInt8] { get }
+    /// The request stream ended well: the response message (without its gRPC prefix), or the
+    /// status that ends the call.
+    func finish() throws(GRPCStatusError) -> [UInt8]
 }
 
 /// The ingest methods one loop serves, by path.
@@ -48,9 +50,8 @@ final class GRPCIngestStream {
         deframer = GRPCDeframer(maxMessageBytes: maxMessageBytes)
     }
 
-    /// The request stream ended well: the response message is ready to send.
-    func prepareResponse() {
-        let message = call.response
+    /// The request stream ended well and the call answered `message`: it is ready to send.
+    func prepareResponse(_ message: [UInt8]) {
         let framed = ByteWriter(capacity: 5 + message.count)
         framed.appendGRPCPrefix(flag: 0, length: message.count)
         framed.append(message)

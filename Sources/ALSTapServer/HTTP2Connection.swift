@@ -207,14 +207,16 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
 
     func requestEnded(stream: Int32) {
         guard case .ingest(let als) = streams[stream], !als.answered else { return }
+        let message: [UInt8]
         do {
             try als.deframer.finish()
+            message = try als.call.finish()
         } catch {
             fail(stream, als, error)
             return
         }
         als.answered = true
-        als.prepareResponse()
+        als.prepareResponse(message)
         respond(stream, [(":status", "200"), ("content-type", "application/grpc")], hasBody: true)
     }
 

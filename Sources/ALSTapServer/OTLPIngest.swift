@@ -1,7 +1,9 @@
 import ALSTapALS
+import ALSTapCore
 import ALSTapMetrics
 import ALSTapOTLP
 import ALSTapSystem
+import CProtobufC
 
 /// OpenTelemetry's logs service: the unary gRPC `Export` (Envoy's `open_telemetry` access
 /// logger, Istio's `envoyOtelAls`) and OTLP/HTTP's `POST /v1/logs` share `export`. Each request
@@ -16,6 +18,8 @@ final class OTLPIngest: IngestMethod {
     private var reporters: [[UInt8]: Reporter] = [:]
     private static let maxReporters = 1024
     private static let maxIdentifierBytes = 4096
+    /// The message being published, as ALS bytes for the replay ring.
+    private let packed = ByteWriter(capacity: 64 * 1024)
 
     init(context: LoopContext) {
         self.context = context
@@ -32,19 +36,28 @@ final class OTLPIngest: IngestMethod {
             let cacheable = message.identifier.count <= Self.maxIdentifierBytes
             let key = cacheable ? Array(message.identifier) : []
             var reporter = Reporter()
-            var bytes = message.message
-            if cacheable, let known = reporters[key] {
+            let known = cacheable ? reporters[key] : nil
+            if let known {
                 reporter = known
-                bytes = message.entries
+            } else {
+                try translator.attachIdentifier(message)  // the decoder reads the reporter from it
             }
-            let batch = try context.decoder.decode(bytes, reporter: &reporter, formats: fanout.wantedFormats,
+            let batch = try context.decoder.encode(built: message.message, reporter: &reporter, formats: fanout.wantedFormats,
                                                    facts: fanout.wantedFacts, decodedAtNanos: monotonicNanos())
-            if cacheable, bytes.count == message.message.count {
+            if cacheable, known == nil {
                 if reporters.count >= Self.maxReporters { reporters.removeAll() }
                 reporters[key] = reporter
             }
             context.counters.add(.entriesHTTP, batch.entryCount)
-            fanout.publish(batch, payload: bytes, reporter: reporter, fromLoop: context.loop.index)
+            // The replay ring keeps what it replays as ALS messages: this one, packed.
+            if fanout.replayRing.isEnabled {
+                packed.removeAll()
+                let size = protobuf_c_message_get_packed_size(UnsafeRawPointer(message.message).assumingMemoryBound(to: ProtobufCMessage.self))
+                packed.reserve(size)
+                packed.advance(by: protobuf_c_message_pack(UnsafeRawPointer(message.message).assumingMemoryBound(to: ProtobufCMessage.self),
+                                                           packed.base))
+            }
+            fanout.publish(batch, payload: packed.bytes, reporter: reporter, fromLoop: context.loop.index)
         }
         context.counters.add(.messagesReceived)
         if rejections.count > 0 { context.counters.add(.otlpRecordsRejected, rejections.count) }
@@ -64,23 +77,42 @@ final class OTLPIngest: IngestMethod {
         return Array(out.bytes)
     }
 
-    /// One unary call: exactly one request message.
+    /// One unary call: exactly one request message, published when the request stream ends (as
+    /// gRPC servers run a unary handler after the client half-closed), so a call that goes on to
+    /// send a second message, or none, publishes nothing. The message waits counted in
+    /// `Counters.bufferedMessageBytes`, under the same bound as messages still arriving.
     private final class Call: IngestCall {
         private unowned let owner: OTLPIngest
-        private var received = false
-        private(set) var response: [UInt8] = []
+        private var request: [UInt8]?
 
         init(owner: OTLPIngest) {
             self.owner = owner
         }
 
+        deinit {
+            if let request { owner.context.counters.subtract(.bufferedMessageBytes, request.count) }
+        }
+
         func receive(message: UnsafeRawBufferPointer) throws(GRPCStatusError) {
-            guard !received else {
+            guard request == nil else {
                 throw GRPCStatusError(.invalidArgument, "Export is unary: one request message per call")
             }
-            received = true
+            let counters = owner.context.counters
+            counters.add(.bufferedMessageBytes, message.count)
+            request = Array(message)
+            if counters.get(.bufferedMessageBytes) > owner.context.config.maxBufferedMessageBytes {
+                throw GRPCStatusError(.resourceExhausted, "too many bytes of messages in flight (--max-buffered-message-bytes)",
+                                      reason: .bufferedTooLarge)
+            }
+        }
+
+        func finish() throws(GRPCStatusError) -> [UInt8] {
+            guard let request else { throw GRPCStatusError(.invalidArgument, "Export is unary: it needs a request message") }
             owner.context.counters.add(.otlpExportsGRPC)
-            response = try owner.export(message)
+            let result: Result<[UInt8], GRPCStatusError> = request.withUnsafeBytes { bytes in
+                do throws(GRPCStatusError) { return .success(try owner.export(bytes)) } catch { return .failure(error) }
+            }
+            return try result.get()
         }
     }
 }

@@ -6,11 +6,13 @@
 import ALSTapALS
 import ALSTapHTTP1
 import ALSTapOTLP
+import CProtobufC
 import FuzzReplay
 
 // nonisolated(unsafe): libFuzzer calls the target from one thread only.
 nonisolated(unsafe) private let translator = OTLPTranslator()
 nonisolated(unsafe) private let decoder = ALSDecoder()
+nonisolated(unsafe) private let replayDecoder = ALSDecoder()
 
 func fuzzOTLP(_ data: UnsafeRawBufferPointer) {
     // The first byte picks the transport: odd reads the rest as a chunked HTTP body first.
@@ -29,8 +31,22 @@ private func translate(_ request: UnsafeRawBufferPointer) {
     do {
         let rejections = try translator.translate(request) { message throws(GRPCStatusError) in
             var reporter = Reporter()
-            let batch = try decoder.decode(message.message, reporter: &reporter, formats: [.json, .text], facts: .pairing,
-                                           decodedAtNanos: 0)
+            try translator.attachIdentifier(message)
+            let batch = try decoder.encode(built: message.message, reporter: &reporter, formats: [.json, .text, .als],
+                                           facts: .pairing, decodedAtNanos: 0)
+            // What the replay ring keeps: the built message packed as ALS, which must decode the same.
+            let size = protobuf_c_message_get_packed_size(UnsafeRawPointer(message.message).assumingMemoryBound(to: ProtobufCMessage.self))
+            var packed = [UInt8](repeating: 0, count: size)
+            _ = packed.withUnsafeMutableBufferPointer {
+                protobuf_c_message_pack(UnsafeRawPointer(message.message).assumingMemoryBound(to: ProtobufCMessage.self), $0.baseAddress!)
+            }
+            var replayed = reporter
+            guard let again = packed.withUnsafeBytes({ bytes in
+                try? replayDecoder.decode(bytes, reporter: &replayed, formats: [.json], decodedAtNanos: 0)
+            }) else { preconditionFailure("the packed message does not decode") }
+            precondition(again.entryCount == batch.entryCount, "the packed message decodes differently")
+            precondition(again.json.map { Array($0.bytes.bytes) } == batch.json.map { Array($0.bytes.bytes) },
+                         "the packed message's lines differ")
             precondition(batch.entryCount == message.entryCount, "the translator's message decodes differently")
             for lines in [batch.json, batch.text].compactMap({ $0 }) {
                 let bytes = lines.bytes.bytes

@@ -1,12 +1,16 @@
 // Micro-benchmark: ns per entry for protobuf-c decode alone and for decode + JSON / text encode,
 // on a gRPC request body made by scripts/bench (realistic Istio entries). Run by scripts/bench.
-//   alstap-microbench BODY_FILE [SECONDS_PER_CASE]
+//   alstap-microbench BODY_FILE [SECONDS_PER_CASE [OTLP_BODY_FILE [OTLP_EVERY_ATTRIBUTE_BODY_FILE]]]
 //   alstap-microbench BODY_FILE --passes N CASE    (fixed work, for callgrind: CASE is decode,
-//                                                   json, text, json+text, json+facts, facts or top)
+//                                                   json, text, json+text, json+facts, facts, top,
+//                                                   or otlp+json with BODY_FILE an OTLP body)
 // `top` is what a `/top?by=route` aggregate adds: the measures, and counting into a TopWindow.
+// `otlp+json` takes the same entries as OTLP records (ExportLogsServiceRequests): translation into
+// ALS messages, then decode + JSON as `json`.
 import ALSTapAggregate
 import ALSTapALS
 import ALSTapFilter
+import ALSTapOTLP
 import ALSTapSystem
 import Foundation
 
@@ -28,6 +32,11 @@ enum MicroBench {
         }
         let body = [UInt8](try Data(contentsOf: URL(fileURLWithPath: arguments[1])))
         let messages = split(body)
+        if arguments.count == 5, arguments[2] == "--passes", let passes = Int(arguments[3]), arguments[4] == "otlp+json" {
+            let (entries, _) = translateAll(messages, passes: passes, until: nil)
+            print("\(entries) entries decoded")
+            return
+        }
         if arguments.count == 5, arguments[2] == "--passes", let passes = Int(arguments[3]),
            let selected = cases.first(where: { $0.0 == arguments[4] }) {
             let (entries, _) = decodeAll(messages, formats: selected.1, facts: selected.2, top: selected.3, passes: passes,
@@ -45,6 +54,44 @@ enum MicroBench {
             print(String(format: "%-10@ %8.1f ns/entry %10.0f entries/s %6.0f output bytes/entry", name as NSString,
                          perEntry, 1e9 / perEntry, Double(outputBytes) / Double(entries)))
         }
+        // OTLP bodies: the recommended attribute set, then every attribute alstap reads.
+        for (name, path) in zip(["otlp+json", "otlp-all+json"], arguments.dropFirst(3)) {
+            let otlp = split([UInt8](try Data(contentsOf: URL(fileURLWithPath: path))))
+            let start = monotonicNanos()
+            let (entries, outputBytes) = translateAll(otlp, passes: .max, until: start + UInt64(seconds * 1e9))
+            let perEntry = Double(monotonicNanos() - start) / Double(entries)
+            print(String(format: "%-10@ %8.1f ns/entry %10.0f entries/s %6.0f output bytes/entry", name as NSString,
+                         perEntry, 1e9 / perEntry, Double(outputBytes) / Double(entries)))
+        }
+    }
+
+    /// Translates every OTLP request into ALS messages and decodes those with JSON, as the server does.
+    static func translateAll(_ requests: [[UInt8]], passes: Int, until deadline: UInt64?) -> (entries: Int, outputBytes: Int) {
+        let translator = OTLPTranslator()
+        let decoder = ALSDecoder()
+        var known: (key: [UInt8], reporter: Reporter)?
+        var entries = 0
+        var outputBytes = 0
+        var pass = 0
+        while pass < passes, deadline.map({ monotonicNanos() < $0 }) ?? true {
+            for request in requests {
+                request.withUnsafeBytes { bytes in
+                    _ = try! translator.translate(bytes) { message throws(GRPCStatusError) in
+                        // As the server does: a reporter seen before is looked up, not parsed again.
+                        let key = Array(message.identifier)
+                        var reporter = known?.key == key ? known!.reporter : Reporter()
+                        if known?.key != key { try translator.attachIdentifier(message) }
+                        let batch = try decoder.encode(built: message.message, reporter: &reporter, formats: .json,
+                                                       decodedAtNanos: 0)
+                        known = (key, reporter)
+                        entries += batch.entryCount
+                        outputBytes += batch.json?.bytes.count ?? 0
+                    }
+                }
+            }
+            pass += 1
+        }
+        return (entries, outputBytes)
     }
 
     /// The gRPC messages of a request body.

@@ -101,7 +101,8 @@ struct Translated {
             do throws(GRPCStatusError) {
                 result = .success(try translator.translate(payload) { message throws(GRPCStatusError) in
                     var reporter = Reporter()
-                    let batch = try decoder.decode(message.message, reporter: &reporter, formats: [.json], decodedAtNanos: 0)
+                    try translator.attachIdentifier(message)
+                    let batch = try decoder.encode(built: message.message, reporter: &reporter, formats: [.json], decodedAtNanos: 0)
                     if batch.entryCount != message.entryCount { out.countMismatches += 1 }
                     let text = String(decoding: batch.json!.bytes.bytes, as: UTF8.self)
                     out.messages.append(text.split(separator: "\n").map {

@@ -14,8 +14,8 @@ import Testing
 
     final class Call: IngestCall {
         var messages: [[UInt8]] = []
-        let response: [UInt8] = [1, 2, 3]
         func receive(message: UnsafeRawBufferPointer) throws(GRPCStatusError) { messages.append(Array(message)) }
+        func finish() -> [UInt8] { [1, 2, 3] }
     }
 
     @Test func gRPCCallsGoToTheMethodTheirPathNames() {
@@ -29,8 +29,9 @@ import Testing
     }
 
     @Test func theResponseMessageIsFramedOnce() {
-        let stream = GRPCIngestStream(call: Call(), maxMessageBytes: 1024)
-        stream.prepareResponse()
+        let call = Call()
+        let stream = GRPCIngestStream(call: call, maxMessageBytes: 1024)
+        stream.prepareResponse(call.finish())
         #expect(stream.response.bytes == [0, 0, 0, 0, 3, 1, 2, 3])
     }
 

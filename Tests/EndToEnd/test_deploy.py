@@ -1,11 +1,16 @@
 """deploy/ checked without a cluster or a Docker engine (neither exists here): yamllint on every
 file, the kustomize output (kubectl kustomize) and every manifest against the Kubernetes schemas
-(kubernetes-validate), both Envoy configs with `envoy --mode validate`, and the Istio and Docker
-files for what they must say."""
+(kubernetes-validate), every Envoy config with `envoy --mode validate`, the Istio files against
+Istio's API (istio_schemas.json, a strict JSON Schema transcribed from istio/api) and for what they
+must say, the OTLP attribute set the same in AccessAttribute.swift, envoy-otlp.yaml and the Istio
+provider, and the Docker file for what it must say."""
 import glob
+import json
 import os
+import re
 import subprocess
 
+import jsonschema
 import yaml
 
 from conftest import ROOT, require_tool
@@ -69,19 +74,113 @@ def test_envoy_configs_validate():
         assert result.returncode == 0, config + result.stdout + result.stderr
 
 
+ISTIO = os.path.join(DEPLOY, "istio")
+ALS_TELEMETRIES = ["telemetry-mesh.yaml", "telemetry-namespace.yaml"]
+
+
+def load_istio(name):
+    return yaml.safe_load(open(os.path.join(ISTIO, name)))
+
+
+def test_istio_files_match_istios_api():
+    schemas = json.load(open(os.path.join(ROOT, "Tests", "EndToEnd", "istio_schemas.json")))
+    jsonschema.validate(load_istio("meshconfig.yaml"), schemas["meshConfig"])
+    telemetries = sorted(os.path.basename(f) for f in glob.glob(os.path.join(ISTIO, "telemetry-*.yaml")))
+    assert telemetries == sorted(ALS_TELEMETRIES + ["telemetry-otel.yaml"])
+    for name in telemetries:
+        jsonschema.validate(load_istio(name), schemas["telemetry"])
+
+
+def test_istio_schemas_reject_what_istio_does_not_define():
+    schemas = json.load(open(os.path.join(ROOT, "Tests", "EndToEnd", "istio_schemas.json")))
+    mesh = load_istio("meshconfig.yaml")
+    mesh["spec"]["meshConfig"]["extensionProviders"][2]["envoyOtelAls"]["headers"] = {"authorization": "x"}
+    try:
+        jsonschema.validate(mesh, schemas["meshConfig"])
+        raise AssertionError("an envoyOtelAls field Istio does not define was accepted")
+    except jsonschema.ValidationError:
+        pass
+
+
 def test_istio_providers_point_at_the_service():
-    mesh = yaml.safe_load(open(os.path.join(DEPLOY, "istio", "meshconfig.yaml")))
+    mesh = load_istio("meshconfig.yaml")
     providers = {p["name"]: p for p in mesh["spec"]["meshConfig"]["extensionProviders"]}
     service = yaml.safe_load(open(os.path.join(DEPLOY, "kubernetes", "service.yaml")))
     host = f"{service['metadata']['name']}.{service['metadata']['namespace']}.svc.cluster.local"
     assert providers["alstap-http"]["envoyHttpAls"] == {"service": host, "port": 9001, "logName": "istio_http"}
     assert providers["alstap-tcp"]["envoyTcpAls"] == {"service": host, "port": 9001, "logName": "istio_tcp"}
-    for name in ["telemetry-mesh.yaml", "telemetry-namespace.yaml"]:
-        telemetry = yaml.safe_load(open(os.path.join(DEPLOY, "istio", name)))
-        assert telemetry["kind"] == "Telemetry"
+    otel = providers["alstap-otel"]["envoyOtelAls"]
+    assert (otel["service"], otel["port"], otel["logName"]) == (host, 9001, "istio_otel")
+    assert set(otel) == {"service", "port", "logName", "logFormat"}
+    for name in ALS_TELEMETRIES:
+        telemetry = load_istio(name)
         used = {p["name"] for p in telemetry["spec"]["accessLogging"][0]["providers"]}
-        assert used == set(providers)
-    assert yaml.safe_load(open(os.path.join(DEPLOY, "istio", "telemetry-mesh.yaml")))["metadata"]["namespace"] == "istio-system"
+        assert used == {"alstap-http", "alstap-tcp"}
+    otel_telemetry = load_istio("telemetry-otel.yaml")
+    assert {p["name"] for p in otel_telemetry["spec"]["accessLogging"][0]["providers"]} == {"alstap-otel"}
+    # The same name and namespace as the mesh-wide ALS Telemetry: applying one replaces the other.
+    mesh_wide = load_istio("telemetry-mesh.yaml")
+    assert mesh_wide["metadata"]["namespace"] == "istio-system"
+    assert otel_telemetry["metadata"] == mesh_wide["metadata"]
+
+
+def access_attributes():
+    """AccessAttribute.swift: every attribute's name, the Envoy format string of those that have
+    one, and the recommended set (`isRecommended`)."""
+    source = open(os.path.join(ROOT, "Sources", "ALSTapOTLP", "AccessAttribute.swift")).read()
+    names = dict(re.findall(r'^\s*case (\w+) = "([^"]+)"$', source, re.M))
+    formats = dict(re.findall(r'^\s*case \.(\w+): "([^"]+)"$', source, re.M))
+    recommended_block = source.split("package var isRecommended")[1].split("true")[0]
+    recommended = re.findall(r"\.(\w+)", recommended_block)
+    assert len(names) > 50 and len(formats) > 30 and set(formats) <= set(names)
+    assert 15 <= len(recommended) < len(formats) and set(recommended) <= set(formats)
+    return (set(names.values()), {names[case]: format for case, format in formats.items()},
+            {names[case]: formats[case] for case in recommended})
+
+
+def test_otlp_attribute_set_is_the_same_everywhere():
+    names, formats, recommended = access_attributes()
+    envoy = yaml.safe_load(open(os.path.join(DEPLOY, "envoy", "envoy-otlp.yaml")))
+    hcm = envoy["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    loggers = {a["typed_config"]["log_name"]: a["typed_config"] for a in hcm["access_log"]
+               if a["name"] == "envoy.access_loggers.open_telemetry"}
+    # The gRPC logger sends the recommended set, the HTTP one every attribute alstap reads.
+    for log_name, expected in [("otlp_grpc", recommended), ("otlp_http", formats)]:
+        attributes = {kv["key"]: kv["value"]["string_value"] for kv in loggers[log_name]["attributes"]["values"]}
+        # The demo's own logged header comes on top of alstap's set.
+        assert attributes.pop("http.request.header.x-demo") == "%REQ(X-DEMO)%"
+        assert attributes == expected, log_name
+    assert "attributes" not in loggers["otlp_text"]
+    mesh = load_istio("meshconfig.yaml")
+    otel = next(p for p in mesh["spec"]["meshConfig"]["extensionProviders"] if p["name"] == "alstap-otel")
+    labels = otel["envoyOtelAls"]["logFormat"]["labels"]
+    assert set(labels) <= names, set(labels) - names
+    assert {k: v for k, v in labels.items() if k in formats} == recommended
+    rest = {k: v for k, v in labels.items() if k not in formats}
+    assert rest == {
+        "envoy.node_id": "%CEL(xds.node.id)%",
+        "envoy.log_name": "istio_otel",
+        "k8s.deployment.name": "%ENVIRONMENT(ISTIO_META_WORKLOAD_NAME)%",
+        **{f"envoy.{side}_peer.{field}": f"%CEL(filter_state.{side}_peer.{field})%"
+           for side in ["upstream", "downstream"] for field in ["workload", "namespace"]},
+    }
+
+
+def test_istio_labels_are_formats_envoy_accepts(tmp_path):
+    """The Istio provider's labels as an Envoy 1.40 OpenTelemetry logger's attributes (what istiod
+    generates from them): every command operator must exist (`--mode validate` rejects unknown ones)."""
+    mesh = load_istio("meshconfig.yaml")
+    otel = next(p for p in mesh["spec"]["meshConfig"]["extensionProviders"] if p["name"] == "alstap-otel")
+    labels = otel["envoyOtelAls"]["logFormat"]["labels"]
+    envoy = yaml.safe_load(open(os.path.join(DEPLOY, "envoy", "envoy-otlp.yaml")))
+    hcm = envoy["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    logger = hcm["access_log"][0]["typed_config"]
+    logger["attributes"] = {"values": [{"key": k, "value": {"string_value": v}} for k, v in labels.items()]}
+    logger["disable_builtin_labels"] = True
+    path = tmp_path / "istio-labels.yaml"
+    path.write_text(yaml.safe_dump(envoy))
+    result = run(require_tool("envoy"), "--mode", "validate", "-c", str(path), "--base-id", "7398")
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_dockerfile_says_what_it_must():

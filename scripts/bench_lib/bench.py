@@ -125,6 +125,14 @@ def body_file(name, streams_entries, per_message):
     return path
 
 
+def otlp_body_file(name, entries, per_message, every=False):
+    path = os.path.join(WORK, name)
+    if not os.path.exists(path):
+        with open(path, "wb") as f:
+            f.write(loadgen.otlp_request_body(entries, per_message, every=every))
+    return path
+
+
 def h2load(server, body, requests, clients=1, pin=None, rps=None):
     args = ["h2load", "-n", str(requests), "-c", str(clients), "-m", "1", "-d", body,
             "-H", "content-type: application/grpc", "-H", "te: trailers"]
@@ -145,14 +153,26 @@ def record(scenario, figure, target, ok, detail):
     print(f"{scenario:<34} {figure:<22} target {target:<14} {'met' if ok else 'NOT MET':<8} {detail}", flush=True)
 
 
-def micro(body):
-    out = subprocess.run(["taskset", "-c", "0", MICRO, body, "2"], capture_output=True, text=True, timeout=120).stdout
+def micro(body, otlp_body, otlp_every_body):
+    out = subprocess.run(["taskset", "-c", "0", MICRO, body, "2", otlp_body, otlp_every_body], capture_output=True,
+                         text=True, timeout=180).stdout
     print(out, flush=True)
+    rates = {}
     for line in out.splitlines():
         if "ns/entry" in line:  # e.g. "json    3118.7 ns/entry ..."
             name, rest = line.split("  ", 1)
             RESULTS.append(("micro: " + name.strip(), rest.split("ns/entry")[0].strip() + " ns/entry", "-", "-",
                             rest.split("ns/entry")[1].strip()))
+            rates[name.strip()] = float(rest.split("ns/entry")[1].split("entries/s")[0])
+    # The same entries over OTLP against ALS, one pinned core: with the recommended attribute set
+    # (the target), and with every attribute alstap reads.
+    ratio = rates["otlp+json"] / rates["json"]
+    record("OTLP decode + JSON vs ALS", f"{ratio:.2f} of ALS", ">= 0.50", ratio >= 0.5,
+           f"{rates['otlp+json']:,.0f} OTLP entries/s (recommended attributes) against {rates['json']:,.0f} ALS "
+           f"entries/s, same run, taskset -c 0")
+    every = rates["otlp-all+json"] / rates["json"]
+    record("OTLP decode + JSON vs ALS, every attribute", f"{every:.2f} of ALS", "-", True,
+           f"{rates['otlp-all+json']:,.0f} OTLP entries/s with all {len(loadgen.RECOMMENDED)}+ attributes alstap reads")
 
 
 def ingest(body, entries_per_request, threads, pinned, requests, runs=3):
@@ -400,6 +420,15 @@ def instructions(body, entries_per_request):
         with open(profile) as f:
             return int(next(line.split()[1] for line in f if line.startswith(("summary:", "totals:"))))
 
+    for label, every in (("recommended attributes", False), ("every attribute", True)):
+        otlp_profile = os.path.join(WORK, "callgrind.otlp")
+        out = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={otlp_profile}", stripped(MICRO),
+                              otlp_body_file(f"otlp-{int(every)}.bin", entries_per_request, 100, every),
+                              "--passes", "1", "otlp+json"], capture_output=True, text=True, timeout=600, check=True).stdout
+        otlp_decoded = int(out.split()[0])
+        record(f"instructions: OTLP ({label}) + JSON", f"{total(otlp_profile) / otlp_decoded:,.0f} /entry", "-", True,
+               f"callgrind, alstap-microbench --passes 1 otlp+json: unpack, translation, JSON ({otlp_decoded} entries, "
+               f"the same as ALS's)")
     micro_profile = os.path.join(WORK, "callgrind.micro")
     out = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={micro_profile}", stripped(MICRO),
                           body, "--passes", "1", "json"], capture_output=True, text=True, timeout=600, check=True).stdout
@@ -600,7 +629,8 @@ def main():
     print(f"entry: {loadgen.entry_sizes():.0f} protobuf bytes on average; {entries_per_request} entries per request body "
           f"in messages of 100", flush=True)
     if "micro" in scenarios:
-        micro(body)
+        micro(body, otlp_body_file("otlp-0.bin", entries_per_request, 100),
+              otlp_body_file("otlp-1.bin", entries_per_request, 100, every=True))
     if "instructions" in scenarios:
         instructions(body, entries_per_request)
     if "ingest" in scenarios:

@@ -104,3 +104,80 @@ def entry_sizes(seed=1):
     rng = random.Random(seed)
     entries = [entry(rng, i) for i in range(1000)]
     return sum(len(e.SerializeToString()) for e in entries) / len(entries)
+
+
+def _address(address):
+    return f"{address.socket_address.address}:{address.socket_address.port_value}"
+
+
+# alstap's recommended attribute set (AccessAttribute.isRecommended; the gRPC logger of
+# deploy/envoy/envoy-otlp.yaml); `every=True` sends every attribute alstap reads (its HTTP logger).
+RECOMMENDED = {"http.request.method", "url.scheme", "server.address", "url.path", "user_agent.original",
+               "network.protocol.version", "http.request.body.size", "http.response.status_code",
+               "http.response.body.size", "envoy.request_id", "envoy.response_code_details", "envoy.response_flags",
+               "envoy.upstream_cluster", "envoy.upstream_host", "envoy.upstream_local_address", "envoy.downstream_local_address",
+               "envoy.downstream_remote_address", "envoy.route_name", "envoy.duration_us"}
+
+
+def otlp_record(e, logs_pb2, every=False):
+    """The OTLP record Envoy's open_telemetry logger sends for entry `e`: every value a string, as
+    Envoy's format strings make them."""
+    c, r, s = e.common_properties, e.request, e.response
+    start = c.start_time.seconds * 1_000_000_000 + c.start_time.nanos // 1000 * 1000
+    record = logs_pb2.LogRecord(time_unix_nano=start)
+    us = lambda d: str((d.seconds * 1_000_000_000 + d.nanos) // 1000)  # noqa: E731
+    flags = "UF" if c.response_flags.upstream_connection_failure else "RL" if c.response_flags.rate_limited else "-"
+    values = [
+        ("http.request.method", base_pb2.RequestMethod.Name(r.request_method)), ("url.scheme", r.scheme),
+        ("server.address", r.authority), ("url.path", r.path), ("user_agent.original", r.user_agent),
+        ("http.request.header.referer", "-"), ("network.protocol.version", "HTTP/1.1"),
+        ("http.request.body.size", str(r.request_body_bytes)), ("http.response.status_code", str(s.response_code.value)),
+        ("http.response.body.size", str(s.response_body_bytes)), ("envoy.request_id", r.request_id),
+        ("envoy.forwarded_for", "-"), ("envoy.original_path", "-"), ("envoy.response_code_details", s.response_code_details),
+        ("envoy.response_flags", flags), ("envoy.upstream_cluster", c.upstream_cluster),
+        ("envoy.upstream_host", _address(c.upstream_remote_address)),
+        ("envoy.upstream_local_address", _address(c.upstream_local_address)),
+        ("envoy.upstream_transport_failure_reason", "-"),
+        ("envoy.downstream_local_address", _address(c.downstream_local_address)),
+        ("envoy.downstream_remote_address", _address(c.downstream_remote_address)),
+        ("envoy.requested_server_name", "-"), ("envoy.route_name", c.route_name),
+        ("envoy.connection_termination_details", "-"), ("envoy.request_header_bytes", str(r.request_headers_bytes)),
+        ("envoy.response_header_bytes", str(s.response_headers_bytes)),
+        ("envoy.downstream_direct_remote_address", _address(c.downstream_remote_address)),
+        ("envoy.stream_id", c.stream_id), ("envoy.upstream_request_attempt_count", str(c.upstream_request_attempt_count)),
+        ("envoy.duration_us", us(c.duration)), ("envoy.last_rx_byte_us", us(c.time_to_last_rx_byte)),
+        ("envoy.first_upstream_tx_byte_us", us(c.time_to_first_upstream_tx_byte)),
+        ("envoy.last_upstream_tx_byte_us", us(c.time_to_last_upstream_tx_byte)),
+        ("envoy.first_upstream_rx_byte_us", us(c.time_to_first_upstream_rx_byte)),
+        ("envoy.last_upstream_rx_byte_us", us(c.time_to_last_upstream_rx_byte)),
+        ("envoy.first_downstream_tx_byte_us", us(c.time_to_first_downstream_tx_byte)),
+    ]
+    for key, value in values:
+        if every or key in RECOMMENDED:
+            record.attributes.add(key=key).value.string_value = value
+    return record
+
+
+def otlp_request_body(entries, per_message, seed=1, every=False):
+    """The same entries as `request_body(0, ...)`, as gRPC-framed ExportLogsServiceRequests of
+    `per_message` records, each with the resource Envoy and deploy/envoy/envoy-otlp.yaml give it."""
+    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+    from opentelemetry.proto.logs.v1 import logs_pb2
+    rng = random.Random(seed * 1_000_003)
+    pool = [otlp_record(entry(rng, i), logs_pb2, every) for i in range(min(entries, 2000))]
+    ident = identifier(0)
+    resource = [("log_name", ident.log_name), ("zone_name", ""), ("cluster_name", ident.node.cluster),
+                ("node_name", ident.node.id), ("k8s.namespace.name", ident.node.metadata["NAMESPACE"]),
+                ("k8s.pod.name", ident.node.metadata["NAME"]), ("k8s.deployment.name", ident.node.metadata["WORKLOAD_NAME"]),
+                ("k8s.cluster.name", "Kubernetes")]
+    chunks = []
+    for start in range(0, entries, per_message):
+        request = logs_service_pb2.ExportLogsServiceRequest()
+        logs = request.resource_logs.add()
+        for key, value in resource:
+            logs.resource.attributes.add(key=key).value.string_value = value
+        records = logs.scope_logs.add().log_records
+        for i in range(start, min(entries, start + per_message)):
+            records.append(pool[i % len(pool)])
+        chunks.append(frame(request))
+    return b"".join(chunks)
