@@ -16,7 +16,7 @@ final class OTLPIngest: IngestMethod {
     /// Reporters by their Identifier's bytes: an Envoy sends one request per flush, and parsing its
     /// identity each time would cost more than its entries. Bounded in count and key size.
     private var reporters: [[UInt8]: Reporter] = [:]
-    private static let maxReporters = 1024
+    private static let maxReporters = 256
     private static let maxIdentifierBytes = 4096
     /// The message being published, as ALS bytes for the replay ring.
     private let packed = ByteWriter(capacity: 64 * 1024)

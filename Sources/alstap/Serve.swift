@@ -18,7 +18,7 @@ extension AlsTap {
             abstract: "Receive Envoy access logs over gRPC and stream them live to tap subscribers.",
             discussion: "Every option can also be set by the environment variable named in its help; a flag wins.")
 
-        @Option(help: S.alsListen.help("Envoy's gRPC access log streams", valueName: "host:port"))
+        @Option(help: S.alsListen.help("Ingest: Envoy's gRPC access logs (ALS) and OTLP logs (gRPC, HTTP)", valueName: "host:port"))
         var alsListen: String?
 
         @Option(help: S.httpListen.help("/tap, /metrics, /healthz, /readyz, /stats", valueName: "host:port"))
@@ -110,7 +110,7 @@ extension AlsTap {
                                           valueName: "path"))
         var tapTokenFile: String?
 
-        @Option(help: S.alsTokenFile.help("Require `authorization: Bearer <token>` in ALS streams' gRPC metadata",
+        @Option(help: S.alsTokenFile.help("Require `authorization: Bearer <token>` on ingest (ALS and OTLP)",
                                           valueName: "path"))
         var alsTokenFile: String?
 

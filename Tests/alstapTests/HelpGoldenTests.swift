@@ -44,7 +44,8 @@ import Testing
 
         OPTIONS:
           --als-listen <host:port>
-                                  Envoy's gRPC access log streams [ALSTAP_ALS_LISTEN, 0.0.0.0:9001].
+                                  Ingest: Envoy's gRPC access logs (ALS) and OTLP logs (gRPC, HTTP)
+                                  [ALSTAP_ALS_LISTEN, 0.0.0.0:9001].
           --http-listen <host:port>
                                   /tap, /metrics, /healthz, /readyz, /stats [ALSTAP_HTTP_LISTEN,
                                   0.0.0.0:9002].
@@ -127,7 +128,7 @@ import Testing
                                   5].
           --tap-token-file <path> Require `Authorization: Bearer <token>` on the HTTP listener (not
                                   /healthz, /readyz) [ALSTAP_TAP_TOKEN_FILE].
-          --als-token-file <path> Require `authorization: Bearer <token>` in ALS streams' gRPC metadata
+          --als-token-file <path> Require `authorization: Bearer <token>` on ingest (ALS and OTLP)
                                   [ALSTAP_ALS_TOKEN_FILE].
           --redact-header <name>  A header whose value is shown as [redacted] (repeatable)
                                   [ALSTAP_REDACT_HEADERS, comma-separated; default authorization,
