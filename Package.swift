@@ -98,7 +98,8 @@ let package = Package(
 
         .testTarget(name: "ALSTapALSTests", dependencies: ["ALSTapALS", "CProtobufArena"], exclude: ["Fixtures"],
                     swiftSettings: swiftSettings),
-        .testTarget(name: "ALSTapOTLPTests", dependencies: ["ALSTapOTLP", "ALSTapALS"], swiftSettings: swiftSettings),
+        .testTarget(name: "ALSTapOTLPTests", dependencies: ["ALSTapOTLP", "ALSTapALS", "ALSTapFilter", "ALSTapHTTP1"],
+                    swiftSettings: swiftSettings),
         .testTarget(name: "ALSTapHTTP2Tests", dependencies: ["ALSTapHTTP2", "CNghttp2"], swiftSettings: swiftSettings),
         .testTarget(name: "ALSTapHTTP1Tests", dependencies: ["ALSTapHTTP1"], swiftSettings: swiftSettings),
         .testTarget(name: "ALSTapServerTests", dependencies: ["ALSTapServer", "ALSTapALS", "ALSTapHTTP2", "ALSTapMetrics"], swiftSettings: swiftSettings),

@@ -33,6 +33,8 @@ public struct EntryFacts: Sendable {
     public var path = StringRef(), authority = StringRef(), scheme = StringRef(), logName = StringRef()
     /// x-request-id: the key that joins the two sidecars' entries of one request.
     public var requestId = StringRef()
+    /// An OTLP record's trace id (the custom tag its translation carries it in), lowercase hex.
+    public var traceId = StringRef()
     /// The connection between the sidecars, as both see it: outbound (upstream local, upstream
     /// remote) = inbound (downstream remote, downstream local).
     public var linkFrom = StringRef(), linkTo = StringRef()
@@ -139,6 +141,13 @@ final class EntryFactsBuilder {
             if withFilters {
                 facts.scheme = store(request.scheme)
                 facts.requestId = store(request.request_id)
+            }
+        }
+        if withFilters, let c = view.common?.pointee, c.n_custom_tags > 0 {
+            for i in 0..<c.n_custom_tags {
+                guard let tag = c.custom_tags[i], let key = tag.pointee.key, cStringEquals(key, "otel.trace_id") else { continue }
+                facts.traceId = store(tag.pointee.value)
+                break
             }
         }
         if withLinks, let c = view.common?.pointee {

@@ -34,6 +34,8 @@ public struct TapFilter: Sendable, Equatable {
         case minDurationMicros(Int64)
         case type(isTCP: Bool)
         case logName([[UInt8]])
+        /// OTLP trace ids, lowercase hex.
+        case traceId([[UInt8]])
     }
 
     /// The clauses as parsed (for tests and messages).
@@ -174,7 +176,7 @@ public struct TapFilter: Sendable, Equatable {
 
     fileprivate enum Test: UInt8 {
         case either, destination, reporter, methods, pathPrefix, authority, scheme, directions, codes, flags
-        case minDuration, type, logName
+        case minDuration, type, logName, traceId
     }
 
     /// One clause: what to test and which `values` (a range) or numbers it tests against.
@@ -234,6 +236,7 @@ public struct TapFilter: Sendable, Equatable {
             case .minDurationMicros(let micros): (entry.test, entry.number) = (.minDuration, micros)
             case .type(let isTCP): (entry.test, entry.bits) = (.type, isTCP ? 1 : 0)
             case .logName(let exact): entry.test = .logName; exact.forEach { add($0) }
+            case .traceId(let exact): entry.test = .traceId; exact.forEach { add($0) }
             }
             entry.valueCount = values.count - entry.firstValue
             compiled.append(entry)
@@ -325,6 +328,8 @@ public struct TapFilter: Sendable, Equatable {
                 return f.isTCP == (clause.bits == 1)
             case .logName:
                 return candidates.contains { equals(table.bytes(f.logName), $0) }
+            case .traceId:
+                return candidates.contains { equals(table.bytes(f.traceId), $0) }
             }
         }
 

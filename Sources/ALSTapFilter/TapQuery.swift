@@ -27,7 +27,7 @@ public struct TapQuery: Sendable, Equatable {
     /// Parameters alstap knows; anything else is an error, never ignored.
     public static let parameters = ["format", "scope", "last", "follow", "max_rps", "pair", "ns", "workload", "pod", "destination", "destination_ns", "method", "path",
                                     "authority", "scheme", "direction", "code", "flags", "min_duration", "type",
-                                    "reporter", "log_name"]
+                                    "reporter", "log_name", "trace_id"]
 
     public init() {}
 
@@ -176,9 +176,20 @@ public struct TapQuery: Sendable, Equatable {
             return .type(isTCP: values[0] == "tcp")
         case "log_name":
             return .logName(values.map { Array($0.utf8) })
+        case "trace_id":
+            // OTLP records' trace ids, as the JSON's `traceId` writes them: 32 hex digits, lowercase.
+            let ids = values.map { $0.lowercased() }
+            guard let invalid = ids.first(where: { $0.utf8.count != 32 || !$0.utf8.allSatisfy(Self.isHexDigit) }) else {
+                return .traceId(ids.map { Array($0.utf8) })
+            }
+            throw bad(invalid, "32 hexadecimal digits")
         default:
             throw Error(message: "unknown parameter \"\(name)\"")
         }
+    }
+
+    private static func isHexDigit(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
     }
 
     /// Index = RequestMethod raw value.

@@ -1,4 +1,6 @@
 import ALSTapALS
+import ALSTapFilter
+import ALSTapHTTP1
 import ALSTapOTLP
 import Foundation
 import Testing
@@ -242,6 +244,38 @@ import Testing
         for attribute in AccessAttribute.allCases {
             guard let format = attribute.envoyFormat else { continue }
             #expect(config.contains("{ key: \(attribute.rawValue), value: { string_value: \"\(format)\" } }"), "\(attribute)")
+        }
+    }
+
+    /// `trace_id=` finds an OTLP record by the trace id its translation carries.
+    @Test func traceIdFilterMatchesTheRecordsOfATrace() throws {
+        let request = OTLPBuilder.request([OTLPResource(records: [
+            OTLPRecord(attributes: [("url.path", .string("/a"))], traceId: Array(0..<16)),
+            OTLPRecord(attributes: [("url.path", .string("/b"))], traceId: Array(repeating: 0xAB, count: 16)),
+            OTLPRecord(attributes: [("url.path", .string("/c"))]),
+        ])])
+        let translator = OTLPTranslator()
+        let decoder = ALSDecoder()
+        var table: EntryFactsTable?
+        _ = try request.withUnsafeBytes { payload throws(GRPCStatusError) in
+            try translator.translate(payload) { message throws(GRPCStatusError) in
+                var reporter = Reporter()
+                table = try decoder.encode(built: message.message, reporter: &reporter, formats: [], facts: .filters,
+                                           decodedAtNanos: 0).facts
+            }
+        }
+        let facts = try #require(table)
+        func matching(_ query: String) throws -> [Int] {
+            let filter = try #require(try TapQuery(RequestTarget("/tap?" + query).query).filter)
+            return facts.facts.indices.filter { filter.matches(facts.facts[$0], in: facts) }
+        }
+        #expect(try matching("trace_id=000102030405060708090a0b0c0d0e0f") == [0])
+        #expect(try matching("trace_id=ABABABABABABABABABABABABABABABAB") == [1])  // any case
+        #expect(try matching("trace_id=000102030405060708090a0b0c0d0e0f,abababababababababababababababab") == [0, 1])
+        #expect(try matching("trace_id=00000000000000000000000000000000").isEmpty)
+        for bad in ["abc", "000102030405060708090a0b0c0d0e0fff", "zz0102030405060708090a0b0c0d0e0f"] {
+            let error = #expect(throws: TapQuery.Error.self) { _ = try TapQuery(RequestTarget("/tap?trace_id=" + bad).query) }
+            #expect(error?.message == "bad value for trace_id: \"\(bad)\" (32 hexadecimal digits)")
         }
     }
 

@@ -358,8 +358,10 @@ def stub(server):
 def test_grpc_partial_success_and_the_fields_of_records(alstap):
     server = alstap
     tap = Tap(server)
-    wait_subscribers(server, 1)
     trace_id, span_id = bytes(range(0xa0, 0xb0)), bytes.fromhex("00ff10203040abcd")
+    # trace_id= selects the records of one trace (any case on the query side).
+    traced = Tap(server, "?trace_id=" + trace_id.hex().upper())
+    wait_subscribers(server, 2)
     hostile = 'q"uote\\ new\nline\r esc\x1b[31m <script>alert(1)</script> \x7f \u2028 é'
     good_full = log_record({
         "http.request.method": "POST", "url.scheme": "https", "server.address": "reviews:9080",
@@ -416,6 +418,8 @@ def test_grpc_partial_success_and_the_fields_of_records(alstap):
     assert full["traceId"] == trace_id.hex() == "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"
     assert full["spanId"] == "00ff10203040abcd"
     assert full["customTags"] == {"team": "payments", "retries": "3", "sampled": "true"}
+    assert [e["request"]["path"] for e in traced.json()] == ["/t4/full"]
+    traced.close()
 
     assert body["body"] == "hello from a plain OpenTelemetry app" and body["logName"] == "otel_e2e"
     assert "traceId" not in body and "customTags" not in body and "path" not in body["request"]
