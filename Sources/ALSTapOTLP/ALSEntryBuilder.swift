@@ -149,22 +149,8 @@ struct ALSEntryBuilder {
         if let original = f.originalPath { r.pointee.original_path = arena.string(original) }
         r.pointee.request_headers_bytes = f.requestHeaderBytes ?? 0
         r.pointee.request_body_bytes = f.requestBodyBytes ?? 0
-        let count = extras.count(where: { $0.place == .request })
-        if count > 0 {
-            typealias Entry = Envoy__Data__Accesslog__V3__HTTPRequestProperties__RequestHeadersEntry
-            let array: UnsafeMutablePointer<UnsafeMutablePointer<Entry>?> = arena.pointers(count)
-            var i = 0
-            for extra in extras where extra.place == .request {
-                let entry: UnsafeMutablePointer<Entry> = arena.message {
-                    envoy__data__accesslog__v3__httprequest_properties__request_headers_entry__init($0)
-                }
-                entry.pointee.key = arena.string(extra.name)
-                entry.pointee.value = arena.string(extra.value)
-                array[i] = entry
-                i += 1
-            }
-            r.pointee.n_request_headers = count
-            r.pointee.request_headers = array
+        (r.pointee.n_request_headers, r.pointee.request_headers) = headers(.request, extras) {
+            envoy__data__accesslog__v3__httprequest_properties__request_headers_entry__init($0)
         }
         return r
     }
@@ -179,24 +165,29 @@ struct ALSEntryBuilder {
         r.pointee.response_headers_bytes = f.responseHeaderBytes ?? 0
         r.pointee.response_body_bytes = f.responseBodyBytes ?? 0
         if let details = f.codeDetails { r.pointee.response_code_details = arena.string(details) }
-        let count = extras.count(where: { $0.place == .response })
-        if count > 0 {
-            typealias Entry = Envoy__Data__Accesslog__V3__HTTPResponseProperties__ResponseHeadersEntry
-            let array: UnsafeMutablePointer<UnsafeMutablePointer<Entry>?> = arena.pointers(count)
-            var i = 0
-            for extra in extras where extra.place == .response {
-                let entry: UnsafeMutablePointer<Entry> = arena.message {
-                    envoy__data__accesslog__v3__httpresponse_properties__response_headers_entry__init($0)
-                }
-                entry.pointee.key = arena.string(extra.name)
-                entry.pointee.value = arena.string(extra.value)
-                array[i] = entry
-                i += 1
-            }
-            r.pointee.n_response_headers = count
-            r.pointee.response_headers = array
+        (r.pointee.n_response_headers, r.pointee.response_headers) = headers(.response, extras) {
+            envoy__data__accesslog__v3__httpresponse_properties__response_headers_entry__init($0)
         }
         return r
+    }
+
+    /// The logged headers `extras` has for `place`, as a map<string, string> field's entries
+    /// (protobuf-c's request and response header entries share a layout but not a type).
+    private mutating func headers<Entry: MapEntry>(_ place: ExtraPlace, _ extras: [Extra],
+                                                  initialize: (UnsafeMutablePointer<Entry>) -> Void)
+        -> (Int, UnsafeMutablePointer<UnsafeMutablePointer<Entry>?>?) {
+        let count = extras.count(where: { $0.place == place })
+        guard count > 0 else { return (0, nil) }
+        let array: UnsafeMutablePointer<UnsafeMutablePointer<Entry>?> = arena.pointers(count)
+        var i = 0
+        for extra in extras where extra.place == place {
+            let entry: UnsafeMutablePointer<Entry> = arena.message(initialize)
+            entry.pointee.key = arena.string(extra.name)
+            entry.pointee.value = arena.string(extra.value)
+            array[i] = entry
+            i += 1
+        }
+        return (count, array)
     }
 
     private mutating func duration(_ microseconds: UInt64?) -> UnsafeMutablePointer<Google__Protobuf__Duration>? {
@@ -324,3 +315,12 @@ struct ALSEntryBuilder {
         }
     }
 }
+
+/// protobuf-c's entries of a map<string, string> field.
+protocol MapEntry {
+    var key: UnsafeMutablePointer<CChar>! { get set }
+    var value: UnsafeMutablePointer<CChar>! { get set }
+}
+
+extension Envoy__Data__Accesslog__V3__HTTPRequestProperties__RequestHeadersEntry: MapEntry {}
+extension Envoy__Data__Accesslog__V3__HTTPResponseProperties__ResponseHeadersEntry: MapEntry {}

@@ -73,12 +73,12 @@ enum OTLPBuilder {
         return Array(out.bytes)
     }
 
-    /// Envoy's own resource attributes, as a sidecar sends them.
-    static let envoyResource: [(String, OTLPValue)] = [
+    /// Envoy's own resource attributes, as a sidecar sends them (computed: see `fullRecord`).
+    static var envoyResource: [(String, OTLPValue)] { [
         ("log_name", .string("otlp")), ("zone_name", .string("")), ("cluster_name", .string("productpage.demo")),
         ("node_name", .string("sidecar~10.0.0.1~productpage-v1-abc.demo~demo.svc.cluster.local")),
         ("k8s.deployment.name", .string("productpage-v1")),
-    ]
+    ] }
 }
 
 /// A translation's outcome: the JSON lines of each message (decoded by alstap's ALS decoder, as
