@@ -7,6 +7,7 @@ typealias CRequestProperties = Envoy__Data__Accesslog__V3__HTTPRequestProperties
 typealias CResponseProperties = Envoy__Data__Accesslog__V3__HTTPResponseProperties
 typealias CSocketAddressStruct = Envoy__Config__Core__V3__SocketAddress
 typealias CAddressStruct = Envoy__Config__Core__V3__Address
+typealias CTCPEntry = Envoy__Data__Accesslog__V3__TCPAccessLogEntry
 
 /// Builds `AccessFields` as Envoy's `HTTPAccessLogEntry` (envoy.data.accesslog.v3) in protobuf-c's
 /// own structs, so an OTLP record is encoded, filtered, paired, aggregated and replayed by the code
@@ -41,6 +42,19 @@ struct ALSEntryBuilder {
         }
         entry.pointee.request = request(f, extras: extras)
         entry.pointee.response = response(f, extras: extras)
+        return entry
+    }
+
+    /// A TCP connection's record (`AccessFields.isTCP`) as Envoy's `TCPAccessLogEntry`.
+    mutating func tcpEntry(_ f: AccessFields, extras: [Extra]) -> UnsafeMutablePointer<CTCPEntry> {
+        let entry: UnsafeMutablePointer<CTCPEntry> = arena.message { envoy__data__accesslog__v3__tcpaccess_log_entry__init($0) }
+        entry.pointee.common_properties = common(f, extras: extras)
+        let connection: UnsafeMutablePointer<Envoy__Data__Accesslog__V3__ConnectionProperties> = arena.message {
+            envoy__data__accesslog__v3__connection_properties__init($0)
+        }
+        connection.pointee.received_bytes = f.requestBodyBytes ?? 0
+        connection.pointee.sent_bytes = f.responseBodyBytes ?? 0
+        entry.pointee.connection_properties = connection
         return entry
     }
 

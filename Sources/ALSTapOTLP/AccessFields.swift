@@ -70,6 +70,15 @@ package struct AccessFields {
 
     package init() {}
 
+    /// A record of a TCP connection: Envoy's TCP access logs format no method, path, protocol,
+    /// authority or code (`-`, `0`), where every HTTP record has a method, but they say where the
+    /// connection went. Its byte counts are the connection's (`%BYTES_RECEIVED%`, `%BYTES_SENT%`).
+    /// (A record with only a body, an application's log line, stays an HTTP entry with its body.)
+    package var isTCP: Bool {
+        method == nil && path == nil && protocolVersion == nil && authority == nil && (code ?? 0) == 0 && body == nil
+            && (upstreamCluster != nil || upstreamHost != nil || downstreamRemoteAddress != nil)
+    }
+
     /// Whether anything at all was read (a record with nothing is rejected).
     package var isEmpty: Bool {
         method == nil && path == nil && authority == nil && code == nil && body == nil && upstreamCluster == nil

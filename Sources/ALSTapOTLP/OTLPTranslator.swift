@@ -44,8 +44,9 @@ package final class OTLPTranslator {
     private let sink = UnsafeMutableRawPointer.allocate(byteCount: ArenaAllocation.sinkBytes, alignment: 16)
     /// The current record's attributes alstap has no field for.
     private var extras: [ALSEntryBuilder.Extra] = []
-    /// The entries of the message being built.
-    private var entries: [UnsafeMutablePointer<CHTTPEntry>] = []
+    /// The entries of the message being built: HTTPAccessLogEntry or, for TCP records, TCPAccessLogEntry
+    /// structs (a message holds entries of one kind).
+    private var entries: [UnsafeMutableRawPointer] = []
     /// At most this many custom tags and headers per entry from such attributes.
     package static let maxExtraAttributes = 32
 
@@ -91,6 +92,7 @@ package final class OTLPTranslator {
         var rejections = OTLPRejections()
         var builder = ALSEntryBuilder(arena: ArenaAllocation(allocator: allocator, sink: sink), scratch: scratch)
         var current: ReporterFields?
+        var currentIsTCP = false
         entries.removeAll(keepingCapacity: true)
 
         func flush() throws(GRPCStatusError) {
@@ -98,16 +100,28 @@ package final class OTLPTranslator {
             let message: UnsafeMutablePointer<CStreamMessage> = builder.arena.message {
                 envoy__service__accesslog__v3__stream_access_logs_message__init($0)
             }
-            let logs: UnsafeMutablePointer<Envoy__Service__Accesslog__V3__StreamAccessLogsMessage__HTTPAccessLogEntries> =
-                builder.arena.message { envoy__service__accesslog__v3__stream_access_logs_message__httpaccess_log_entries__init($0) }
-            guard let array: UnsafeMutablePointer<UnsafeMutablePointer<CHTTPEntry>?> = builder.arena.entryArray(entries.count),
-                  !builder.arena.failed
-            else { throw exhausted }
-            for (i, entry) in entries.enumerated() { array[i] = entry }
-            logs.pointee.n_log_entry = entries.count
-            logs.pointee.log_entry = array
-            message.pointee.log_entries_case = ENVOY__SERVICE__ACCESSLOG__V3__STREAM_ACCESS_LOGS_MESSAGE__LOG_ENTRIES_HTTP_LOGS
-            message.pointee.http_logs = logs
+            if currentIsTCP {
+                let logs: UnsafeMutablePointer<Envoy__Service__Accesslog__V3__StreamAccessLogsMessage__TCPAccessLogEntries> =
+                    builder.arena.message { envoy__service__accesslog__v3__stream_access_logs_message__tcpaccess_log_entries__init($0) }
+                guard let array: UnsafeMutablePointer<UnsafeMutablePointer<CTCPEntry>?> = builder.arena.entryArray(entries.count)
+                else { throw exhausted }
+                for (i, entry) in entries.enumerated() { array[i] = entry.assumingMemoryBound(to: CTCPEntry.self) }
+                logs.pointee.n_log_entry = entries.count
+                logs.pointee.log_entry = array
+                message.pointee.log_entries_case = ENVOY__SERVICE__ACCESSLOG__V3__STREAM_ACCESS_LOGS_MESSAGE__LOG_ENTRIES_TCP_LOGS
+                message.pointee.tcp_logs = logs
+            } else {
+                let logs: UnsafeMutablePointer<Envoy__Service__Accesslog__V3__StreamAccessLogsMessage__HTTPAccessLogEntries> =
+                    builder.arena.message { envoy__service__accesslog__v3__stream_access_logs_message__httpaccess_log_entries__init($0) }
+                guard let array: UnsafeMutablePointer<UnsafeMutablePointer<CHTTPEntry>?> = builder.arena.entryArray(entries.count)
+                else { throw exhausted }
+                for (i, entry) in entries.enumerated() { array[i] = entry.assumingMemoryBound(to: CHTTPEntry.self) }
+                logs.pointee.n_log_entry = entries.count
+                logs.pointee.log_entry = array
+                message.pointee.log_entries_case = ENVOY__SERVICE__ACCESSLOG__V3__STREAM_ACCESS_LOGS_MESSAGE__LOG_ENTRIES_HTTP_LOGS
+                message.pointee.http_logs = logs
+            }
+            guard !builder.arena.failed else { throw exhausted }
             let count = entries.count
             entries.removeAll(keepingCapacity: true)
             try emit(TranslatedMessage(message: message, identifier: identifierWriter.bytes, entryCount: count))
@@ -133,13 +147,16 @@ package final class OTLPTranslator {
                         rejections.count += 1
                         continue
                     }
-                    if current == nil || !(current! == identity) {
+                    // A message has one reporter, and entries of one kind.
+                    if current == nil || !(current! == identity) || currentIsTCP != fields.isTCP {
                         try flush()
                         identifierWriter.removeAll()
                         identity.writeIdentifier(ProtoWriter(identifierWriter))
                         current = identity
+                        currentIsTCP = fields.isTCP
                     }
-                    entries.append(builder.entry(fields, extras: extras))
+                    entries.append(fields.isTCP ? UnsafeMutableRawPointer(builder.tcpEntry(fields, extras: extras))
+                                                : UnsafeMutableRawPointer(builder.entry(fields, extras: extras)))
                     if builder.arena.failed { throw exhausted }
                 }
             }

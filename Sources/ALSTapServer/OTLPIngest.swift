@@ -48,7 +48,7 @@ final class OTLPIngest: IngestMethod {
                 if reporters.count >= Self.maxReporters { reporters.removeAll() }
                 reporters[key] = reporter
             }
-            context.counters.add(.entriesHTTP, batch.entryCount)
+            context.counters.add(batch.isTCP ? .entriesTCP : .entriesHTTP, batch.entryCount)
             // The replay ring keeps what it replays as ALS messages: this one, packed.
             if fanout.replayRing.isEnabled {
                 packed.removeAll()

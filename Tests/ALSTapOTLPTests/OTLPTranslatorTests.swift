@@ -125,6 +125,31 @@ import Testing
         #expect((entry["source"] as? [String: Any])?["address"] as? String == "127.0.0.1:35202")
     }
 
+    /// TCP records (Envoy's TCP listeners log no method, path or protocol) become TCP entries,
+    /// each kind in a message of its own; a record with only a body stays an HTTP entry.
+    @Test func tcpRecordsBecomeTCPEntries() throws {
+        let tcpLine = "[2026-12-01T18:38:48.920Z] \"- - -\" 0 UF - - \"-\" 120 0 5 - \"-\" \"-\" \"-\" \"-\" "
+            + "\"127.0.0.1:1\" outbound|9091||details.demo.svc.cluster.local - 127.0.0.1:10002 127.0.0.1:40000 - -"
+        let out = try Translated.of(OTLPBuilder.request([OTLPResource(attributes: OTLPBuilder.envoyResource, records: [
+            OTLPRecord(attributes: [("url.path", .string("/http"))]),
+            OTLPRecord(body: .string(tcpLine)),
+            OTLPRecord(attributes: [("http.request.method", .string("-")), ("envoy.upstream_cluster", .string("outbound|9091||details.demo.svc.cluster.local")),
+                                    ("http.request.body.size", .string("7")), ("http.response.body.size", .string("9")),
+                                    ("http.response.status_code", .string("0"))]),
+            OTLPRecord(body: .string("an application's log line")),
+        ])]))
+        #expect(out.countMismatches == 0)
+        #expect(out.messages.map { $0.map { $0["type"] as! String } } == [["http"], ["tcp", "tcp"], ["http"]])
+        let text = out.messages[1][0], attributes = out.messages[1][1]
+        #expect(text["connection"] as? [String: Int] == ["receivedBytes": 120, "sentBytes": 0])
+        #expect((text["response"] as? [String: Any])?["flags"] as? [String] == ["UF"])
+        #expect(text["direction"] as? String == "outbound")
+        #expect((text["destination"] as? [String: Any])?["service"] as? String == "details")
+        #expect(attributes["connection"] as? [String: Int] == ["receivedBytes": 7, "sentBytes": 9])
+        #expect(attributes["request"] == nil)
+        #expect(out.messages[2][0]["body"] as? String == "an application's log line")
+    }
+
     @Test(arguments: ["GET / 200", "[not a time] \"GET / HTTP/1.1\" 200", "[2026-12-01T18:38:48.920Z] \"GET\" 200"])
     func anotherBodyIsKeptAsBody(body: String) throws {
         let out = try Translated.of(OTLPBuilder.request([OTLPResource(records: [OTLPRecord(body: .string(body))])]))

@@ -258,6 +258,32 @@ def test_pairs_an_otlp_outbound_half_with_an_als_inbound_half(otlp_mesh):
     plain.close()
 
 
+def test_tcp_connections_logged_over_otlp_are_tcp_entries(otlp_mesh):
+    """Envoy's TCP proxy logs over OTLP with the HTTP attribute set: its method, path and protocol
+    format to `-`, and alstap makes TCP entries of the records, with the connection's bytes."""
+    server = otlp_mesh
+    tap = Tap(server, "?log_name=otlp_tcp")
+    wait_subscribers(server, 1)
+    before = server.stats()["entriesTCP"]
+    for i in range(3):
+        with socket.create_connection(("127.0.0.1", 10012), timeout=5) as sock:
+            sock.sendall(f"GET /ok/tcp-otlp-{i} HTTP/1.0\r\n\r\n".encode())
+            while sock.recv(4096):
+                pass
+    tap.wait_lines(3, timeout=20)
+    time.sleep(1.0)  # a duplicate would show up now
+    entries = tap.json()
+    assert len(entries) == 3
+    for entry in entries:
+        assert entry["type"] == "tcp" and entry["direction"] == "outbound" and "request" not in entry
+        assert entry["destination"]["service"] == "details" and entry["upstream"]["host"] == "127.0.0.1:10003"
+        assert entry["connection"]["receivedBytes"] == len("GET /ok/tcp-otlp-0 HTTP/1.0\r\n\r\n")
+        assert entry["connection"]["sentBytes"] > 0
+        assert entry["reporter"]["pod"] == SOURCE_POD
+    assert server.stats()["entriesTCP"] - before == 3
+    tap.close()
+
+
 def top_once(server, query):
     curl = require_tool("curl")
     out = subprocess.run([curl, "-s", "--max-time", "10", server.url("/top" + query)],
