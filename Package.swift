@@ -80,7 +80,7 @@ let package = Package(
         // is a replayer of saved inputs.
         .target(name: "FuzzReplay", swiftSettings: swiftSettings),
         .executableTarget(name: "FuzzALS", dependencies: ["ALSTapALS", "FuzzReplay"], swiftSettings: swiftSettings),
-        .executableTarget(name: "FuzzOTLP", dependencies: ["ALSTapOTLP", "ALSTapALS", "ALSTapHTTP1", "CProtobufC", "FuzzReplay"],
+        .executableTarget(name: "FuzzOTLP", dependencies: ["ALSTapOTLP", "ALSTapALS", "ALSTapHTTP1", "FuzzReplay"],
                           swiftSettings: swiftSettings),
         .executableTarget(name: "FuzzHTTP1", dependencies: ["ALSTapHTTP1", "FuzzReplay"], swiftSettings: swiftSettings),
         .executableTarget(name: "FuzzTapQuery", dependencies: ["ALSTapALS", "ALSTapFilter", "ALSTapHTTP1", "ALSTapAggregate",

@@ -8,9 +8,7 @@ enum LogEntryField {
         let size = protobuf_c_message_get_packed_size(message)
         out.append(0x0A)
         ProtobufWire.appendVarint(UInt64(size), to: out)
-        out.reserve(size)
-        let written = protobuf_c_message_pack(message, out.base + out.count)
-        out.advance(by: written)
+        ProtobufWire.appendPacked(message, size: size, to: out)
     }
 
     /// Appends the field around an entry's bytes as received.
@@ -30,6 +28,14 @@ public enum ProtobufWire {
             v >>= 7
         }
         out.append(UInt8(v))
+    }
+
+    /// Appends `message` packed by protobuf-c (a built message, for the replay ring and relays);
+    /// `size`: its packed size, when the caller computed it already.
+    package static func appendPacked(_ message: UnsafeRawPointer, size: Int? = nil, to out: ByteWriter) {
+        let message = message.assumingMemoryBound(to: ProtobufCMessage.self)
+        out.reserve(size ?? protobuf_c_message_get_packed_size(message))
+        out.advance(by: protobuf_c_message_pack(message, out.base + out.count))
     }
 
     public static func varintSize(_ value: UInt64) -> Int {

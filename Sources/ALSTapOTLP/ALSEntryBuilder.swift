@@ -99,8 +99,8 @@ struct ALSEntryBuilder {
             typealias Entry = Envoy__Data__Accesslog__V3__AccessLogCommon__FilterStateObjectsEntry
             let array: UnsafeMutablePointer<UnsafeMutablePointer<Entry>?> = arena.pointers(peerCount)
             var i = 0
-            for (key, peer) in [(Self.upstreamPeerKey, f.upstreamPeer), (Self.downstreamPeerKey, f.downstreamPeer)]
-            where !peer.isEmpty {
+            func add(_ key: StaticString, _ peer: PeerFields) {
+                guard !peer.isEmpty else { return }
                 let entry: UnsafeMutablePointer<Entry> = arena.message {
                     envoy__data__accesslog__v3__access_log_common__filter_state_objects_entry__init($0)
                 }
@@ -109,6 +109,8 @@ struct ALSEntryBuilder {
                 array[i] = entry
                 i += 1
             }
+            add(Self.upstreamPeerKey, f.upstreamPeer)
+            add(Self.downstreamPeerKey, f.downstreamPeer)
             c.pointee.n_filter_state_objects = peerCount
             c.pointee.filter_state_objects = array
         }

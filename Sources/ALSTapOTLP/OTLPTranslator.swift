@@ -244,10 +244,13 @@ package final class OTLPTranslator {
     /// left out.
     private static func extra(_ name: Bytes, _ value: UnsafeMutablePointer<CAnyValue>,
                               arena: inout ArenaAllocation) -> ALSEntryBuilder.Extra? {
-        for (prefix, place) in [(requestHeaderPrefix, ALSEntryBuilder.ExtraPlace.request), (responseHeaderPrefix, .response)]
-        where name.count > prefix.count && name.starts(with: prefix) {
+        let header: (ALSEntryBuilder.ExtraPlace, Int)? =
+            name.count > requestHeaderPrefix.count && name.starts(with: requestHeaderPrefix) ? (.request, requestHeaderPrefix.count)
+            : name.count > responseHeaderPrefix.count && name.starts(with: responseHeaderPrefix) ? (.response, responseHeaderPrefix.count)
+            : nil
+        if let (place, prefixLength) = header {
             guard let text = stringValue(value) else { return nil }
-            return (place, Bytes(rebasing: name[prefix.count...]), text)
+            return (place, Bytes(rebasing: name[prefixLength...]), text)
         }
         let v = value.pointee
         switch v.value_case {

@@ -3,7 +3,6 @@ import ALSTapCore
 import ALSTapMetrics
 import ALSTapOTLP
 import ALSTapSystem
-import CProtobufC
 
 /// OpenTelemetry's logs service: the unary gRPC `Export` (Envoy's `open_telemetry` access
 /// logger, Istio's `envoyOtelAls`) and OTLP/HTTP's `POST /v1/logs` share `export`. Each request
@@ -50,13 +49,8 @@ final class OTLPIngest: IngestMethod {
             }
             context.counters.add(batch.isTCP ? .entriesTCP : .entriesHTTP, batch.entryCount)
             // The replay ring keeps what it replays as ALS messages: this one, packed.
-            if fanout.replayRing.isEnabled {
-                packed.removeAll()
-                let size = protobuf_c_message_get_packed_size(UnsafeRawPointer(message.message).assumingMemoryBound(to: ProtobufCMessage.self))
-                packed.reserve(size)
-                packed.advance(by: protobuf_c_message_pack(UnsafeRawPointer(message.message).assumingMemoryBound(to: ProtobufCMessage.self),
-                                                           packed.base))
-            }
+            packed.removeAll()
+            if fanout.replayRing.isEnabled { ProtobufWire.appendPacked(message.message, to: packed) }
             fanout.publish(batch, payload: packed.bytes, reporter: reporter, fromLoop: context.loop.index)
         }
         context.counters.add(.messagesReceived)

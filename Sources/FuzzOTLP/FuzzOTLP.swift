@@ -6,13 +6,13 @@
 import ALSTapALS
 import ALSTapHTTP1
 import ALSTapOTLP
-import CProtobufC
 import FuzzReplay
 
 // nonisolated(unsafe): libFuzzer calls the target from one thread only.
 nonisolated(unsafe) private let translator = OTLPTranslator()
 nonisolated(unsafe) private let decoder = ALSDecoder()
 nonisolated(unsafe) private let replayDecoder = ALSDecoder()
+nonisolated(unsafe) private let packed = ByteWriter(capacity: 64 * 1024)
 
 func fuzzOTLP(_ data: UnsafeRawBufferPointer) {
     // The first byte picks the transport: odd reads the rest as a chunked HTTP body first.
@@ -35,15 +35,11 @@ private func translate(_ request: UnsafeRawBufferPointer) {
             let batch = try decoder.encode(built: message.message, reporter: &reporter, formats: [.json, .text, .als],
                                            facts: .pairing, decodedAtNanos: 0)
             // What the replay ring keeps: the built message packed as ALS, which must decode the same.
-            let size = protobuf_c_message_get_packed_size(UnsafeRawPointer(message.message).assumingMemoryBound(to: ProtobufCMessage.self))
-            var packed = [UInt8](repeating: 0, count: size)
-            _ = packed.withUnsafeMutableBufferPointer {
-                protobuf_c_message_pack(UnsafeRawPointer(message.message).assumingMemoryBound(to: ProtobufCMessage.self), $0.baseAddress!)
-            }
+            packed.removeAll()
+            ProtobufWire.appendPacked(message.message, to: packed)
             var replayed = reporter
-            guard let again = packed.withUnsafeBytes({ bytes in
-                try? replayDecoder.decode(bytes, reporter: &replayed, formats: [.json], decodedAtNanos: 0)
-            }) else { preconditionFailure("the packed message does not decode") }
+            guard let again = try? replayDecoder.decode(packed.bytes, reporter: &replayed, formats: [.json], decodedAtNanos: 0)
+            else { preconditionFailure("the packed message does not decode") }
             precondition(again.entryCount == batch.entryCount, "the packed message decodes differently")
             precondition(again.json.map { Array($0.bytes.bytes) } == batch.json.map { Array($0.bytes.bytes) },
                          "the packed message's lines differ")
