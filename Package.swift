@@ -96,7 +96,10 @@ let package = Package(
         // Synthetic batches (entries with chosen facts) for the tests of the logic above the decoder.
         .target(name: "ALSTapTestSupport", dependencies: ["ALSTapALS", "ALSTapCore"], swiftSettings: swiftSettings),
 
-        .testTarget(name: "ALSTapALSTests", dependencies: ["ALSTapALS", "CProtobufArena"], exclude: ["Fixtures"],
+        .testTarget(name: "ALSTapALSTests",
+                    dependencies: ["ALSTapALS", "CProtobufArena", "ALSTapFormats",
+                                   .product(name: "PropertyBased", package: "swift-property-based")],
+                    exclude: ["Fixtures"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "ALSTapOTLPTests", dependencies: ["ALSTapOTLP", "ALSTapALS", "ALSTapFilter", "ALSTapHTTP1"],
                     swiftSettings: swiftSettings),

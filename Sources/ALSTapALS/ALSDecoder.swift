@@ -29,10 +29,10 @@ public final class ALSDecoder {
         self.arena = arena
         wireCheck = WireCheck(limits: limits)
         let flagCodes = ResponseFlagCodes()
-        json = JSONLineEncoder(out: jsonWriter, flagCodes: flagCodes,
-                               redactedHeaders: redactedHeaders.map { Array($0.lowercased().utf8) })
+        let redacted = redactedHeaders.map { Array($0.lowercased().utf8) }
+        json = JSONLineEncoder(out: jsonWriter, flagCodes: flagCodes, redactedHeaders: redacted)
         text = TextLineEncoder(out: textWriter, flagCodes: flagCodes)
-        facts = EntryFactsBuilder(flagCodes: flagCodes)
+        facts = EntryFactsBuilder(flagCodes: flagCodes, redactedHeaders: redacted)
     }
 
     deinit { CProtobufArena_destroy(arena) }

@@ -11,6 +11,28 @@ public struct StringRef: Sendable {
     }
 }
 
+/// A range of an `EntryFactsTable`'s `pairs` (headers, labels); `count == 0`: none.
+public struct PairRange: Sendable {
+    public var first: UInt32 = 0
+    public var count: UInt32 = 0
+
+    public init(first: UInt32 = 0, count: UInt32 = 0) {
+        self.first = first
+        self.count = count
+    }
+}
+
+/// A name and a value in a batch's string pool (a logged header, a label).
+public struct StringPair: Sendable {
+    public var name: StringRef
+    public var value: StringRef
+
+    public init(name: StringRef, value: StringRef) {
+        self.name = name
+        self.value = value
+    }
+}
+
 /// What tap filters test, per entry, computed only when some subscriber filters.
 /// Strings are references into the batch's pool, so a batch costs two allocations, not one per entry.
 public struct EntryFacts: Sendable {
@@ -47,8 +69,19 @@ public struct EntryFacts: Sendable {
     /// The client's IP (no port: client ports are ephemeral) and where the request went
     /// (`ip:port`): the identity of a side without workload or service (set only for such a side).
     public var sourceAddress = StringRef(), destinationAddress = StringRef()
-    /// HTTP: request and response body bytes; TCP: the connection's received and sent bytes.
+    /// HTTP: request and response body bytes; TCP: the connection's received and sent bytes
+    /// (`bytesSent` also for filters: `min_bytes`, `max_bytes`).
     public var bytesReceived: UInt64 = 0, bytesSent: UInt64 = 0
+    // Details (`FactsNeed.details`, for the header, user-agent, label and error filters):
+    public var userAgent = StringRef()
+    /// The request and response headers Envoy logged (names as logged, redacted values as
+    /// `[redacted]`).
+    public var headers = PairRange()
+    /// The reporter's labels (node metadata `LABELS`) and the peer's (Istio's peer metadata:
+    /// `app`, `version` and its `labels`).
+    public var reporterLabels = PairRange(), peerLabels = PairRange()
+    /// `grpc-status` from the response trailers or headers Envoy logged; -1: none.
+    public var grpcStatus: Int32 = -1
 
     public init() {}
 }
@@ -66,12 +99,15 @@ public struct JSONSections: Sendable {
 public struct EntryFactsTable: Sendable {
     public let facts: [EntryFacts]
     public let strings: SharedBytes
+    /// Headers and labels the facts' `PairRange`s point into (details only).
+    public let pairs: [StringPair]
     /// Facts per record: 1, or 2 for paired records (a pair matches a filter if either half does).
     public let stride: Int
 
-    public init(facts: [EntryFacts], strings: SharedBytes, stride: Int = 1) {
+    public init(facts: [EntryFacts], strings: SharedBytes, pairs: [StringPair] = [], stride: Int = 1) {
         self.facts = facts
         self.strings = strings
+        self.pairs = pairs
         self.stride = stride
     }
 
@@ -94,6 +130,8 @@ public struct FactsNeed: OptionSet, Sendable, Hashable {
     /// Route, addresses and byte counts, for live aggregates (alone: without what only filters
     /// read, such as pods, scheme and request id).
     public static let measures = FactsNeed(rawValue: 4)
+    /// Headers, user agent, labels and gRPC status, for the filters that test them (with `.filters`).
+    public static let details = FactsNeed(rawValue: 8)
     public static let pairing: FactsNeed = [.filters, .links]
     public static let aggregates: FactsNeed = [.filters, .measures]
 }
@@ -101,36 +139,45 @@ public struct FactsNeed: OptionSet, Sendable, Hashable {
 /// Builds `EntryFactsTable`s, reusing its buffers from batch to batch.
 final class EntryFactsBuilder {
     private var facts: [EntryFacts] = []
-    private let pool = ByteWriter(capacity: 64 * 1024)
+    let pool = ByteWriter(capacity: 64 * 1024)
+    /// Headers and labels (details only).
+    var pairs: [StringPair] = []
     private let flagCodes: ResponseFlagCodes
+    /// Lowercased names of headers whose values the facts hold as `[redacted]`, as the JSON shows them.
+    let redactedHeaders: [[UInt8]]
     private var withFilters = false
     private var withLinks = false
     private var withMeasures = false
+    private var withDetails = false
     /// The reporter's strings, stored once per batch (every entry of a message has the same reporter).
     private var reporterNamespace = StringRef(), reporterWorkload = StringRef(), reporterPod = StringRef()
     private var logName = StringRef()
+    private(set) var reporterLabelsOfBatch = PairRange()
 
-    init(flagCodes: ResponseFlagCodes) {
+    init(flagCodes: ResponseFlagCodes, redactedHeaders: [[UInt8]] = []) {
         self.flagCodes = flagCodes
+        self.redactedHeaders = redactedHeaders
     }
 
     /// Starts a batch of entries from `reporter`.
     func reset(reporter: Reporter, need: FactsNeed) {
         facts.removeAll(keepingCapacity: true)
+        pairs.removeAll(keepingCapacity: true)
         pool.removeAll()
         withFilters = need.contains(.filters)
         withLinks = need.contains(.links)
         withMeasures = need.contains(.measures)
+        withDetails = need.contains(.details)
         reporterNamespace = store(reporter.namespaceBytes)
         reporterWorkload = store(reporter.workloadBytes)
         reporterPod = store(reporter.podBytes)
         logName = store(reporter.logNameBytes)
+        reporterLabelsOfBatch = withDetails ? store(labels: reporter) : PairRange()
     }
 
     func finish() -> EntryFactsTable {
-        EntryFactsTable(facts: facts, strings: SharedBytes(copying: pool.bytes))
+        EntryFactsTable(facts: facts, strings: SharedBytes(copying: pool.bytes), pairs: pairs)
     }
-
     func add(http entry: UnsafePointer<CHTTPEntry>, view: EntryView, sections: JSONSections) {
         var facts = common(view)
         facts.jsonSections = sections
@@ -164,9 +211,10 @@ final class EntryFactsBuilder {
         }
         if let response = entry.pointee.response?.pointee {
             if let code = response.response_code { facts.code = UInt16(clamping: code.pointee.value) }
-            if withMeasures { facts.bytesSent = response.response_body_bytes }
+            facts.bytesSent = response.response_body_bytes
         }
         if withMeasures, let request = entry.pointee.request?.pointee { facts.bytesReceived = request.request_body_bytes }
+        if withDetails { addDetails(http: entry, view: view, to: &facts) }
         self.facts.append(facts)
     }
 
@@ -174,9 +222,10 @@ final class EntryFactsBuilder {
         var facts = common(view)
         facts.jsonSections = sections
         facts.isTCP = true
-        if withMeasures, let connection = entry.pointee.connection_properties?.pointee {
+        if let connection = entry.pointee.connection_properties?.pointee {
             (facts.bytesReceived, facts.bytesSent) = (connection.received_bytes, connection.sent_bytes)
         }
+        if withDetails { addDetails(view: view, to: &facts) }
         self.facts.append(facts)
     }
 
@@ -219,12 +268,12 @@ final class EntryFactsBuilder {
         return facts
     }
 
-    private func store(_ string: UnsafeMutablePointer<CChar>?) -> StringRef {
+    func store(_ string: UnsafeMutablePointer<CChar>?) -> StringRef {
         guard let string = present(string) else { return StringRef() }
         return store(utf8Bytes(string))
     }
 
-    private func store(_ bytes: UnsafeBufferPointer<UInt8>?) -> StringRef {
+    func store(_ bytes: UnsafeBufferPointer<UInt8>?) -> StringRef {
         guard let bytes, !bytes.isEmpty else { return StringRef() }
         let ref = StringRef(offset: UInt32(pool.count), length: UInt32(bytes.count))
         pool.append(UnsafeRawBufferPointer(bytes))
@@ -237,7 +286,7 @@ final class EntryFactsBuilder {
         return StringRef(offset: UInt32(start), length: UInt32(pool.count - start))
     }
 
-    private func store(_ bytes: [UInt8]) -> StringRef {
+    func store(_ bytes: [UInt8]) -> StringRef {
         bytes.withUnsafeBufferPointer { store($0) }
     }
 }

@@ -7,6 +7,8 @@ struct Identity {
     var workload: UnsafeBufferPointer<UInt8>?
     var pod: UnsafeBufferPointer<UInt8>?
     var service: UnsafeBufferPointer<UInt8>?
+    /// The peer metadata it was read from (its labels are filter facts).
+    var metadata: UnsafePointer<CStruct>?
 }
 
 /// What alstap derives once per entry and shares between the encoders and the filter facts:
@@ -66,7 +68,7 @@ struct EntryView {
                                                                        count: any.pointee.value.len), depth: 1)) != nil,
                   let object = google__protobuf__struct__unpack(allocator, any.pointee.value.len, any.pointee.value.data)
             else { continue }
-            var identity = Identity()
+            var identity = Identity(metadata: UnsafePointer(object))
             for j in 0..<object.pointee.n_fields {
                 guard let field = object.pointee.fields[j], let name = field.pointee.key,
                       let value = field.pointee.value,

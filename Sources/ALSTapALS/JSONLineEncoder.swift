@@ -275,7 +275,7 @@ public struct JSONLineEncoder {
             for i in 0..<count {
                 guard let entry = entries[i], let key = present(entry.pointee.key) else { continue }
                 h.key(cString: key)
-                if isRedacted(key) {
+                if Self.isRedacted(key, redactedHeaders) {
                     out.append("\"[redacted]\"")
                 } else if let value = entry.pointee.value {
                     out.appendJSONString(value)
@@ -286,8 +286,10 @@ public struct JSONLineEncoder {
         }
     }
 
-    /// Header names compare without regard to case (Envoy logs them lowercased already).
-    private func isRedacted(_ key: UnsafePointer<CChar>) -> Bool {
+    /// Whether `key` is one of `redactedHeaders` (lowercased). Header names compare without
+    /// regard to case (Envoy logs them lowercased already).
+    static func isRedacted(_ key: UnsafePointer<CChar>, _ redactedHeaders: [[UInt8]]) -> Bool {
+        guard !redactedHeaders.isEmpty else { return false }
         let name = utf8Bytes(key)
         return redactedHeaders.contains { redacted in
             redacted.count == name.count && zip(redacted, name).allSatisfy { $0 == ($1 >= 65 && $1 <= 90 ? $1 + 32 : $1) }

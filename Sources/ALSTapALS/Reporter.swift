@@ -27,6 +27,8 @@ public final class Reporter: @unchecked Sendable {
     private(set) var workloadBytes: [UInt8] = []
     private(set) var podBytes: [UInt8] = []
     private(set) var logNameBytes: [UInt8] = []
+    /// UTF-8 of the labels, for the `reporter_label` / `label` filter facts.
+    private(set) var labelBytes: [(name: [UInt8], value: [UInt8])] = []
 
     /// `,"logName":…,"reporter":{…}` for the JSON line.
     public private(set) var jsonFragment: [UInt8] = []
@@ -156,6 +158,7 @@ public final class Reporter: @unchecked Sendable {
         workloadBytes = Array((workload ?? "").utf8)
         podBytes = Array((pod ?? "").utf8)
         logNameBytes = Array(logName.utf8)
+        labelBytes = labels.map { (Array($0.key.utf8), Array($0.value.utf8)) }
         let writer = ByteWriter(capacity: 512)
         let identity = [("workload", workload), ("namespace", namespace), ("pod", pod)].compactMap { pair in
             pair.1.map { (pair.0, $0) }

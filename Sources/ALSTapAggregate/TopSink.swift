@@ -52,7 +52,8 @@ public final class TopSink: TapSink {
     public var needs: SinkNeeds {
         // Without a filter, only what the window reads (no pods, scheme or request ids).
         SinkNeeds(formats: pairs ? .json : [],
-                  facts: pairs ? [.filters, .links, .measures] : filter == nil ? .measures : .aggregates)
+                  facts: pairs ? FactsNeed([.links, .measures]).union(filter?.factsNeed ?? .filters)
+                      : filter.map { $0.factsNeed.union(.measures) } ?? .measures)
     }
 
     /// Counts in history (oldest first, from `TapHub.history`): the entries received within the

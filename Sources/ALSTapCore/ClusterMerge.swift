@@ -109,7 +109,7 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
             formats = aggregate.needs.formats
             facts = aggregate.needs.facts
         } else {
-            facts = query.pair ? .pairing : .filters
+            facts = (query.pair ? FactsNeed.pairing : .filters).union(query.filter?.factsNeed ?? .none)
         }
         self.formats = formats
         last = query.pair || aggregate != nil ? 0 : query.last

@@ -28,6 +28,9 @@ public final class Subscriber: TapSink {
     public let totalCapacityBytes: Int
     /// `pair=1`: this subscriber gets the pairer's records instead of single entries.
     public let pairs: Bool
+    /// `fields=`: its JSON lines keep only these fields, projected by `maskedLines`.
+    public let fields: FieldMask?
+    private let maskedLines: MaskedLines?
     private let counters: Counters
     /// Monotonic nanoseconds (the rate limit, delivery latency).
     private let clock: () -> UInt64
@@ -67,10 +70,14 @@ public final class Subscriber: TapSink {
     /// Set on shutdown (or after a replay without follow): once the queue is written, the stream ends.
     public private(set) var isFinishing = false
 
+    /// `fields` and `maskedLines` come together (the loop's shared projections).
     public init(format: OutputFormat, filter: TapFilter?, maxEntriesPerSecond: Double = 0, pairs: Bool = false,
+                fields: (mask: FieldMask, lines: MaskedLines)? = nil,
                 capacityLines: Int, capacityBytes: Int = .max, totalCapacityBytes: Int = .max, counters: Counters,
                 clock: @escaping () -> UInt64) {
         self.clock = clock
+        self.fields = fields?.mask
+        maskedLines = fields?.lines
         self.format = format
         self.filter = filter
         self.pairs = pairs
@@ -96,8 +103,8 @@ public final class Subscriber: TapSink {
     public var hasData: Bool { !replayPending && !items.isEmpty }
 
     public var needs: SinkNeeds {
-        pairs ? SinkNeeds(formats: [FormatSet(format), .json], facts: .pairing)
-            : SinkNeeds(formats: FormatSet(format), facts: filter == nil ? .none : .filters)
+        pairs ? SinkNeeds(formats: [FormatSet(format), .json], facts: FactsNeed.pairing.union(filter?.factsNeed ?? .none))
+            : SinkNeeds(formats: FormatSet(format), facts: filter?.factsNeed ?? .none)
     }
 
     public func deliveryEnded() {
@@ -147,7 +154,14 @@ public final class Subscriber: TapSink {
     /// Queues entries of `batch` (all of them, a replay's selection, or the index's candidates,
     /// ascending) that pass the filter and the rate limit, as slices of its shared bytes.
     public func offer<Entries: Sequence<Int>>(_ batch: EncodedBatch, entries: Entries, decodedAt: UInt64) {
-        guard let lines = batch.lines(for: format) else { return }
+        guard let full = batch.lines(for: format) else { return }
+        // Masked lines are projected only once an entry is to be written.
+        var masked: EncodedLines?
+        func lines() -> EncodedLines {
+            guard let fields, let maskedLines else { return full }
+            if masked == nil { masked = maskedLines.lines(full, fields) }
+            return masked!
+        }
         let mark = items.count
         offering = true
         defer {
@@ -158,7 +172,7 @@ public final class Subscriber: TapSink {
             if items.isEmpty && !lost.isEmpty { enqueueLostNotices() }
         }
         if filter == nil && rateLimit == nil, let range = entries as? Range<Int> {
-            enqueue(lines, entries: range, decodedAt: decodedAt)
+            if !range.isEmpty { enqueue(lines(), entries: range, decodedAt: decodedAt) }
             return
         }
         let matcher = filter?.matcher
@@ -178,11 +192,11 @@ public final class Subscriber: TapSink {
             if !run.isEmpty && index == run.upperBound {
                 run = run.lowerBound..<(index + 1)
             } else {
-                if !run.isEmpty { append(lines, entries: run, decodedAt: decodedAt) }
+                if !run.isEmpty { append(lines(), entries: run, decodedAt: decodedAt) }
                 run = index..<(index + 1)
             }
         }
-        if !run.isEmpty { append(lines, entries: run, decodedAt: decodedAt) }
+        if !run.isEmpty { append(lines(), entries: run, decodedAt: decodedAt) }
         if rateLimited > 0 { noteLost(rateLimited, .rate) }
         let overBytes = !fits(holding: pinnedBytes)
         if queuedLines > capacityLines || (overBytes && items.count > mark) {

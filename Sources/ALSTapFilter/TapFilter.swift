@@ -36,152 +36,89 @@ public struct TapFilter: Sendable, Equatable {
         case logName([[UInt8]])
         /// OTLP trace ids, lowercase hex.
         case traceId([[UInt8]])
+        /// Total duration at most this many µs.
+        case maxDurationMicros(Int64)
+        /// Response body bytes (TCP: bytes sent) at least / at most.
+        case minBytes(UInt64)
+        case maxBytes(UInt64)
+        /// A logged request or response header: present (`value` nil) or with exactly this value.
+        /// Names lowercased (compared without regard to case).
+        case headers([HeaderTest])
+        case userAgentPrefix([[UInt8]])
+        /// Label selectors (any of them) on either side's labels, or on the reporter's.
+        case labels(reporter: Bool, [LabelSelector])
+        /// A 5xx, a response flag, or a gRPC status other than OK.
+        case errors
+        /// Kubelet probes (`kube-probe/` user agent) and Istio's own health and stats paths.
+        case probes
+        /// None of the entries the clause matches.
+        indirect case not(Clause)
     }
+
+    public struct HeaderTest: Sendable, Equatable {
+        public var name: [UInt8]
+        public var value: [UInt8]?
+
+        public init(name: [UInt8], value: [UInt8]?) {
+            self.name = name
+            self.value = value
+        }
+    }
+
+    /// `app=reviews,version!=v1,canary,!legacy`: every requirement holds (as `kubectl -l`).
+    public struct LabelSelector: Sendable, Equatable {
+        public enum Operation: UInt16, Sendable { case equals, notEquals, exists, absent }
+        public struct Requirement: Sendable, Equatable {
+            public var key: [UInt8]
+            public var operation: Operation
+            public var value: [UInt8]
+
+            public init(key: [UInt8], _ operation: Operation, value: [UInt8] = []) {
+                self.key = key
+                self.operation = operation
+                self.value = value
+            }
+        }
+        public var requirements: [Requirement]
+
+        public init(_ requirements: [Requirement]) { self.requirements = requirements }
+    }
+
+    /// Paths Istio's sidecar serves itself or that kubelet's rewritten probes use.
+    static let probePaths = ["/healthz/ready", "/app-health/", "/stats/prometheus"].map { Array($0.utf8) }
+    static let probeAgent = Array("kube-probe/".utf8)
 
     /// The clauses as parsed (for tests and messages).
     public let clauses: [Clause]
 
-    /// Values one of which every matching entry has in `field` on its destination side (or, when
-    /// not `destinationOnly`, on either side): lets a subscriber index offer a subscriber only the
-    /// entries that can match. nil when no clause pins a namespace or a workload.
-    public struct IndexKey: Sendable, Equatable {
-        public enum Field: Sendable, CaseIterable {
-            case namespace, workload
-            /// A workload in a namespace, both on the same side: the most selective key.
-            case namespacedWorkload
-        }
-        public let field: Field
-        public let destinationOnly: Bool
-        /// The values' hashes (see `hash`).
-        public let hashes: [UInt64]
-
-        init(_ field: Field, destinationOnly: Bool, _ values: [(namespace: [UInt8], name: [UInt8])]) {
-            self.field = field
-            self.destinationOnly = destinationOnly
-            hashes = Array(Set(values.map { value in
-                value.namespace.withUnsafeBytes { namespace in
-                    value.name.withUnsafeBytes { Self.hash(field, namespace, $0) }
-                }
-            }))
-        }
-
-        init(_ field: Field, destinationOnly: Bool, names: [[UInt8]]) {
-            self.init(field, destinationOnly: destinationOnly, names.map { (namespace: [], name: $0) })
-        }
-
-        /// The keys an entry has for `field`, per side (nil: the side lacks the value, or
-        /// `withSource` is false). A collision only makes a subscriber a candidate; its filter
-        /// still decides.
-        @inline(__always)
-        public static func hashes(_ field: Field, _ f: EntryFacts, in table: EntryFactsTable, withSource: Bool)
-            -> (source: UInt64?, destination: UInt64?) {
-            func key(_ namespace: StringRef, _ workload: StringRef) -> UInt64? {
-                let none = UnsafeRawBufferPointer(start: nil, count: 0)
-                switch field {
-                case .namespace:
-                    return namespace.length == 0 ? nil : hash(field, none, table.bytes(namespace))
-                case .workload:
-                    return workload.length == 0 ? nil : hash(field, none, table.bytes(workload))
-                case .namespacedWorkload:
-                    return namespace.length == 0 || workload.length == 0 ? nil
-                        : hash(field, table.bytes(namespace), table.bytes(workload))
-                }
+    /// The facts the decoder computes for this filter: the details too when a clause reads them.
+    public var factsNeed: FactsNeed {
+        func needsDetails(_ clause: Clause) -> Bool {
+            switch clause {
+            case .headers, .userAgentPrefix, .labels, .errors, .probes: true
+            case .not(let inner): needsDetails(inner)
+            default: false
             }
-            // The same values the clauses test: an outbound destination without peer metadata
-            // is known by its service name.
-            return (withSource ? key(f.sourceNamespace, f.sourceWorkload) : nil,
-                    key(f.destinationNamespace, destinationWorkload(f)))
         }
-
-        /// FNV-1a, 64 bits, over the field, the namespace and the name.
-        @inline(__always)
-        static func hash(_ field: Field, _ namespace: UnsafeRawBufferPointer, _ name: UnsafeRawBufferPointer) -> UInt64 {
-            var hash: UInt64 = switch field {
-            case .namespace: 0xcbf2_9ce4_8422_2325
-            case .workload: 0x8422_2325_cbf2_9ce4
-            case .namespacedWorkload: 0x9ce4_cbf2_2325_8422
-            }
-            for byte in namespace { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-            hash = (hash ^ 0x2f) &* 0x100_0000_01b3
-            for byte in name { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-            return hash
-        }
+        return clauses.contains(where: needsDetails) ? [.filters, .details] : .filters
     }
 
     public let indexKey: IndexKey?
-
-    /// The most selective key the clauses give: a workload in a namespace before a workload
-    /// before a namespace, the destination side before either side.
-    private static func indexKey(_ clauses: [Clause]) -> IndexKey? {
-        var keys: [IndexKey] = []
-        // Namespaces every matching entry's destination is in (the first such clause).
-        let destinationNamespaces: [[UInt8]]? = clauses.lazy.compactMap { clause -> [[UInt8]]? in
-            guard case .destination(.namespace, let names) = clause else { return nil }
-            return names.map(\.name)
-        }.first
-        for clause in clauses {
-            let (kind, names, destinationOnly): (Kind, [QualifiedName], Bool)
-            switch clause {
-            case .destination(let k, let n): (kind, names, destinationOnly) = (k, n, true)
-            case .either(let k, let n): (kind, names, destinationOnly) = (k, n, false)
-            default: continue
-            }
-            switch kind {
-            case .workload:
-                keys.append(IndexKey(.workload, destinationOnly: destinationOnly, names: names.map(\.name)))
-                // The namespace on the same side: from `NS/NAME`, or for the destination from a
-                // destination namespace clause. (`ns=` with `workload=` may match on different sides.)
-                if let pairs = namespacedWorkloads(names, namespaces: destinationOnly ? destinationNamespaces : nil) {
-                    keys.append(IndexKey(.namespacedWorkload, destinationOnly: destinationOnly, pairs))
-                }
-            case .namespace:
-                keys.append(IndexKey(.namespace, destinationOnly: destinationOnly, names: names.map(\.name)))
-            case .pod:
-                if names.allSatisfy({ $0.namespace != nil }) {
-                    keys.append(IndexKey(.namespace, destinationOnly: destinationOnly, names: names.map { $0.namespace! }))
-                }
-            }
-        }
-        return keys.min { rank($0) < rank($1) }
-    }
-
-    /// Every (namespace, workload) a clause's names allow, given the namespaces another clause
-    /// requires of the same side; nil when some name leaves the namespace open, or too many.
-    private static func namespacedWorkloads(_ names: [QualifiedName], namespaces: [[UInt8]]?)
-        -> [(namespace: [UInt8], name: [UInt8])]? {
-        var pairs: [(namespace: [UInt8], name: [UInt8])] = []
-        for name in names {
-            if let namespace = name.namespace {
-                if namespaces?.contains(namespace) ?? true { pairs.append((namespace, name.name)) }
-            } else if let namespaces {
-                pairs += namespaces.map { ($0, name.name) }
-            } else {
-                return nil
-            }
-        }
-        return pairs.count <= 256 ? pairs : nil
-    }
-
-    private static func rank(_ key: IndexKey) -> Int {
-        let field = switch key.field {
-        case .namespacedWorkload: 0
-        case .workload: 2
-        case .namespace: 4
-        }
-        return field + (key.destinationOnly ? 0 : 1)
-    }
 
     /// The clauses compiled to plain data, for matching entries.
     public let matcher: Matcher
 
     fileprivate enum Test: UInt8 {
         case either, destination, reporter, methods, pathPrefix, authority, scheme, directions, codes, flags
-        case minDuration, type, logName, traceId
+        case minDuration, type, logName, traceId, maxDuration, minBytes, maxBytes, headers, userAgentPrefix, labels
+        case errors, probes
     }
 
     /// One clause: what to test and which `values` (a range) or numbers it tests against.
     fileprivate struct Compiled: Equatable {
         var test: Test
+        /// `!name=…`: the entry passes when the test fails.
+        var negated = false
         var kind: Kind = .namespace
         var firstValue = 0
         var valueCount = 0
@@ -189,7 +126,9 @@ public struct TapFilter: Sendable, Equatable {
         var number: Int64 = 0
     }
 
-    /// A string (range of `pool`) with an optional namespace qualifier, or a code range.
+    /// A string (range of `pool`) with an optional namespace qualifier, or a code range. Headers:
+    /// the name, and the value as the qualifier (absent: presence). Labels: one requirement, its
+    /// key, its value as the qualifier, the operation in `low` and its selector's number in `high`.
     fileprivate struct Value: Equatable {
         var offset = 0
         var length = 0
@@ -215,8 +154,12 @@ public struct TapFilter: Sendable, Equatable {
             }
             values.append(value)
         }
-        for clause in clauses {
+        for var clause in clauses {
             var entry = Compiled(test: .either, firstValue: values.count)
+            if case .not(let inner) = clause {
+                entry.negated = true
+                clause = inner
+            }
             switch clause {
             case .either(let kind, let names), .destination(let kind, let names), .reporter(let kind, let names):
                 if case .destination = clause { entry.test = .destination }
@@ -237,6 +180,29 @@ public struct TapFilter: Sendable, Equatable {
             case .type(let isTCP): (entry.test, entry.bits) = (.type, isTCP ? 1 : 0)
             case .logName(let exact): entry.test = .logName; exact.forEach { add($0) }
             case .traceId(let exact): entry.test = .traceId; exact.forEach { add($0) }
+            case .maxDurationMicros(let micros): (entry.test, entry.number) = (.maxDuration, micros)
+            case .minBytes(let bytes): (entry.test, entry.number) = (.minBytes, Int64(clamping: bytes))
+            case .maxBytes(let bytes): (entry.test, entry.number) = (.maxBytes, Int64(clamping: bytes))
+            case .headers(let tests):
+                entry.test = .headers
+                for test in tests { add(test.name, namespace: test.value) }
+            case .userAgentPrefix(let prefixes): entry.test = .userAgentPrefix; prefixes.forEach { add($0) }
+            case .labels(let reporter, let selectors):
+                (entry.test, entry.bits) = (.labels, reporter ? 1 : 0)
+                for (number, selector) in selectors.enumerated() {
+                    for requirement in selector.requirements {
+                        add(requirement.key, namespace: requirement.operation == .equals || requirement.operation == .notEquals
+                            ? requirement.value : nil)
+                        values[values.count - 1].low = requirement.operation.rawValue
+                        values[values.count - 1].high = UInt16(truncatingIfNeeded: number)
+                    }
+                }
+            case .errors: entry.test = .errors
+            case .probes:
+                entry.test = .probes
+                add(Self.probeAgent)
+                Self.probePaths.forEach { add($0) }
+            case .not: preconditionFailure("a negation of a negation is not parsed")
             }
             entry.valueCount = values.count - entry.firstValue
             compiled.append(entry)
@@ -284,7 +250,7 @@ public struct TapFilter: Sendable, Equatable {
         }
 
         public func matches(_ facts: EntryFacts, in table: EntryFactsTable) -> Bool {
-            for clause in compiled where !matches(clause, facts, table) { return false }
+            for clause in compiled where matches(clause, facts, table) == clause.negated { return false }
             return true
         }
 
@@ -330,6 +296,73 @@ public struct TapFilter: Sendable, Equatable {
                 return candidates.contains { equals(table.bytes(f.logName), $0) }
             case .traceId:
                 return candidates.contains { equals(table.bytes(f.traceId), $0) }
+            case .maxDuration:
+                return f.durationMicros >= 0 && f.durationMicros <= clause.number
+            case .minBytes:
+                return Int64(clamping: f.bytesSent) >= clause.number
+            case .maxBytes:
+                return Int64(clamping: f.bytesSent) <= clause.number
+            case .headers:
+                return candidates.contains { header($0, f.headers, table) }
+            case .userAgentPrefix:
+                return candidates.contains { hasPrefix(table.bytes(f.userAgent), $0) }
+            case .labels:
+                return clause.bits == 1 ? selects(candidates, f.reporterLabels, table)
+                    : selects(candidates, f.reporterLabels, table) || selects(candidates, f.peerLabels, table)
+            case .errors:
+                return f.code >= 500 || f.flags != 0 || f.grpcStatus > 0
+            case .probes:
+                let path = table.bytes(f.path)
+                return hasPrefix(table.bytes(f.userAgent), candidates[0])
+                    || candidates.dropFirst().contains { hasPrefix(path, $0) }
+            }
+        }
+
+        @inline(__always)
+        private func hasPrefix(_ bytes: UnsafeRawBufferPointer, _ value: Value) -> Bool {
+            bytes.count >= value.length
+                && (value.length == 0 || TapFilter.bytesEqual(bytes.baseAddress!, pool.baseAddress! + value.offset, value.length))
+        }
+
+        /// A logged header named `value` (without regard to case), with its qualifier as value if any.
+        private func header(_ value: Value, _ headers: PairRange, _ table: EntryFactsTable) -> Bool {
+            table.pairs.withUnsafeBufferPointer { pairs in
+                pairs[Int(headers.first)..<Int(headers.first + headers.count)].contains { pair in
+                    let name = table.bytes(pair.name)
+                    return name.count == value.length
+                        && (0..<value.length).allSatisfy { TapFilter.lowercased(name[$0]) == pool[value.offset + $0] }
+                        && (value.namespaceLength < 0
+                            || equals(table.bytes(pair.value), offset: value.namespaceOffset, length: value.namespaceLength))
+                }
+            }
+        }
+
+        /// Some selector among `requirements` (grouped by `high`) all of whose requirements `labels` meet.
+        private func selects(_ requirements: UnsafeBufferPointer<Value>, _ labels: PairRange, _ table: EntryFactsTable) -> Bool {
+            table.pairs.withUnsafeBufferPointer { pairs in
+                let labels = pairs[Int(labels.first)..<Int(labels.first + labels.count)]
+                var start = 0
+                while start < requirements.count {
+                    var end = start + 1
+                    while end < requirements.count && requirements[end].high == requirements[start].high { end += 1 }
+                    if requirements[start..<end].allSatisfy({ meets($0, labels, table) }) { return true }
+                    start = end
+                }
+                return false
+            }
+        }
+
+        private func meets(_ requirement: Value, _ labels: Slice<UnsafeBufferPointer<StringPair>>, _ table: EntryFactsTable) -> Bool {
+            let label = labels.first { equals(table.bytes($0.name), requirement) }
+            switch TapFilter.LabelSelector.Operation(rawValue: requirement.low)! {
+            case .exists: return label != nil
+            case .absent: return label == nil
+            case .equals:
+                guard let label else { return false }
+                return equals(table.bytes(label.value), offset: requirement.namespaceOffset, length: requirement.namespaceLength)
+            case .notEquals:
+                guard let label else { return true }
+                return !equals(table.bytes(label.value), offset: requirement.namespaceOffset, length: requirement.namespaceLength)
             }
         }
 
@@ -382,12 +415,12 @@ public struct TapFilter: Sendable, Equatable {
 
     /// Without peer metadata an outbound destination is known by its service name only.
     @inline(__always)
-    fileprivate static func destinationWorkload(_ f: EntryFacts) -> StringRef {
+    static func destinationWorkload(_ f: EntryFacts) -> StringRef {
         f.destinationWorkload.length > 0 ? f.destinationWorkload : f.destinationService
     }
 
     @inline(__always)
-    fileprivate static func lowercased(_ byte: UInt8) -> UInt8 {
+    static func lowercased(_ byte: UInt8) -> UInt8 {
         byte >= 65 && byte <= 90 ? byte + 32 : byte
     }
 }

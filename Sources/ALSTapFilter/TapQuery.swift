@@ -12,6 +12,8 @@ public struct TapQuery: Sendable, Equatable {
     public var follow = true
     /// Entries per second at most (`max_rps=R`); 0: unlimited.
     public var maxEntriesPerSecond = 0.0
+    /// `fields=…`: only these JSON fields (nil: all).
+    public var fields: FieldMask?
     /// `pair=1`: both sidecars' entries of a request as one record.
     public var pair = false
     /// `scope=cluster`: every replica's entries (`--peers`), not only this one's.
@@ -25,22 +27,38 @@ public struct TapQuery: Sendable, Equatable {
     }
 
     /// Parameters alstap knows; anything else is an error, never ignored.
-    public static let parameters = ["format", "scope", "last", "follow", "max_rps", "pair", "ns", "workload", "pod", "destination", "destination_ns", "method", "path",
-                                    "authority", "scheme", "direction", "code", "flags", "min_duration", "type",
-                                    "reporter", "log_name", "trace_id"]
+    public static let parameters = ["format", "scope", "last", "follow", "max_rps", "pair", "fields"] + filterParameters
+
+    /// The filters; each may also be negated (`!method=GET`: none of these).
+    public static let filterParameters = [
+        "ns", "workload", "pod", "destination", "destination_ns", "method", "path", "authority", "scheme", "direction",
+        "code", "flags", "min_duration", "max_duration", "min_bytes", "max_bytes", "type", "reporter", "log_name",
+        "trace_id", "header", "user_agent", "label", "reporter_label", "errors", "probes",
+    ]
+
+    /// Values that may hold commas themselves: a comma does not separate repeats in them (a
+    /// label selector's commas AND its requirements).
+    static let unsplitParameters: Set<String> = ["header", "user_agent", "label", "reporter_label"]
 
     public init() {}
 
     /// Parses query parameters. A parameter may repeat (OR); different parameters AND.
-    /// Comma-separated values count as repeats (`code=500,503`).
+    /// Comma-separated values count as repeats (`code=500,503`). A negated filter (`!name`) is a
+    /// clause of its own: none of its values.
     public init(_ parameters: [RequestTarget.QueryParameter]) throws(Error) {
         var values: [String: [String]] = [:]
         var order: [String] = []
         for parameter in parameters {
-            guard Self.parameters.contains(parameter.name) else {
+            let negated = parameter.name.hasPrefix("!")
+            let name = negated ? String(parameter.name.dropFirst()) : parameter.name
+            guard Self.parameters.contains(name) else {
                 throw Error(message: "unknown parameter \"\(parameter.name)\"; known: \(Self.parameters.joined(separator: ", "))")
             }
-            let parts = parameter.value.split(separator: ",", omittingEmptySubsequences: true).map(String.init)
+            guard !negated || Self.filterParameters.contains(name) else {
+                throw Error(message: "\(name) is not a filter: it cannot be negated (\"\(parameter.name)\")")
+            }
+            let parts = Self.unsplitParameters.contains(name) ? (parameter.value.isEmpty ? [] : [parameter.value])
+                : parameter.value.split(separator: ",", omittingEmptySubsequences: true).map(String.init)
             guard !parts.isEmpty else { throw Error(message: "parameter \"\(parameter.name)\" needs a value") }
             if values[parameter.name] == nil { order.append(parameter.name) }
             values[parameter.name, default: []] += parts
@@ -55,7 +73,7 @@ public struct TapQuery: Sendable, Equatable {
                 }
                 last = value
             case "follow", "pair":
-                guard list.count == 1, let value = ["1": true, "true": true, "0": false, "false": false][list[0]] else {
+                guard list.count == 1, let value = Self.boolean(list[0]) else {
                     throw Error(message: "bad value for \(name): \"\(list.joined(separator: ","))\" (1 or 0)")
                 }
                 if name == "pair" { pair = value } else { follow = value }
@@ -75,17 +93,38 @@ public struct TapQuery: Sendable, Equatable {
                     throw Error(message: "bad value for scope: \"\(list.joined(separator: ","))\" (local or cluster)")
                 }
                 clusterScope = cluster
+            case "fields":
+                do {
+                    fields = try FieldMask(parsing: list.joined(separator: ","))
+                } catch {
+                    throw Error(message: "bad value for fields: \(error.message)")
+                }
             default:
-                clauses.append(try Self.clause(name, list))
+                let negated = name.hasPrefix("!")
+                let clause = try Self.clause(negated ? String(name.dropFirst()) : name, list)
+                clauses.append(negated ? Self.negation(of: clause) : clause)
                 for value in list {
                     filterQuery += (filterQuery.isEmpty ? "" : "&") + name + "=" + PercentEncoding.encode(value, keeping: .queryValue)
                 }
             }
         }
         filter = clauses.isEmpty ? nil : TapFilter(clauses: clauses)
-        if format == .als && (pair || clusterScope) {
-            throw Error(message: "format=als carries single entries of this replica: not with pair=1 or scope=cluster")
+        if format == .als && (pair || clusterScope || fields != nil) {
+            throw Error(message: "format=als carries single entries of this replica: not with pair=1, scope=cluster or fields")
         }
+        if fields != nil && format == .text {
+            throw Error(message: "fields selects JSON fields: format=json or sse, not text")
+        }
+    }
+
+    /// `errors=0` is already a negation: `!errors=0` means `errors=1`.
+    private static func negation(of clause: TapFilter.Clause) -> TapFilter.Clause {
+        if case .not(let inner) = clause { return inner }
+        return .not(clause)
+    }
+
+    static func boolean(_ value: String) -> Bool? {
+        ["1": true, "true": true, "0": false, "false": false][value]
     }
 
     private static func clause(_ name: String, _ values: [String]) throws(Error) -> TapFilter.Clause {
@@ -169,6 +208,44 @@ public struct TapQuery: Sendable, Equatable {
                 throw bad(values.joined(separator: ","), "one duration such as 250ms, 1.5s, 100us")
             }
             return .minDurationMicros(micros)
+        case "max_duration":
+            guard values.count == 1, let micros = durationMicros(values[0]) else {
+                throw bad(values.joined(separator: ","), "one duration such as 250ms, 1.5s, 100us")
+            }
+            return .maxDurationMicros(micros)
+        case "min_bytes", "max_bytes":
+            guard values.count == 1, let bytes = byteCount(values[0]) else {
+                throw bad(values.joined(separator: ","), "one size in bytes such as 512, 10k, 2M (k = 1024)")
+            }
+            return name == "min_bytes" ? .minBytes(bytes) : .maxBytes(bytes)
+        case "header":
+            var tests: [TapFilter.HeaderTest] = []
+            for value in values {
+                // NAME:VALUE (exact) or NAME (present); a value may hold colons itself.
+                let colon = value.firstIndex(of: ":")
+                let name = String(value[..<(colon ?? value.endIndex)]).lowercased()
+                guard !name.isEmpty, name.utf8.allSatisfy(Self.isTokenByte) else {
+                    throw bad(value, "NAME or NAME:VALUE, NAME a header name")
+                }
+                tests.append(TapFilter.HeaderTest(name: Array(name.utf8),
+                                                  value: colon.map { Array(value[value.index(after: $0)...].utf8) }))
+            }
+            return .headers(tests)
+        case "user_agent":
+            return .userAgentPrefix(values.map { Array($0.utf8) })
+        case "label", "reporter_label":
+            var selectors: [TapFilter.LabelSelector] = []
+            for value in values {
+                guard let selector = labelSelector(value) else {
+                    throw bad(value, "a selector such as app=reviews,version!=v1 (KEY=VALUE, KEY!=VALUE, KEY or !KEY, comma: and)")
+                }
+                selectors.append(selector)
+            }
+            return .labels(reporter: name == "reporter_label", selectors)
+        case "errors", "probes":
+            guard values.count == 1, let wanted = boolean(values[0]) else { throw bad(values.joined(separator: ","), "1 or 0") }
+            let clause: TapFilter.Clause = name == "errors" ? .errors : .probes
+            return wanted ? clause : .not(clause)
         case "type":
             guard values.count == 1, values[0] == "http" || values[0] == "tcp" else {
                 throw bad(values.joined(separator: ","), "http or tcp")
@@ -186,6 +263,46 @@ public struct TapQuery: Sendable, Equatable {
         default:
             throw Error(message: "unknown parameter \"\(name)\"")
         }
+    }
+
+    /// RFC 9110 token characters (header names).
+    private static func isTokenByte(_ byte: UInt8) -> Bool {
+        (48...57).contains(byte) || (97...122).contains(byte) || (65...90).contains(byte) || "!#$%&'*+-.^_`|~".utf8.contains(byte)
+    }
+
+    /// `app=reviews,version!=v1,canary,!legacy`; nil when malformed.
+    static func labelSelector(_ text: String) -> TapFilter.LabelSelector? {
+        var requirements: [TapFilter.LabelSelector.Requirement] = []
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let part = String(part)
+            let requirement: TapFilter.LabelSelector.Requirement
+            if let equals = part.firstIndex(of: "="), equals > part.startIndex, part[part.index(before: equals)] == "!" {
+                requirement = .init(key: Array(part[..<part.index(before: equals)].utf8), .notEquals,
+                                    value: Array(part[part.index(after: equals)...].utf8))
+            } else if let equals = part.firstIndex(of: "=") {
+                // `key==value` is kubectl's spelling of `key=value` too.
+                var value = part[part.index(after: equals)...]
+                if value.hasPrefix("=") { value = value.dropFirst() }
+                requirement = .init(key: Array(part[..<equals].utf8), .equals, value: Array(value.utf8))
+            } else if part.hasPrefix("!") {
+                requirement = .init(key: Array(part.dropFirst().utf8), .absent)
+            } else {
+                requirement = .init(key: Array(part.utf8), .exists)
+            }
+            guard !requirement.key.isEmpty, !requirement.key.contains(where: { $0 == UInt8(ascii: "!") || $0 == UInt8(ascii: "=") }),
+                  !requirement.value.contains(UInt8(ascii: "=")) else { return nil }
+            requirements.append(requirement)
+        }
+        return requirements.isEmpty ? nil : TapFilter.LabelSelector(requirements)
+    }
+
+    /// `512`, `10k`, `2M`, `1G` (powers of 1024).
+    static func byteCount(_ text: String) -> UInt64? {
+        let scales: [Character: UInt64] = ["k": 1 << 10, "K": 1 << 10, "m": 1 << 20, "M": 1 << 20, "g": 1 << 30, "G": 1 << 30]
+        let scale = text.last.flatMap { scales[$0] } ?? 1
+        guard let number = UInt64(scale == 1 ? text : String(text.dropLast())) else { return nil }
+        let (bytes, overflow) = number.multipliedReportingOverflow(by: scale)
+        return overflow ? nil : bytes
     }
 
     private static func isHexDigit(_ byte: UInt8) -> Bool {

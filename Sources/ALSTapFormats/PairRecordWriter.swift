@@ -26,6 +26,7 @@ public final class PairRecordWriter {
     private var textEnds: [UInt32] = []
     private var facts: [EntryFacts] = []
     private let pool = ByteWriter(capacity: 16 * 1024)
+    private var pairs: [StringPair] = []
 
     public init() {}
 
@@ -157,6 +158,19 @@ public final class PairRecordWriter {
         move(&f.path); move(&f.authority); move(&f.scheme); move(&f.logName); move(&f.requestId)
         move(&f.linkFrom); move(&f.linkTo)
         move(&f.reporterNamespace); move(&f.routeName); move(&f.sourceAddress); move(&f.destinationAddress)
+        move(&f.traceId); move(&f.userAgent)
+        func move(_ range: inout PairRange) {
+            guard range.count > 0 else { return }
+            let first = UInt32(pairs.count)
+            for i in Int(range.first)..<Int(range.first + range.count) {
+                var pair = table.pairs[i]
+                move(&pair.name)
+                move(&pair.value)
+                pairs.append(pair)
+            }
+            range = PairRange(first: first, count: range.count)
+        }
+        move(&f.headers); move(&f.reporterLabels); move(&f.peerLabels)
         return f
     }
 
@@ -169,13 +183,14 @@ public final class PairRecordWriter {
             jsonEnds.removeAll(keepingCapacity: true)
             textEnds.removeAll(keepingCapacity: true)
             facts.removeAll(keepingCapacity: true)
+            pairs.removeAll(keepingCapacity: true)
         }
         guard !jsonEnds.isEmpty else { return nil }
         return EncodedBatch(
             entryCount: jsonEnds.count, isTCP: false,
             json: EncodedLines(bytes: json.take(), lineEnds: jsonEnds),
             text: EncodedLines(bytes: text.take(), lineEnds: textEnds),
-            facts: EntryFactsTable(facts: facts, strings: pool.take(), stride: 2),
+            facts: EntryFactsTable(facts: facts, strings: pool.take(), pairs: pairs, stride: 2),
             decodedAtNanos: decodedAtNanos)
     }
 }

@@ -14,6 +14,7 @@ final class Fanout: Sendable {
     private let filteredSubscribers = AtomicCounter()
     private let pairingSubscribers = AtomicCounter()
     private let aggregatingSubscribers = AtomicCounter()
+    private let detailedSubscribers = AtomicCounter()
     private let sequence = AtomicCounter()
     let counters: Counters
     let replayRing: ReplayRing
@@ -38,12 +39,14 @@ final class Fanout: Sendable {
     }
 
     /// The per-entry facts the decoder computes: for filters when some subscriber filters, the
-    /// sidecars' connection too when some subscriber pairs, the measures when some aggregates.
+    /// sidecars' connection too when some subscriber pairs, the measures when some aggregates,
+    /// headers and labels when some filter reads them.
     var wantedFacts: FactsNeed {
         var need = FactsNeed.none
         if filteredSubscribers.value > 0 { need.insert(.filters) }
         if pairingSubscribers.value > 0 { need.insert(.links) }
         if aggregatingSubscribers.value > 0 { need.insert(.measures) }
+        if detailedSubscribers.value > 0 { need.insert(.details) }
         return need
     }
 
@@ -55,6 +58,7 @@ final class Fanout: Sendable {
         if needs.facts.contains(.filters) { filteredSubscribers.add(delta) }
         if needs.facts.contains(.links) { pairingSubscribers.add(delta) }
         if needs.facts.contains(.measures) { aggregatingSubscribers.add(delta) }
+        if needs.facts.contains(.details) { detailedSubscribers.add(delta) }
         inboxes[loop].subscribers.add(delta)
     }
 

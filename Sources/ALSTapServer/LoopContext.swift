@@ -45,6 +45,8 @@ final class LoopContext: @unchecked Sendable {
     private var topSinks: [ObjectIdentifier: TopSink] = [:]
     /// The bytes all loops' aggregates share.
     private let topBudget: TopBudget
+    /// `fields=` projections, shared by this loop's masked subscribers.
+    private let maskedLines = MaskedLines()
     /// HTTP/2 connections, for the shutdown notice and GOAWAY.
     private var http2Connections: [ObjectIdentifier: HTTP2Connection] = [:]
     var draining: Bool { taps.draining }
@@ -125,6 +127,7 @@ final class LoopContext: @unchecked Sendable {
         let subscriber = Subscriber(format: query.format, filter: query.clusterScope ? nil : query.filter,
                                     maxEntriesPerSecond: query.maxEntriesPerSecond,
                                     pairs: query.pair && !query.clusterScope,
+                                    fields: query.fields.map { ($0, maskedLines) },
                                     capacityLines: config.subscriberQueueLines, capacityBytes: config.subscriberQueueBytes,
                                     totalCapacityBytes: config.subscribersQueueBytes, counters: counters,
                                     clock: monotonicNanos)

@@ -27,6 +27,12 @@ public struct TestEntry: Sendable {
     // Measures (live aggregates).
     public var reporterNamespace = "", routeName = "", sourceAddress = "", destinationAddress = ""
     public var bytesReceived: UInt64 = 0, bytesSent: UInt64 = 0
+    // Details (header, user-agent, label and error filters).
+    public var userAgent = ""
+    public var headers: [(name: String, value: String)] = []
+    public var reporterLabels: [(name: String, value: String)] = [], peerLabels: [(name: String, value: String)] = []
+    /// -1: none.
+    public var grpcStatus: Int32 = -1
 
     public init() {}
 
@@ -57,16 +63,17 @@ public struct TestEntry: Sendable {
 public func makeBatch(_ entries: [TestEntry], sequence: UInt64 = 0, decodedAtNanos: UInt64 = 0,
                       formats: FormatSet = [.json, .text]) -> EncodedBatch {
     var pool: [UInt8] = []
+    var pairs: [StringPair] = []
     var json = Lines()
     var text = Lines()
     var facts: [EntryFacts] = []
     for entry in entries {
-        var f = entry.facts(storingIn: &pool)
+        var f = entry.facts(storingIn: &pool, pairs: &pairs)
         if formats.contains(.json) { f.jsonSections = json.appendJSON(entry) }
         if formats.contains(.text) { text.appendText(entry) }
         facts.append(f)
     }
-    let table = pool.withUnsafeBytes { EntryFactsTable(facts: facts, strings: SharedBytes(copying: $0)) }
+    let table = pool.withUnsafeBytes { EntryFactsTable(facts: facts, strings: SharedBytes(copying: $0), pairs: pairs) }
     var batch = EncodedBatch(entryCount: entries.count, isTCP: !entries.isEmpty && entries.allSatisfy(\.isTCP),
                              json: formats.contains(.json) ? json.encoded : nil,
                              text: formats.contains(.text) ? text.encoded : nil,
@@ -76,7 +83,7 @@ public func makeBatch(_ entries: [TestEntry], sequence: UInt64 = 0, decodedAtNan
 }
 
 extension TestEntry {
-    fileprivate func facts(storingIn pool: inout [UInt8]) -> EntryFacts {
+    fileprivate func facts(storingIn pool: inout [UInt8], pairs: inout [StringPair]) -> EntryFacts {
         func store(_ string: String) -> StringRef {
             guard !string.isEmpty else { return StringRef() }
             let ref = StringRef(offset: UInt32(pool.count), length: UInt32(string.utf8.count))
@@ -101,6 +108,14 @@ extension TestEntry {
         (f.reporterNamespace, f.routeName) = (store(reporterNamespace), store(routeName))
         (f.sourceAddress, f.destinationAddress) = (store(sourceAddress), store(destinationAddress))
         (f.bytesReceived, f.bytesSent) = (bytesReceived, bytesSent)
+        func store(_ list: [(name: String, value: String)]) -> PairRange {
+            let first = UInt32(pairs.count)
+            for (name, value) in list { pairs.append(StringPair(name: store(name), value: store(value))) }
+            return PairRange(first: first, count: UInt32(list.count))
+        }
+        f.userAgent = store(userAgent)
+        (f.headers, f.reporterLabels, f.peerLabels) = (store(headers), store(reporterLabels), store(peerLabels))
+        f.grpcStatus = grpcStatus
         return f
     }
 

@@ -1,5 +1,6 @@
 // libFuzzer target: the tap and top query parsers, matching the parsed filter against the
-// facts of a real decoded entry, and a /top aggregate of that entry with the parsed grouping.
+// facts of a real decoded entry, a /top aggregate of that entry with the parsed grouping, and
+// field masks: an input whose first line parses as a `fields=` mask has the rest projected.
 import FuzzReplay
 import ALSTapAggregate
 import ALSTapALS
@@ -8,6 +9,7 @@ import ALSTapFormats
 import ALSTapHTTP1
 
 func fuzzTapQuery(_ data: UnsafeRawBufferPointer) {
+    fuzzFieldMask(data)
     let text = String(decoding: data, as: UTF8.self)
     if let top = try? TopQuery(RequestTarget("/top?" + text).query) {
         let window = TopWindow(grouping: top.by, windowSeconds: top.windowSeconds, maxGroups: 2, budget: TopBudget(limit: 1 << 20),
@@ -18,6 +20,17 @@ func fuzzTapQuery(_ data: UnsafeRawBufferPointer) {
     }
     guard let query = try? TapQuery(RequestTarget("/tap?" + text).query), let filter = query.filter else { return }
     _ = filter.matches(Sample.facts.facts[0], in: Sample.facts)
+}
+
+/// `MASK\nLINE`: the line projected onto the mask, if the mask parses; a projection is a line
+/// that projects as itself.
+func fuzzFieldMask(_ data: UnsafeRawBufferPointer) {
+    guard let newline = data.firstIndex(of: UInt8(ascii: "\n")),
+          let mask = try? FieldMask(parsing: String(decoding: data[..<newline], as: UTF8.self)) else { return }
+    let out = ByteWriter(capacity: 4096), again = ByteWriter(capacity: 4096)
+    mask.project(UnsafeRawBufferPointer(rebasing: data[(newline + 1)...]), into: out)
+    mask.project(out.bytes, into: again)
+    precondition(out.bytes.last == UInt8(ascii: "\n") && again.bytes.elementsEqual(out.bytes))
 }
 
 /// One decoded entry's facts to match filters against.
@@ -35,7 +48,7 @@ enum Sample {
         let message: [UInt8] = [0x12, UInt8(logs.count)] + logs
         var reporter = Reporter()
         let batch = message.withUnsafeBytes {
-            try! ALSDecoder().decode($0, reporter: &reporter, formats: [], facts: FactsNeed.pairing.union(.measures),
+            try! ALSDecoder().decode($0, reporter: &reporter, formats: [], facts: FactsNeed.pairing.union([.measures, .details]),
                                     decodedAtNanos: 0)
         }
         return batch.facts!

@@ -14,10 +14,13 @@ extension AlsTap {
               alstap tap --ns backyards-demo workload/bookings-v1
               alstap tap ns/backyards-demo --method GET --response-code 500,599
               alstap tap ns/backyards-demo --direction in --flags UH,UF --min-duration 250ms
+              alstap tap ns/shop --errors --no-probes --path '!/metrics' -l app=reviews,version!=v1
+              alstap tap -o json --fields request.path,response.code,durations.total
               alstap tap ns/backyards-demo -o json | jq 'select(.request.userAgent=="grpc-go/1.17.0,fasthttp")'
 
             A resource matches when it is the source or the destination of a request. Repeated
-            flags OR (--method GET --method POST), different flags AND.
+            flags OR (--method GET --method POST), different flags AND. A value starting with !
+            negates its flag: --method '!GET' --method '!HEAD' is neither.
             """)
 
         @OptionGroup var filters: TapFilters
@@ -45,6 +48,9 @@ extension AlsTap {
         @Option(help: "At most R entries per second; the server skips the rest and says how many.")
         var maxRps: Double?
 
+        @Option(help: ArgumentHelp("Only these JSON fields, with -o json (request.path,response.code,…).", valueName: "paths"))
+        var fields: String?
+
         @OptionGroup var auth: TokenOption
 
         func validate() throws {
@@ -54,6 +60,9 @@ extension AlsTap {
             if let max, max < 1 { throw ValidationError("--max must be at least 1") }
             if let last, last < 0 { throw ValidationError("--last must be 0 or more") }
             if let maxRps, maxRps < 0 { throw ValidationError("--max-rps must be 0 (unlimited) or more") }
+            if fields != nil && output != "json" {
+                throw ValidationError("--fields selects JSON fields: use it with -o json (text needs every field)")
+            }
         }
 
         /// The server-side query for these flags (the server does all the filtering).
@@ -64,6 +73,7 @@ extension AlsTap {
             if pair { items.append(("pair", "1")) }
             if cluster { items.append(("scope", "cluster")) }
             if let maxRps { items.append(("max_rps", String(maxRps))) }
+            if let fields { items.append(("fields", fields)) }
             return TapClient.query(items)
         }
 

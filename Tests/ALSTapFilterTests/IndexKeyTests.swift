@@ -89,6 +89,16 @@ import Testing
         #expect(try sideHashes(.workload, namespace: "a", workload: "") == nil)
     }
 
+    /// A negated clause pins nothing; the positive ones beside it still give their key.
+    @Test func negationsPinNothing() throws {
+        #expect(try indexKey("!ns=a") == nil)
+        #expect(try indexKey("!workload=demo/x&!destination=workload/y&!destination_ns=z") == nil)
+        let key = try #require(try indexKey("ns=a&!workload=b&header=x&errors=1&label=app=c"))
+        #expect((key.field, key.destinationOnly) == (.namespace, false))
+        let workload = try #require(try indexKey("!ns=a&destination=workload/demo/w&probes=0"))
+        #expect((workload.field, workload.destinationOnly) == (.namespacedWorkload, true))
+    }
+
     /// Random entries and filters over a tiny alphabet, so values collide often: an entry the
     /// index would not offer (no hash of its sides is the key's) never matches the filter.
     @Test func theIndexHidesNoMatchingEntry() async throws {
@@ -135,12 +145,15 @@ private let randomEntries = Gen.int(in: 0...2).array(of: 12).map { n -> TestEntr
     }
 }
 
-/// Queries of one to three parameters with values from the same alphabet, some `NS/NAME`.
-private let randomFilterQueries = Gen.int(in: 0...(11 * 2 * 3 - 1)).array(of: 1...3).map { codes -> String in
-    codes.map { code -> String in
+/// Queries of one to three parameters with values from the same alphabet, some `NS/NAME`, a
+/// third of them negated (`!ns=a`): a negation pins nothing, the index must still narrow by the rest.
+private let randomFilterQueries = Gen.int(in: 0...(11 * 2 * 3 * 3 - 1)).array(of: 1...3).map { codes -> String in
+    codes.map { negatedCode -> String in
+        let code = negatedCode % 66
+        let negation = negatedCode >= 132 ? "!" : ""
         let value = names[1 + code % 2]
         let qualified = ["", "a/", "b/"][code / 2 % 3] + value
-        return switch code / 6 {
+        let clause = switch code / 6 {
         case 0: "ns=" + value
         case 1: "workload=" + qualified
         case 2: "pod=" + qualified
@@ -153,5 +166,6 @@ private let randomFilterQueries = Gen.int(in: 0...(11 * 2 * 3 - 1)).array(of: 1.
         case 9: "code=5xx"
         default: "method=" + ["GET", "POST"][code % 2]
         }
+        return negation + clause
     }.joined(separator: "&")
 }

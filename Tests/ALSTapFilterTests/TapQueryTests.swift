@@ -78,7 +78,7 @@ struct BadValue: Sendable, CustomTestStringConvertible {
 
     @Test(arguments: ["format=als&pair=1", "format=als&scope=cluster", "pair=1&format=als"])
     func alsFormatCarriesSingleLocalEntries(query: String) {
-        #expect(refusal(query) == "format=als carries single entries of this replica: not with pair=1 or scope=cluster")
+        #expect(refusal(query) == "format=als carries single entries of this replica: not with pair=1, scope=cluster or fields")
     }
 
     @Test func outputParameters() throws {

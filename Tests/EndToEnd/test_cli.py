@@ -31,9 +31,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def send(server, tag, count):
+def send(server, tag, count, workload="reviews-v1"):
     channel, stub = als.stub(server.als_target)
-    stub.StreamAccessLogs(als.http_messages(tag, count, ident=als.identifier(workload="reviews-v1")))
+    stub.StreamAccessLogs(als.http_messages(tag, count, ident=als.identifier(workload=workload)))
     channel.close()
 
 
@@ -61,6 +61,29 @@ def test_text_json_and_wide_output(alstap):
     assert all(line.startswith('{"time":"2025-11-24T16:00:00.00000') and '"type":"http"' in line for line in json_out)
     assert wide_out == [GOLDEN_TEXT[3] + ' id=golden-3 ua="curl/7.88.1" upstream=10.1.0.9:9080'
                         ' reporter=sidecar~10.1.0.7~reviews-v1-5d8f9c-abcde.default~default.svc.cluster.local']
+
+
+def test_negations_presets_labels_and_fields(alstap):
+    """The issue-18 flags reach the server as its parameters: `!` values, --errors, --no-probes,
+    -l, --header and --fields (the golden entries: GET 200, POST 201, PUT 404, DELETE 503 UF)."""
+    errors = run_tap(alstap, "--errors", "--no-probes", "-l", "app=reviews,version=v1", "-o", "json", count=1)
+    negated = run_tap(alstap, "--method", "!GET", "--method", "!DELETE", "--path", "!/golden/2", "-o", "json", count=1)
+    not_reviews = run_tap(alstap, "!workload/reviews-v1", "-o", "json", count=1)
+    masked = run_tap(alstap, "-o", "json", "--fields", "request.path,response.code", "--user-agent", "curl/")
+    wait_subscribers(alstap, 4)
+    send(alstap, "golden", 4)
+    send(alstap, "other", 1, workload="productpage-v1")
+    outputs = [proc.communicate(timeout=10)[0].splitlines() for proc in (errors, negated, not_reviews, masked)]
+    assert [proc.returncode for proc in (errors, negated, not_reviews, masked)] == [0, 0, 0, 0]
+    assert [json.loads(line)["request"]["path"] for line in outputs[0]] == ["/golden/3"]
+    assert [json.loads(line)["request"]["path"] for line in outputs[1]] == ["/golden/1"]
+    assert [json.loads(line)["request"]["path"] for line in outputs[2]] == ["/other/0"]
+    assert [json.loads(line) for line in outputs[3]] == [
+        {"time": f"2025-11-24T16:00:00.00000{i}Z", "type": "http", "request": {"path": f"/golden/{i}"},
+         "response": {"code": code}} for i, code in enumerate([200, 201, 404, 503])]
+    # --fields is for -o json: the text formats need every field.
+    refused = subprocess.run([alstap_binary(), "tap", "--fields", "request.path"], capture_output=True, text=True, timeout=10)
+    assert refused.returncode == 64 and "-o json" in refused.stderr
 
 
 def test_color_on_a_terminal_unless_no_color(alstap):

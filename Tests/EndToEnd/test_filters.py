@@ -25,15 +25,24 @@ def reporter(kind, workload, namespace, ip):
     if kind == "plain":
         ident.node.id = "front-proxy-1"
         ident.node.cluster = "front-proxy"
-        return ident, {"ns": None, "workload": None, "pod": None}
+        return ident, {"ns": None, "workload": None, "pod": None, "labels": {}}
     ident.node.id = f"{'router' if kind == 'gateway' else 'sidecar'}~{ip}~{pod}.{namespace}~{namespace}.svc.cluster.local"
-    ident.node.metadata.update({"NAMESPACE": namespace, "NAME": pod, "WORKLOAD_NAME": workload, "INSTANCE_IPS": ip})
-    return ident, {"ns": namespace, "workload": workload, "pod": pod}
+    labels = {"app": workload.rsplit("-", 1)[0], "version": workload.rsplit("-", 1)[-1]}
+    ident.node.metadata.update({"NAMESPACE": namespace, "NAME": pod, "WORKLOAD_NAME": workload, "INSTANCE_IPS": ip,
+                                "LABELS": labels})
+    return ident, {"ns": namespace, "workload": workload, "pod": pod, "labels": labels}
+
+
+def peer_labels(workload, namespace):
+    """Istio's peer metadata: app and version at the top, the exported labels in `labels`."""
+    return {"app": workload.rsplit("-", 1)[0], "version": workload.rsplit("-", 1)[-1], "team": f"t-{namespace}"}
 
 
 def peer_struct(workload, namespace):
     value = struct_pb2.Struct()
-    value.update({"workload": workload, "namespace": namespace, "name": f"{workload}-zz9", "service": workload})
+    labels = peer_labels(workload, namespace)
+    value.update({"workload": workload, "namespace": namespace, "name": f"{workload}-zz9", "service": workload,
+                  "app": labels["app"], "version": labels["version"], "labels": {"team": labels["team"]}})
     any_value = accesslog_pb2.AccessLogCommon().filter_state_objects["x"]
     any_value.Pack(value)
     return any_value
@@ -65,17 +74,20 @@ def build_entries():
             c.downstream_local_address.socket_address.address = ip or "192.168.0.1"
             c.downstream_local_address.socket_address.port_value = 8080
             other = {"ns": None, "workload": None, "pod": None, "service": None}
+            peer = {}
             if direction == "outbound":
                 c.upstream_cluster = "outbound|9080||ratings.data.svc.cluster.local"
                 other = {"ns": "data", "workload": None, "pod": None, "service": "ratings"}
                 if n % 2:
                     c.filter_state_objects["upstream_peer"].CopyFrom(peer_struct("ratings-v1", "data"))
                     other.update(workload="ratings-v1", pod="ratings-v1-zz9")
+                    peer = peer_labels("ratings-v1", "data")
             elif direction == "inbound":
                 c.upstream_cluster = "inbound|8080||"
                 if n % 2:
                     c.filter_state_objects["downstream_peer"].CopyFrom(peer_struct("client-v1", "shop"))
                     other = {"ns": "shop", "workload": "client-v1", "pod": "client-v1-zz9", "service": "client-v1"}
+                    peer = peer_labels("client-v1", "shop")
             if flag:
                 c.response_flags.upstream_connection_failure = True
             entry.request.request_method = METHODS[method]
@@ -84,6 +96,16 @@ def build_entries():
             entry.request.authority = "ratings:9080" if n % 4 else "www.example.com"
             entry.request.request_id = f"id-{n}"
             entry.response.response_code.value = code
+            # What the header, user-agent, size and error filters read.
+            agent = "kube-probe/1.29" if n % 5 == 0 else "curl/8.5.0"
+            entry.request.user_agent = agent
+            tenant = ["acme", "globex", None][n % 3]
+            if tenant:
+                entry.request.request_headers["x-tenant"] = tenant
+            entry.response.response_body_bytes = n * 10
+            grpc = {0: 14, 1: 0}.get(n % 7)
+            if grpc is not None:
+                entry.response.response_trailers["grpc-status"] = str(grpc)
             real_direction = direction
             if direction == "none":
                 # No upstream: INSTANCE_IPS decides (the local address is the reporter's own IP).
@@ -97,7 +119,9 @@ def build_entries():
             records.append({"id": f"id-{n}", "direction": real_direction, "method": method, "code": code,
                             "flags": [flag] if flag else [], "millis": millis, "path": path, "scheme": scheme.lower(),
                             "authority": entry.request.authority, "type": "http", "log": ident.log_name,
-                            "source": source, "destination": destination, "reporter": me})
+                            "source": source, "destination": destination, "reporter": me,
+                            "agent": agent, "tenant": tenant, "bytes": n * 10, "grpc": grpc,
+                            "labels": [labels for labels in (me["labels"], peer) if labels]})
         # One TCP entry per reporter, in a second message on the same stream (no Identifier).
         tcp_message = als_pb2.StreamAccessLogsMessage()
         t = tcp_message.tcp_logs.log_entry.add()
@@ -110,7 +134,8 @@ def build_entries():
                         "millis": None, "path": None, "scheme": None, "authority": None, "type": "tcp",
                         "log": ident.log_name, "source": dict(me),
                         "destination": {"ns": "data", "workload": None, "pod": None, "service": "db"},
-                        "reporter": me})
+                        "reporter": me, "agent": None, "tenant": None, "bytes": 0, "grpc": None,
+                        "labels": [me["labels"]] if me["labels"] else []})
         streams.append([message, tcp_message])
     return streams, records
 
@@ -170,6 +195,33 @@ CASES = [
      and r["code"] is not None and r["code"] >= 500),
     ("method=GET&path=/static&flags=UF&format=text", lambda r: r["method"] == "GET"
      and (r["path"] or "").startswith("/static") and "UF" in r["flags"]),
+    # Negations: none of the values; beside other clauses they AND.
+    ("!ns=shop", lambda r: not either("ns", ["shop"])(r)),
+    ("!method=GET&!method=POST", lambda r: r["method"] not in ("GET", "POST")),
+    ("!code=5xx", lambda r: not (r["code"] is not None and r["code"] >= 500)),
+    ("ns=books&!direction=in&!path=/static", lambda r: either("ns", ["books"])(r) and r["direction"] != "inbound"
+     and not (r["path"] or "").startswith("/static")),
+    ("destination_ns=data&!destination=workload/ratings-v1",
+     lambda r: r["destination"].get("ns") == "data" and not side_has(r["destination"], "workload", "ratings-v1")),
+    ("!workload=reviews-v2&!type=tcp", lambda r: not either("workload", ["reviews-v2"])(r) and r["type"] != "tcp"),
+    # Headers, user agent, labels, presets, ranges.
+    ("header=x-tenant:acme", lambda r: r["tenant"] == "acme"),
+    ("header=X-Tenant", lambda r: r["tenant"] is not None),
+    ("!header=x-tenant:acme&type=http", lambda r: r["tenant"] != "acme" and r["type"] == "http"),
+    ("user_agent=kube-probe/", lambda r: (r["agent"] or "").startswith("kube-probe/")),
+    ("probes=0", lambda r: not (r["agent"] or "").startswith("kube-probe/")),
+    ("errors=1", lambda r: (r["code"] or 0) >= 500 or bool(r["flags"]) or (r["grpc"] or 0) > 0),
+    ("errors=1&probes=0&ns=shop", lambda r: ((r["code"] or 0) >= 500 or bool(r["flags"]) or (r["grpc"] or 0) > 0)
+     and not (r["agent"] or "").startswith("kube-probe/") and either("ns", ["shop"])(r)),
+    ("label=app=ratings", lambda r: any(labels.get("app") == "ratings" for labels in r["labels"])),
+    ("label=app=reviews,version=v2", lambda r: any(labels.get("app") == "reviews" and labels.get("version") == "v2"
+                                                  for labels in r["labels"])),
+    ("label=team=t-shop&label=team=t-data", lambda r: any(labels.get("team") in ("t-shop", "t-data") for labels in r["labels"])),
+    ("reporter_label=version!=v1", lambda r: r["reporter"]["labels"].get("version") != "v1"),
+    ("reporter_label=!version", lambda r: "version" not in r["reporter"]["labels"]),
+    ("max_duration=10ms", lambda r: r["millis"] is not None and r["millis"] <= 10),
+    ("min_bytes=1k", lambda r: r["bytes"] >= 1024),
+    ("max_bytes=500&type=http", lambda r: r["bytes"] <= 500 and r["type"] == "http"),
 ]
 
 
@@ -204,6 +256,9 @@ def test_filters_select_exactly_the_matching_entries(alstap):
     ("direction=sideways", "direction"), ("type=udp", "type"), ("destination=svc/x", "destination"),
     ("reporter=ns/x", "reporter"), ("path=api", "path"), ("workload=a/b/c", "workload"), ("ns=", "ns"),
     ("last=-1", "last"), ("follow=maybe", "follow"), ("max_rps=fast", "max_rps"),
+    ("!format=json", "format"), ("header=a%20b", "header"), ("label=a=b=c", "label"), ("errors=maybe", "errors"),
+    ("probes=2", "probes"), ("min_bytes=lots", "min_bytes"), ("max_duration=1", "max_duration"),
+    ("!colour=red", "!colour"), ("fields=request.pth", "fields"),
 ])
 def test_bad_values_are_400_naming_the_parameter(alstap, query, names):
     with pytest.raises(urllib.error.HTTPError) as error:

@@ -122,6 +122,44 @@ def test_live_rows_filters_and_details(browser):
         server.stop()
 
 
+def test_error_and_probe_toggles_and_negated_fields(browser):
+    server = Alstap()
+    try:
+        page, errors = open_page(browser, server)
+        wait_subscribers(server, 1)
+        entries = traffic(12)  # 3, 7 and 11 fail
+        for i in (0, 3, 5):
+            entries[i].request.user_agent = "kube-probe/1.29"
+        stream(server, SOURCE, entries)
+        expect(page.locator(ROWS)).to_have_count(12)
+
+        # Errors only, without probes: 7 and 11 (3 is a failing probe).
+        page.check("input[name=errors]")
+        page.check("input[name=probes]")
+        page.click("#filters button[type=submit]")
+        expect(page).to_have_url(re.compile(r"/\?errors=1&probes=0$"))
+        expect(page.locator(ROWS)).to_have_count(2)
+        paths = page.locator(f"{ROWS} td:nth-child(5)").all_text_contents()
+        assert [path.split("/")[-1] for path in paths] == ["11", "7"]
+
+        # A leading ! negates a text field: every path but /reviews/1…
+        page.uncheck("input[name=errors]")
+        page.uncheck("input[name=probes]")
+        page.fill("input[name=path]", "!/reviews/1")
+        page.click("#filters button[type=submit]")
+        expect(page).to_have_url(re.compile(r"/\?%21path=%2Freviews%2F1$"))
+        expect(page.locator(ROWS)).to_have_count(9)  # not 1, 10, 11
+        # …and the URL shows it so again.
+        shared, _ = open_page(browser, server, "?%21path=%2Freviews%2F1&probes=0")
+        expect(shared.locator("input[name=path]")).to_have_value("!/reviews/1")
+        expect(shared.locator("input[name=probes]")).to_be_checked()
+        expect(shared.locator(ROWS)).to_have_count(6)  # nor the probes 0, 3 and 5
+        shared.close()
+        assert errors == []
+    finally:
+        server.stop()
+
+
 def test_pair_view_shows_both_sides(browser):
     server = Alstap("--pair-window", "0.5")
     try:

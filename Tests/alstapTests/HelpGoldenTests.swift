@@ -147,15 +147,19 @@ import Testing
           alstap tap --ns backyards-demo workload/bookings-v1
           alstap tap ns/backyards-demo --method GET --response-code 500,599
           alstap tap ns/backyards-demo --direction in --flags UH,UF --min-duration 250ms
+          alstap tap ns/shop --errors --no-probes --path '!/metrics' -l app=reviews,version!=v1
+          alstap tap -o json --fields request.path,response.code,durations.total
           alstap tap ns/backyards-demo -o json | jq 'select(.request.userAgent=="grpc-go/1.17.0,fasthttp")'
 
         A resource matches when it is the source or the destination of a request. Repeated
-        flags OR (--method GET --method POST), different flags AND.
+        flags OR (--method GET --method POST), different flags AND. A value starting with !
+        negates its flag: --method '!GET' --method '!HEAD' is neither.
 
         USAGE: alstap tap [<options>] [<resource>]
 
         ARGUMENTS:
-          <resource>              What to watch: ns/NAME, workload/NAME or pod/NAME (default: everything).
+          <resource>              What to watch: ns/NAME, workload/NAME or pod/NAME (default: everything);
+                                  !ns/NAME: all but it.
 
         OPTIONS:
           --ns <ns>               Namespace of a workload/ or pod/ resource. (default: default)
@@ -173,6 +177,19 @@ import Testing
           --flags <flags>         Envoy response flags, any of (UH,UF,URX,...).
           --min-duration <duration>
                                   Only entries at least this slow (250ms, 1.5s).
+          --max-duration <duration>
+                                  Only entries at most this slow.
+          --min-bytes <bytes>     Response body at least this big (512, 10k, 2M).
+          --max-bytes <bytes>     Response body at most this big.
+          --header <name[:value]> A logged request or response header, present or with this value
+                                  (repeatable).
+          --user-agent <prefix>   User agent prefix (repeatable).
+          -l, --label <selector>  Either side's workload labels: app=reviews,version!=v1 (repeatable: OR).
+          --reporter-label <selector>
+                                  The reporting sidecar's labels, as --label.
+          --errors                Only errors: a 5xx, an Envoy response flag, or a gRPC status other than
+                                  OK.
+          --no-probes             Drop kubelet probes and Istio's own health and stats requests.
           -o, --output <output>   text, json or wide. (default: text)
           --server <server>       alstap's HTTP address (default $ALSTAP_SERVER, else
                                   http://127.0.0.1:9002).
@@ -184,6 +201,7 @@ import Testing
                                   only those of the replica asked.
           --no-follow             End after the --last entries instead of following live ones.
           --max-rps <max-rps>     At most R entries per second; the server skips the rest and says how many.
+          --fields <paths>        Only these JSON fields, with -o json (request.path,response.code,…).
           --token-file <path>     A file holding the server's bearer token (default: $ALSTAP_TOKEN).
           -h, --help              Show help information.
 
@@ -204,7 +222,8 @@ import Testing
         USAGE: alstap top [<options>] [<resource>]
 
         ARGUMENTS:
-          <resource>              What to watch: ns/NAME, workload/NAME or pod/NAME (default: everything).
+          <resource>              What to watch: ns/NAME, workload/NAME or pod/NAME (default: everything);
+                                  !ns/NAME: all but it.
 
         OPTIONS:
           --ns <ns>               Namespace of a workload/ or pod/ resource. (default: default)
@@ -222,6 +241,19 @@ import Testing
           --flags <flags>         Envoy response flags, any of (UH,UF,URX,...).
           --min-duration <duration>
                                   Only entries at least this slow (250ms, 1.5s).
+          --max-duration <duration>
+                                  Only entries at most this slow.
+          --min-bytes <bytes>     Response body at least this big (512, 10k, 2M).
+          --max-bytes <bytes>     Response body at most this big.
+          --header <name[:value]> A logged request or response header, present or with this value
+                                  (repeatable).
+          --user-agent <prefix>   User agent prefix (repeatable).
+          -l, --label <selector>  Either side's workload labels: app=reviews,version!=v1 (repeatable: OR).
+          --reporter-label <selector>
+                                  The reporting sidecar's labels, as --label.
+          --errors                Only errors: a 5xx, an Envoy response flag, or a gRPC status other than
+                                  OK.
+          --no-probes             Drop kubelet probes and Istio's own health and stats requests.
           --by <by>               What a row is: an edge (source → destination), an edge's route, one side,
                                   or the reporting proxy. (values: edge, route, destination, source,
                                   reporter; default: edge)

@@ -1,5 +1,6 @@
 """alstap benchmark scenarios: micro (ns/entry), ingest (1 core pinned, and 2 threads), fan-out
-(100 filtered subscribers + a firehose), the cost of a `/top` aggregate and its memory per group, latency at a steady rate, memory (10 000 idle streams).
+(100 filtered subscribers + a firehose), the cost of a `/top` aggregate and its memory per group, a
+field-masked firehose against the full one, latency at a steady rate, memory (10 000 idle streams).
 Counts are verified on both ends: the server's own counters and each subscriber's line count."""
 import os
 import re
@@ -179,7 +180,7 @@ def ingest(body, entries_per_request, threads, pinned, requests, runs=3):
     """Runs the scenario `runs` times (the machine has slow phases) and reports the median."""
     results = [ingest_once(body, entries_per_request, threads, pinned, requests) for _ in range(runs)]
     results.sort(key=lambda r: r[0])
-    rate, ok, detail, peak = results[len(results) // 2]
+    rate, ok, detail, peak, _ = results[len(results) // 2]
     rates = ", ".join(f"{r[0]:,.0f}" for r in results)
     label = "ingest --threads 1 pinned" if pinned else f"ingest --threads {threads} unpinned"
     record(label, f"{rate:,.0f} entries/s", "250,000/s" if pinned else "-", ok and (rate >= 250_000 or not pinned),
@@ -189,9 +190,9 @@ def ingest(body, entries_per_request, threads, pinned, requests, runs=3):
         record("peak RSS during ingest", f"{peak:.1f} MB", "<= 20 MB", peak <= 20, f"VmHWM, highest of {runs} runs")
 
 
-def ingest_once(body, entries_per_request, threads, pinned, requests):
+def ingest_once(body, entries_per_request, threads, pinned, requests, query=""):
     server = Server(threads, pin=0 if pinned else None)
-    subscriber = Subscriber(server, pin=1 if pinned else None)
+    subscriber = Subscriber(server, query, pin=1 if pinned else None)
     server.wait(lambda s: s["subscribersActive"] == 1)
     total = entries_per_request * requests
     start = time.time()
@@ -210,7 +211,7 @@ def ingest_once(body, entries_per_request, threads, pinned, requests):
           and (delivered or not pinned))
     return (rate, ok, f"sent {total}, server counted {stats['entriesReceived']}, wrote {stats['linesSent']} lines "
                       f"to the subscriber, dropped {stats['linesDropped']}, curl exit {status} after {received:,} "
-                      f"bytes; peak RSS {peak:.1f} MB", peak)
+                      f"bytes; peak RSS {peak:.1f} MB", peak, received)
 
 
 class TopReader:
@@ -243,6 +244,33 @@ class TopReader:
         self.curl.terminate()
         self.curl.wait(timeout=10)
         self.out.close()
+
+
+# The field mask the masked-firehose figures use: two fields (and `type`, `time`).
+MASK = "?fields=request.path,response.code"
+
+
+def masks(body, entries_per_request, requests=100, runs=3):
+    """A two-field mask's firehose against the full one: pinned ingest (server on core 0, curl and
+    h2load on core 1), the two alternating run by run, medians compared; and the bytes each wrote."""
+    full, masked = [], []
+    for _ in range(runs):
+        full.append(ingest_once(body, entries_per_request, 1, True, requests))
+        masked.append(ingest_once(body, entries_per_request, 1, True, requests, query=MASK))
+    full_rate = sorted(r[0] for r in full)[runs // 2]
+    masked_rate = sorted(r[0] for r in masked)[runs // 2]
+    ratio = masked_rate / full_rate
+    exact = all(r[1] for r in full + masked)
+    # Within the run-to-run noise of this machine (a few %) counts as no slower.
+    record("masked firehose (2 fields) rate", f"{ratio:.2f} of the full one", ">= 0.97", ratio >= 0.97 and exact,
+           f"pinned ingest, medians of {runs} alternating runs: full {full_rate:,.0f}/s "
+           f"({', '.join(f'{r[0]:,.0f}' for r in full)}), {MASK} {masked_rate:,.0f}/s "
+           f"({', '.join(f'{r[0]:,.0f}' for r in masked)}); every line delivered: {exact}")
+    total = entries_per_request * requests
+    full_bytes, masked_bytes = full[0][4] / total, masked[0][4] / total
+    share = masked_bytes / full_bytes * 100
+    record("masked firehose (2 fields) bytes", f"{share:.1f} % of the full line", "<= 15 %", share <= 15,
+           f"curl's bytes per entry: {masked_bytes:.0f} with the mask, {full_bytes:.0f} without")
 
 
 def top(body, entries_per_request, requests=100, runs=3):
@@ -454,17 +482,22 @@ def instructions(body, entries_per_request):
            f"{exact}")
     alone, with_top = (top_instructions(body, entries_per_request, requests, stripped(ALSTAP), aggregate)
                        for aggregate in (False, True))
+    masked = top_instructions(body, entries_per_request, requests, stripped(ALSTAP), False, query=MASK)
+    record("instructions: masked firehose", f"{masked:,.0f} /entry", "-", True,
+           f"callgrind over the whole server process, {entries} entries, one subscriber with {MASK}: "
+           f"{(masked / alone - 1) * 100:+.1f} % against the full firehose's {alone:,.0f} /entry")
     record("instructions: firehose + /top by=route", f"{with_top:,.0f} /entry", "-", True,
            f"callgrind over the whole server process, {entries} entries: the firehose alone {alone:,.0f} /entry, "
            f"so the aggregate adds {with_top - alone:,.0f} ({(with_top / alone - 1) * 100:.1f} %; snapshots every 60 s, "
            f"none during the run)")
 
 
-def top_instructions(body, entries_per_request, requests, binary, aggregate):
-    """Instructions per entry of the whole server with the firehose, and a `/top` aggregate beside it."""
-    profile = os.path.join(WORK, f"callgrind.top-{int(aggregate)}")
+def top_instructions(body, entries_per_request, requests, binary, aggregate, query=""):
+    """Instructions per entry of the whole server with the firehose (`query` its parameters), and a
+    `/top` aggregate beside it."""
+    profile = os.path.join(WORK, f"callgrind.top-{int(aggregate)}-{len(query)}")
     server = Server(1, binary=binary, wrapper=("valgrind", "--tool=callgrind", f"--callgrind-out-file={profile}"))
-    firehose = Subscriber(server)
+    firehose = Subscriber(server, query)
     reader = TopReader(server, "?by=route&window=15m&interval=60s") if aggregate else None
     server.wait(lambda s: s["subscribersActive"] == (2 if aggregate else 1), timeout=120)
     entries = entries_per_request * requests
@@ -622,7 +655,8 @@ def idle_streams(connections=2500, streams_per_connection=4):
 
 
 def main():
-    scenarios = sys.argv[1:] or ["micro", "instructions", "ingest", "fanout", "top", "latency", "idle", "memory", "ui"]
+    scenarios = sys.argv[1:] or ["micro", "instructions", "ingest", "fanout", "top", "masks", "latency", "idle", "memory",
+                                 "ui"]
     entries_per_request = 20_000
     body = body_file("ingest.bin", entries_per_request, 100)
     print(f"machine: {os.cpu_count()} cores, {open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()}")
@@ -644,6 +678,8 @@ def main():
     if "top" in scenarios:
         top(body, entries_per_request)
         top_memory()
+    if "masks" in scenarios:
+        masks(body, entries_per_request)
     if "latency" in scenarios:
         latency()
     if "idle" in scenarios:

@@ -14,7 +14,7 @@ const RENDER_MS = 100;         // at most ten list updates a second...
 const ROWS_PER_RENDER = 250;   // ...each adding at most this many records (the newest)
 const ROW_PX = 20;             // every row's height (app.css), so the rows in view are known
 const FORM_FIELDS = ["ns", "workload", "pod", "destination", "method", "code", "path", "direction",
-                     "min_duration", "flags", "pair"];
+                     "min_duration", "flags", "errors", "probes", "pair"];
 const VIEWS = ["live", "top", "map"];
 const TOP_ROWS = 200;          // groups asked of /top (most requests first)
 const TAP_ONLY = ["last", "max_rps", "follow"];  // /tap parameters a /top view does not pass on
@@ -48,10 +48,18 @@ function loadFiltersFromURL() {
     if (name === "view") { view = VIEWS.includes(value) ? value : "live"; continue; }
     if (name === "by") { choose(topBy, value); continue; }
     if (name === "window") { choose(topWindow, value); continue; }
-    if (!FORM_FIELDS.includes(name)) { extraParams.append(name, value); continue; }
-    const field = form.elements[name];
-    if (field.type === "checkbox") field.checked = value === "1" || value === "true";
-    else field.value = field.value ? field.value + "," + value : value;
+    // `!path=/healthz` shows in the path field as `!/healthz`.
+    const negated = name.startsWith("!") && name !== "!" && FORM_FIELDS.includes(name.slice(1));
+    const base = negated ? name.slice(1) : name;
+    if (!FORM_FIELDS.includes(base)) { extraParams.append(name, value); continue; }
+    const field = form.elements[base];
+    if (field.type === "checkbox") {
+      if (negated) { extraParams.append(name, value); continue; }
+      field.checked = value === field.value || (field.value === "1" && value === "true");
+    } else {
+      const shown = negated ? "!" + value : value;
+      field.value = field.value ? field.value + "," + shown : shown;
+    }
   }
 }
 
@@ -59,9 +67,11 @@ function filterParams() {
   const params = new URLSearchParams();
   for (const name of FORM_FIELDS) {
     const field = form.elements[name];
-    if (field.type === "checkbox") { if (field.checked) params.set(name, "1"); continue; }
+    if (field.type === "checkbox") { if (field.checked) params.set(name, field.value); continue; }
     const value = field.value.trim();
-    if (value) params.set(name, value);
+    // A leading ! negates the filter: none of the values.
+    if (value.startsWith("!") && value.length > 1) params.set("!" + name, value.slice(1));
+    else if (value) params.set(name, value);
   }
   for (const [name, value] of extraParams) params.append(name, value);
   return params;

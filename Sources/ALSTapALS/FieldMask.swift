@@ -1,0 +1,447 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A `fields=` mask: which members of alstap's JSON lines a subscriber keeps (`type` and `time`
+/// always), parsed once into a small tree of keys, and the projection of a line onto it.
+///
+/// A projection copies the kept members' bytes as the line has them, in its order; an object
+/// kept in part holds its selected members only, and is left out when none is there. A pair
+/// record (`"type":"pair"`, ahead of its other members) also keeps `paired`, `requestId` and
+/// `overheadMs`, takes the mask on its `request`, `source` and `destination`, and the whole mask
+/// on each half's line (`outbound`, `inbound`, each element of `attempts`).
+public final class FieldMask: Sendable, Hashable {
+    public struct Error: Swift.Error, Equatable, Sendable {
+        public let message: String
+    }
+
+    public static let maxPaths = 64
+    public static let maxPathBytes = 256
+
+    /// The paths, normalized: those a shorter one covers and those always kept (`time`, `type`,
+    /// and a pair record's) left out, sorted, joined by commas. Masks that mean the same have
+    /// the same `canonical` (`""`: `type` and `time` only).
+    public let canonical: String
+    /// Every node's members, each node's contiguous.
+    private let members: [Member]
+    /// The members' keys, JSON-escaped as lines have them between the quotes.
+    private let keys: [UInt8]
+    /// The roots: a line, a pair record, a half's line inside a pair record.
+    private let line: Range<Int>, pairRecord: Range<Int>, half: Range<Int>
+
+    /// `text`: comma-separated dotted paths of `schema` (spaces around a path are ignored). A
+    /// map's path takes a key: the rest of the path, dots included (`customTags.istio.mesh_id`).
+    public init(parsing text: String) throws(Error) {
+        guard text.contains(where: { $0 != " " }) else {
+            throw Error(message: "fields is empty: name one or more fields, e.g. fields=request.path,response.code")
+        }
+        let items = text.split(separator: ",", omittingEmptySubsequences: false)
+        guard items.count <= Self.maxPaths else {
+            throw Error(message: "\(items.count) fields: at most \(Self.maxPaths)")
+        }
+        var paths: [[String]] = []
+        for item in items {
+            var path = item
+            while path.first == " " { path.removeFirst() }
+            while path.last == " " { path.removeLast() }
+            paths.append(try Self.resolve(path))
+        }
+        // Sorted, a path's extensions follow it at once: comparing with the last kept path
+        // drops duplicates and covered paths alike.
+        paths.sort { $0.lexicographicallyPrecedes($1) }
+        var kept: [[String]] = []
+        for path in paths where !(path.count == 1 && Self.alwaysKept.contains(path[0])) {
+            if let last = kept.last, path.starts(with: last) { continue }
+            kept.append(path)
+        }
+        canonical = kept.map { $0.joined(separator: ".") }.joined(separator: ",")
+
+        var builder = Builder()
+        let root = builder.level(kept[...], depth: 0)
+        let time = builder.member("time", .whole), type = builder.member("type", .whole)
+        let lineType = builder.member("type", .type)
+        let pairs = ["paired", "requestId", "overheadMs"].map { builder.member($0, .whole) }
+            + [builder.member("outbound", .line), builder.member("inbound", .line), builder.member("attempts", .lines)]
+        line = builder.node([time, lineType] + root)
+        half = builder.node([time, type] + root)
+        pairRecord = builder.node([type] + pairs + root)
+        members = builder.members
+        keys = Array(builder.keys.bytes)
+    }
+
+    /// Appends `line` (one JSON object, as `JSONLineEncoder` or `PairRecordWriter` wrote it)
+    /// projected onto the mask, then `\n`. Input that is not one JSON object (truncated,
+    /// malformed, followed by more) gives `{}\n`; values copied or skipped whole are checked only
+    /// for closed strings and balanced brackets. Where the mask expects an object (an array for
+    /// `attempts`) and the line has another kind of value, the member is left out.
+    public func project(_ line: UnsafeRawBufferPointer, into out: ByteWriter) {
+        let mark = out.count
+        members.withUnsafeBufferPointer { members in
+            keys.withUnsafeBufferPointer { keys in
+                guard let start = line.baseAddress?.assumingMemoryBound(to: UInt8.self) else {
+                    out.append("{}")
+                    return
+                }
+                var projector = Projector(members: members, keys: keys.baseAddress!, pairRecord: pairRecord, half: half,
+                                          out: out, p: start, end: start + line.count)
+                do throws(Malformed) {
+                    try projector.line(self.line)
+                } catch {
+                    out.truncate(to: mark)
+                    out.append("{}")
+                }
+            }
+        }
+        out.append(UInt8(ascii: "\n"))
+    }
+
+    public static func == (a: FieldMask, b: FieldMask) -> Bool { a.canonical == b.canonical }
+    public func hash(into hasher: inout Hasher) { hasher.combine(canonical) }
+
+    /// Kept whatever the mask: in a line, or in a pair record (where lines have none of them).
+    private static let alwaysKept: Set<String> = ["time", "type", "paired", "requestId", "overheadMs"]
+
+    /// The path's segments checked against `schema`; a map's key is one segment.
+    private static func resolve(_ path: Substring) throws(Error) -> [String] {
+        guard !path.isEmpty else { throw Error(message: "empty field (two commas in a row, or one at an end)") }
+        guard path.utf8.count <= maxPathBytes else {
+            throw Error(message: "field \"\(path.prefix(40))…\" is longer than \(maxPathBytes) bytes")
+        }
+        let segments = path.split(separator: ".", omittingEmptySubsequences: false)
+        guard !segments.contains(where: \.isEmpty) else { throw Error(message: "empty segment in field \"\(path)\"") }
+        var fields = schema
+        var resolved: [String] = []
+        for (i, segment) in segments.enumerated() {
+            guard let field = fields.first(where: { $0.name == segment }) else {
+                let parent = resolved.joined(separator: ".")
+                let names = fields.map(\.name).joined(separator: ", ")
+                let hint = parent.isEmpty ? "fields: \(names)"
+                    : fields.isEmpty ? "\(parent) has no sub-fields" : "\(parent) has: \(names)"
+                throw Error(message: "unknown field \"\(path)\" (\(hint))")
+            }
+            resolved.append(field.name)
+            if field.isMap && i + 1 < segments.count {
+                return resolved + [segments[(i + 1)...].joined(separator: ".")]
+            }
+            fields = field.fields
+        }
+        return resolved
+    }
+}
+
+extension FieldMask {
+    /// A member of alstap's JSON lines: an object's sub-fields, or a map whose keys are data.
+    struct Field: Sendable, ExpressibleByStringLiteral {
+        let name: String
+        let fields: [Field]
+        let isMap: Bool
+
+        init(_ name: String, _ fields: [Field] = [], isMap: Bool = false) {
+            self.name = name
+            self.fields = fields
+            self.isMap = isMap
+        }
+
+        init(stringLiteral name: String) { self.init(name) }
+
+        static func map(_ name: String) -> Field { Field(name, isMap: true) }
+    }
+
+    private static let certificate: [Field] = ["subject", "issuer", "subjectAltNames"]
+
+    /// Every field of alstap's JSON lines, in their order: what `fields=` accepts (README, "JSON
+    /// schema"). From `JSONLineEncoder`, `Reporter` (`logName`, `reporter`) and, last, the pair
+    /// records' own (`PairRecordWriter`). A map's path takes one more segment, a key
+    /// (`request.headers.x-b3-traceid`), matched exactly.
+    static let schema: [Field] = [
+        "time", "type", "logName",
+        Field("reporter", ["nodeId", "cluster", "workload", "namespace", "pod", "clusterId", .map("labels")]),
+        "direction",
+        Field("source", ["address", "workload", "namespace", "pod", "service"]),
+        Field("destination", ["address", "workload", "namespace", "pod", "service", "host", "port", "subset"]),
+        Field("request", ["id", "method", "scheme", "authority", "port", "path", "originalPath", "userAgent", "referer",
+                          "forwardedFor", "headerBytes", "bodyBytes", .map("headers")]),
+        Field("response", ["code", "codeDetails", "flags", "headerBytes", "bodyBytes", .map("headers"), .map("trailers")]),
+        Field("upstream", ["cluster", "host", "localAddress", "transportFailureReason", "attemptCount"]),
+        Field("durations", ["lastRxByte", "firstUpstreamTxByte", "lastUpstreamTxByte", "firstUpstreamRxByte",
+                            "lastUpstreamRxByte", "firstDownstreamTxByte", "lastDownstreamTxByte", "total"]),
+        "route", "downstreamDirectRemoteAddress", "downstreamTransportFailureReason", "connectionTerminationDetails",
+        "streamId",
+        Field("tls", ["version", "cipherSuite", "sni", "sessionId", "ja3Fingerprint",
+                      Field("localCertificate", certificate), Field("peerCertificate", certificate)]),
+        "traceId", "spanId", "body", .map("customTags"), .map("filterState"),
+        "protocol",
+        Field("connection", ["receivedBytes", "sentBytes"]),
+        "paired", "requestId", "overheadMs",
+    ]
+}
+
+/// One member of a mask node.
+private struct Member {
+    enum Kind {
+        case whole  // copied as it is
+        case object  // an object keeping `children` only
+        case type  // a line's `type`: copied; `"pair"` makes the rest of the line a pair record
+        case line  // a half's line in a pair record: the whole mask again
+        case lines  // an array of halves' lines
+    }
+
+    let key: Range<Int>
+    let kind: Kind
+    var children: Range<Int> = 0..<0
+}
+
+/// Lays the mask's tree out: each node's members contiguous, after its children's.
+private struct Builder {
+    var members: [Member] = []
+    let keys = ByteWriter(capacity: 256)
+
+    /// Escaped as the encoders escape keys, so a map key compares with a line's bytes as it is.
+    func member(_ key: String, _ kind: Member.Kind) -> Member {
+        let start = keys.count
+        var key = key
+        key.withUTF8 { keys.appendEscaped($0, mode: .json) }
+        return Member(key: start..<keys.count, kind: kind)
+    }
+
+    mutating func node(_ level: [Member]) -> Range<Int> {
+        let start = members.count
+        members += level
+        return start..<members.count
+    }
+
+    /// The members for segment `depth` of `paths` (sorted, none covering another).
+    mutating func level(_ paths: ArraySlice<[String]>, depth: Int) -> [Member] {
+        var level: [Member] = []
+        var rest = paths
+        while let first = rest.first {
+            let name = first[depth]
+            let group = rest.prefix { $0[depth] == name }
+            rest = rest.dropFirst(group.count)
+            if first.count == depth + 1 {
+                level.append(member(name, .whole))
+            } else {
+                var object = member(name, .object)
+                object.children = node(self.level(group, depth: depth + 1))
+                level.append(object)
+            }
+        }
+        return level
+    }
+}
+
+private struct Malformed: Error {}
+
+/// One line's scan. Every read is checked against `end`. It recurses only where the mask
+/// descends (a few levels); values it copies or skips are crossed in one loop, whatever their depth.
+private struct Projector {
+    let members: UnsafeBufferPointer<Member>
+    let keys: UnsafePointer<UInt8>
+    let pairRecord: Range<Int>, half: Range<Int>
+    let out: ByteWriter
+    var p: UnsafePointer<UInt8>
+    let end: UnsafePointer<UInt8>
+
+    mutating func line(_ root: Range<Int>) throws(Malformed) {
+        skipSpace()
+        guard try peek() == UInt8(ascii: "{") else { throw Malformed() }
+        _ = try object(root)
+        skipSpace()
+        guard p == end else { throw Malformed() }
+    }
+
+    @inline(__always)
+    func peek() throws(Malformed) -> UInt8 {
+        guard p < end else { throw Malformed() }
+        return p.pointee
+    }
+
+    /// alstap writes none, but JSON allows it.
+    @inline(__always)
+    mutating func skipSpace() {
+        while p < end, p.pointee <= 0x20, p.pointee == 0x20 || p.pointee == 0x0A || p.pointee == 0x0D || p.pointee == 0x09 {
+            p += 1
+        }
+    }
+
+    /// Projects the object at `p` onto `node`, writing `{…}`; returns whether it kept a member.
+    mutating func object(_ node: Range<Int>) throws(Malformed) -> Bool {
+        var node = node
+        var kept = false
+        p += 1
+        out.append(UInt8(ascii: "{"))
+        skipSpace()
+        if try peek() == UInt8(ascii: "}") {
+            p += 1
+        } else {
+            repeat { try member(of: &node, kept: &kept) } while try !next(closing: UInt8(ascii: "}"))
+        }
+        out.append(UInt8(ascii: "}"))
+        return kept
+    }
+
+    /// After a member or an element: true past the closing bracket, false past a comma.
+    private mutating func next(closing: UInt8) throws(Malformed) -> Bool {
+        skipSpace()
+        let byte = try peek()
+        p += 1
+        if byte == closing { return true }
+        guard byte == UInt8(ascii: ",") else { throw Malformed() }
+        skipSpace()
+        return false
+    }
+
+    private mutating func member(of node: inout Range<Int>, kept: inout Bool) throws(Malformed) {
+        guard try peek() == UInt8(ascii: "\"") else { throw Malformed() }
+        let keyStart = p
+        try skipString()
+        let keyEnd = p
+        skipSpace()
+        guard try peek() == UInt8(ascii: ":") else { throw Malformed() }
+        p += 1
+        skipSpace()
+        guard let index = find(keyStart + 1, count: keyEnd - keyStart - 2, in: node) else { return try skipValue() }
+        let member = members[index]
+        let mark = out.count
+        if kept { out.append(UInt8(ascii: ",")) }
+        switch member.kind {
+        case .whole, .type:
+            let value = p
+            try skipValue()
+            out.append(keyStart, count: p - keyStart)
+            kept = true
+            let pair: StaticString = "\"pair\""
+            if member.kind == .type && p - value == 6 && memcmp(value, pair.utf8Start, 6) == 0 { node = pairRecord }
+        case .object, .line, .lines:
+            // Of another kind than the mask expects: left out.
+            guard try peek() == (member.kind == .lines ? UInt8(ascii: "[") : UInt8(ascii: "{")) else {
+                out.truncate(to: mark)
+                return try skipValue()
+            }
+            out.append(keyStart, count: keyEnd - keyStart)
+            out.append(UInt8(ascii: ":"))
+            if member.kind == .lines {
+                try lines()
+                kept = true
+            } else if try object(member.kind == .line ? half : member.children) {
+                kept = true
+            } else {
+                out.truncate(to: mark)
+            }
+        }
+    }
+
+    /// A length check and a byte compare per member of the node (a handful).
+    @inline(__always)
+    private func find(_ key: UnsafePointer<UInt8>, count: Int, in node: Range<Int>) -> Int? {
+        for i in node where members[i].key.count == count && keys[members[i].key.lowerBound] == key.pointee
+            && memcmp(keys + members[i].key.lowerBound, key, count) == 0 {
+            return i
+        }
+        return nil
+    }
+
+    /// `attempts`: each object projected as a half's line (`{}` if it keeps nothing), anything else copied.
+    private mutating func lines() throws(Malformed) {
+        p += 1
+        out.append(UInt8(ascii: "["))
+        skipSpace()
+        if try peek() == UInt8(ascii: "]") {
+            p += 1
+        } else {
+            var first = true
+            repeat {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
+                if try peek() == UInt8(ascii: "{") {
+                    _ = try object(half)
+                } else {
+                    let start = p
+                    try skipValue()
+                    out.append(start, count: p - start)
+                }
+            } while try !next(closing: UInt8(ascii: "]"))
+        }
+        out.append(UInt8(ascii: "]"))
+    }
+
+    private mutating func skipValue() throws(Malformed) {
+        switch try peek() {
+        case UInt8(ascii: "\""): try skipString()
+        case UInt8(ascii: "{"), UInt8(ascii: "["): try skipContainer()
+        default: try skipScalar()
+        }
+    }
+
+    /// From the `"` at `p` past the string's end, 8 bytes at a time (a line's strings are short:
+    /// cheaper than a memchr call each): the first `"` or `\` of a word ends the string, or skips
+    /// the byte it escapes.
+    @inline(__always)
+    private mutating func skipString() throws(Malformed) {
+        var q = p + 1
+        while end - q >= 8 {
+            let word = UInt64(littleEndian: UnsafeRawPointer(q).loadUnaligned(as: UInt64.self))
+            let found = Self.zeroBytes(word ^ 0x2222_2222_2222_2222) | Self.zeroBytes(word ^ 0x5C5C_5C5C_5C5C_5C5C)
+            if found == 0 { q += 8; continue }
+            q += found.trailingZeroBitCount >> 3
+            if q.pointee == UInt8(ascii: "\"") {
+                p = q + 1
+                return
+            }
+            q += 2
+        }
+        while q < end {
+            if q.pointee == UInt8(ascii: "\"") {
+                p = q + 1
+                return
+            }
+            q += q.pointee == UInt8(ascii: "\\") ? 2 : 1
+        }
+        throw Malformed()
+    }
+
+    /// The high bit of each zero byte of `v`, exact up to the first (borrows only spill above it).
+    @inline(__always)
+    private static func zeroBytes(_ v: UInt64) -> UInt64 {
+        (v &- 0x0101_0101_0101_0101) & ~v & 0x8080_8080_8080_8080
+    }
+
+    /// An object or array in one loop: strings skipped, brackets counted, and the outermost 64
+    /// levels checked to close with their own kind (a bit each).
+    private mutating func skipContainer() throws(Malformed) {
+        var depth = 0
+        var objects: UInt64 = 0
+        repeat {
+            let byte = try peek()
+            switch byte {
+            case UInt8(ascii: "\""):
+                try skipString()
+                continue
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                if depth < 64 { objects = objects << 1 | (byte == UInt8(ascii: "{") ? 1 : 0) }
+                depth += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                depth -= 1
+                if depth < 64 {
+                    guard objects & 1 == (byte == UInt8(ascii: "}") ? 1 : 0) else { throw Malformed() }
+                    objects >>= 1
+                }
+            default: break
+            }
+            p += 1
+        } while depth > 0
+    }
+
+    /// A number, `true`, `false` or `null`: a run of the bytes those are made of.
+    private mutating func skipScalar() throws(Malformed) {
+        let start = p
+        while p < end {
+            let byte = p.pointee
+            let letter = byte | 0x20
+            guard (byte >= 0x30 && byte <= 0x39) || (letter >= 0x61 && letter <= 0x7A) || byte == UInt8(ascii: "-")
+                || byte == UInt8(ascii: "+") || byte == UInt8(ascii: ".") else { break }
+            p += 1
+        }
+        guard p > start else { throw Malformed() }
+    }
+}
