@@ -13,6 +13,7 @@ public final class ALSDecoder {
     private let textWriter = ByteWriter()
     private let alsWriter = ByteWriter()
     private let json: JSONLineEncoder
+    private let memberMarks = MemberMarks()
     private let text: TextLineEncoder
     private let facts: EntryFactsBuilder
     private var jsonEnds: [UInt32] = []
@@ -91,6 +92,9 @@ public final class ALSDecoder {
         let wantsJSON = formats.contains(.json)
         let wantsText = formats.contains(.text)
         let wantsALS = formats.contains(.als)
+        let wantsIndex = wantsJSON && formats.contains(.memberIndex)
+        let members = wantsIndex ? Unmanaged.passUnretained(memberMarks) : nil
+        if wantsIndex { memberMarks.removeAll() }
         let allocator = CProtobufArena_allocator(arena)!
         let wireCheck = self.wireCheck
         var count = 0
@@ -107,6 +111,7 @@ public final class ALSDecoder {
         // One view per entry, shared by the encoders and the facts.
         func add(_ common: UnsafeMutablePointer<CCommon>?, _ entry: UnsafeRawPointer,
                  _ encode: (EntryView) -> Void) throws(GRPCStatusError) {
+            if wantsIndex { memberMarks.lineFirst.append(UInt32(memberMarks.offsets.count)) }
             encode(EntryView(UnsafePointer(common), reporter: reporter, allocator: allocator, wireCheck: wireCheck))
             if wantsJSON { jsonEnds.append(UInt32(jsonWriter.count)) }
             if wantsText { textEnds.append(UInt32(textWriter.count)) }
@@ -130,7 +135,7 @@ public final class ALSDecoder {
                 for i in 0..<logs.n_log_entry {
                     guard let entry = logs.log_entry[i] else { continue }
                     try add(entry.pointee.common_properties, entry) { view in
-                        let sections = wantsJSON ? json.http(entry, view: view, reporter: reporter) : JSONSections()
+                        let sections = wantsJSON ? json.http(entry, view: view, reporter: reporter, members: members) : JSONSections()
                         if wantsText { text.http(entry, view: view, reporter: reporter) }
                         if withFacts { facts.add(http: entry, view: view, sections: sections) }
                     }
@@ -142,7 +147,7 @@ public final class ALSDecoder {
                 for i in 0..<logs.n_log_entry {
                     guard let entry = logs.log_entry[i] else { continue }
                     try add(entry.pointee.common_properties, entry) { view in
-                        let sections = wantsJSON ? json.tcp(entry, view: view, reporter: reporter) : JSONSections()
+                        let sections = wantsJSON ? json.tcp(entry, view: view, reporter: reporter, members: members) : JSONSections()
                         if wantsText { text.tcp(entry, view: view, reporter: reporter) }
                         if withFacts { facts.add(tcp: entry, view: view, sections: sections) }
                     }
@@ -156,7 +161,10 @@ public final class ALSDecoder {
         return EncodedBatch(
             entryCount: count,
             isTCP: message.pointee.log_entries_case == ENVOY__SERVICE__ACCESSLOG__V3__STREAM_ACCESS_LOGS_MESSAGE__LOG_ENTRIES_TCP_LOGS,
-            json: wantsJSON && hasEntries ? EncodedLines(bytes: jsonWriter.take(), lineEnds: jsonEnds) : nil,
+            json: wantsJSON && hasEntries ? EncodedLines(bytes: jsonWriter.take(), lineEnds: jsonEnds,
+                                                         members: wantsIndex ? MemberIndex(offsets: memberMarks.offsets,
+                                                                                           lineFirst: memberMarks.lineFirst) : nil)
+                : nil,
             text: wantsText && hasEntries ? EncodedLines(bytes: textWriter.take(), lineEnds: textEnds) : nil,
             als: wantsALS && hasEntries ? EncodedLines(bytes: alsWriter.take(), lineEnds: alsEnds) : nil,
             identifier: wantsALS ? reporter.identifierBytes : nil,

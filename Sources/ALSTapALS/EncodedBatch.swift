@@ -23,6 +23,8 @@ public struct FormatSet: OptionSet, Sendable {
     public static let json = FormatSet(.json)
     public static let text = FormatSet(.text)
     public static let als = FormatSet(.als)
+    /// JSON lines with their members' offsets (`EncodedLines.members`), for field masks.
+    public static let memberIndex = FormatSet(rawValue: 1 << 4)
     public func contains(_ format: OutputFormat) -> Bool { contains(FormatSet(format)) }
 }
 
@@ -68,10 +70,13 @@ public struct EncodedLines: Sendable {
     public let bytes: SharedBytes
     /// `lineEnds[i]` is the offset just past entry i's newline.
     public let lineEnds: [UInt32]
+    /// JSON with `FormatSet.memberIndex`: where each line's top-level members start.
+    public let members: MemberIndex?
 
-    public init(bytes: SharedBytes, lineEnds: [UInt32]) {
+    public init(bytes: SharedBytes, lineEnds: [UInt32], members: MemberIndex? = nil) {
         self.bytes = bytes
         self.lineEnds = lineEnds
+        self.members = members
     }
 
     /// The byte range of entries `first..<last`.
@@ -120,5 +125,23 @@ public struct EncodedBatch: Sendable {
         case .als: als
         case .sse: json
         }
+    }
+}
+
+/// Where the top-level members of a batch's JSON lines start: offsets into its bytes, at each
+/// member's comma (or the first member's quote), line after line.
+public struct MemberIndex: Sendable {
+    public let offsets: [UInt32]
+    /// `offsets` index of each line's first member.
+    public let lineFirst: [UInt32]
+
+    public init(offsets: [UInt32], lineFirst: [UInt32]) {
+        self.offsets = offsets
+        self.lineFirst = lineFirst
+    }
+
+    /// Line `line`'s members' offsets.
+    public func members(ofLine line: Int) -> ArraySlice<UInt32> {
+        offsets[Int(lineFirst[line])..<(line + 1 < lineFirst.count ? Int(lineFirst[line + 1]) : offsets.count)]
     }
 }

@@ -74,7 +74,12 @@ public final class FieldMask: Sendable, Hashable {
     /// malformed, followed by more) gives `{}\n`; values copied or skipped whole are checked only
     /// for closed strings and balanced brackets. Where the mask expects an object (an array for
     /// `attempts`) and the line has another kind of value, the member is left out.
-    public func project(_ line: UnsafeRawBufferPointer, into out: ByteWriter) {
+    ///
+    /// `members`: where the line's top-level members start (`MemberIndex`; offsets from `lineOffset`,
+    /// the line's own offset in its buffer): members the mask does not keep are then skipped
+    /// without being read, and the result is the same.
+    public func project(_ line: UnsafeRawBufferPointer, members memberOffsets: ArraySlice<UInt32>? = nil, lineOffset: Int = 0,
+                        into out: ByteWriter) {
         let mark = out.count
         members.withUnsafeBufferPointer { members in
             keys.withUnsafeBufferPointer { keys in
@@ -85,7 +90,13 @@ public final class FieldMask: Sendable, Hashable {
                 var projector = Projector(members: members, keys: keys.baseAddress!, pairRecord: pairRecord, half: half,
                                           out: out, p: start, end: start + line.count)
                 do throws(Malformed) {
-                    try projector.line(self.line)
+                    if let memberOffsets {
+                        try memberOffsets.withUnsafeBufferPointer { offsets throws(Malformed) in
+                            try projector.indexedLine(self.line, offsets, lineOffset: lineOffset)
+                        }
+                    } else {
+                        try projector.line(self.line)
+                    }
                 } catch {
                     out.truncate(to: mark)
                     out.append("{}")
@@ -127,53 +138,6 @@ public final class FieldMask: Sendable, Hashable {
         }
         return resolved
     }
-}
-
-extension FieldMask {
-    /// A member of alstap's JSON lines: an object's sub-fields, or a map whose keys are data.
-    struct Field: Sendable, ExpressibleByStringLiteral {
-        let name: String
-        let fields: [Field]
-        let isMap: Bool
-
-        init(_ name: String, _ fields: [Field] = [], isMap: Bool = false) {
-            self.name = name
-            self.fields = fields
-            self.isMap = isMap
-        }
-
-        init(stringLiteral name: String) { self.init(name) }
-
-        static func map(_ name: String) -> Field { Field(name, isMap: true) }
-    }
-
-    private static let certificate: [Field] = ["subject", "issuer", "subjectAltNames"]
-
-    /// Every field of alstap's JSON lines, in their order: what `fields=` accepts (README, "JSON
-    /// schema"). From `JSONLineEncoder`, `Reporter` (`logName`, `reporter`) and, last, the pair
-    /// records' own (`PairRecordWriter`). A map's path takes one more segment, a key
-    /// (`request.headers.x-b3-traceid`), matched exactly.
-    static let schema: [Field] = [
-        "time", "type", "logName",
-        Field("reporter", ["nodeId", "cluster", "workload", "namespace", "pod", "clusterId", .map("labels")]),
-        "direction",
-        Field("source", ["address", "workload", "namespace", "pod", "service"]),
-        Field("destination", ["address", "workload", "namespace", "pod", "service", "host", "port", "subset"]),
-        Field("request", ["id", "method", "scheme", "authority", "port", "path", "originalPath", "userAgent", "referer",
-                          "forwardedFor", "headerBytes", "bodyBytes", .map("headers")]),
-        Field("response", ["code", "codeDetails", "flags", "headerBytes", "bodyBytes", .map("headers"), .map("trailers")]),
-        Field("upstream", ["cluster", "host", "localAddress", "transportFailureReason", "attemptCount"]),
-        Field("durations", ["lastRxByte", "firstUpstreamTxByte", "lastUpstreamTxByte", "firstUpstreamRxByte",
-                            "lastUpstreamRxByte", "firstDownstreamTxByte", "lastDownstreamTxByte", "total"]),
-        "route", "downstreamDirectRemoteAddress", "downstreamTransportFailureReason", "connectionTerminationDetails",
-        "streamId",
-        Field("tls", ["version", "cipherSuite", "sni", "sessionId", "ja3Fingerprint",
-                      Field("localCertificate", certificate), Field("peerCertificate", certificate)]),
-        "traceId", "spanId", "body", .map("customTags"), .map("filterState"),
-        "protocol",
-        Field("connection", ["receivedBytes", "sentBytes"]),
-        "paired", "requestId", "overheadMs",
-    ]
 }
 
 /// One member of a mask node.
@@ -240,7 +204,11 @@ private struct Projector {
     let pairRecord: Range<Int>, half: Range<Int>
     let out: ByteWriter
     var p: UnsafePointer<UInt8>
-    let end: UnsafePointer<UInt8>
+    var end: UnsafePointer<UInt8>
+    /// In `indexedLine`: each top-level member's value ends at `end`, without a scan.
+    var indexed = false
+    /// Objects entered (0: a top-level member of an indexed line).
+    var depth = 0
 
     mutating func line(_ root: Range<Int>) throws(Malformed) {
         skipSpace()
@@ -248,6 +216,32 @@ private struct Projector {
         _ = try object(root)
         skipSpace()
         guard p == end else { throw Malformed() }
+    }
+
+    /// A line `{…}\n` whose top-level members start at `offsets` (from `lineOffset`): each member
+    /// is read within its own bytes, those the mask does not keep not at all.
+    mutating func indexedLine(_ root: Range<Int>, _ offsets: UnsafeBufferPointer<UInt32>, lineOffset: Int) throws(Malformed) {
+        let start = p
+        guard end - start >= 3, end[-1] == UInt8(ascii: "\n"), end[-2] == UInt8(ascii: "}"), start.pointee == UInt8(ascii: "{")
+        else { throw Malformed() }
+        let closing = end - 2
+        var node = root
+        var kept = false
+        indexed = true
+        out.append(UInt8(ascii: "{"))
+        for i in offsets.indices {
+            let from = Int(offsets[i]) - lineOffset
+            let to = i + 1 < offsets.count ? Int(offsets[i + 1]) - lineOffset : closing - start
+            guard from >= 1, from < to, to <= closing - start else { throw Malformed() }
+            p = start + from
+            end = start + to
+            if p.pointee == UInt8(ascii: ",") { p += 1 }
+            try member(of: &node, kept: &kept)
+            guard p == end else { throw Malformed() }
+        }
+        out.append(UInt8(ascii: "}"))
+        p = closing + 2
+        end = p
     }
 
     @inline(__always)
@@ -268,6 +262,8 @@ private struct Projector {
     mutating func object(_ node: Range<Int>) throws(Malformed) -> Bool {
         var node = node
         var kept = false
+        depth += 1
+        defer { depth -= 1 }
         p += 1
         out.append(UInt8(ascii: "{"))
         skipSpace()
@@ -300,14 +296,18 @@ private struct Projector {
         guard try peek() == UInt8(ascii: ":") else { throw Malformed() }
         p += 1
         skipSpace()
-        guard let index = find(keyStart + 1, count: keyEnd - keyStart - 2, in: node) else { return try skipValue() }
+        let memberEnd = end
+        guard let index = find(keyStart + 1, count: keyEnd - keyStart - 2, in: node) else {
+            if indexed && depth == 0 { p = memberEnd; return }
+            return try skipValue()
+        }
         let member = members[index]
         let mark = out.count
         if kept { out.append(UInt8(ascii: ",")) }
         switch member.kind {
         case .whole, .type:
             let value = p
-            try skipValue()
+            if indexed && depth == 0 { p = memberEnd } else { try skipValue() }
             out.append(keyStart, count: p - keyStart)
             kept = true
             let pair: StaticString = "\"pair\""

@@ -9,10 +9,13 @@ public struct JSONLineEncoder {
 
     /// Writes the line; returns where its source, destination and request objects are.
     @discardableResult
-    func http(_ entry: UnsafePointer<CHTTPEntry>, view: EntryView, reporter: Reporter) -> JSONSections {
+    /// `members`: while a masked subscriber reads JSON, where the line's top-level members start.
+    func http(_ entry: UnsafePointer<CHTTPEntry>, view: EntryView, reporter: Reporter,
+              members: Unmanaged<MemberMarks>? = nil) -> JSONSections {
         let common = view.common
         let lineStart = out.count
         var object = JSONObjectWriter(out)
+        object.members = members
         var sections = header(&object, type: "http", view: view, reporter: reporter, lineStart: lineStart)
         if let request = entry.pointee.request {
             let before = out.count
@@ -56,10 +59,12 @@ public struct JSONLineEncoder {
     }
 
     @discardableResult
-    func tcp(_ entry: UnsafePointer<CTCPEntry>, view: EntryView, reporter: Reporter) -> JSONSections {
+    func tcp(_ entry: UnsafePointer<CTCPEntry>, view: EntryView, reporter: Reporter,
+             members: Unmanaged<MemberMarks>? = nil) -> JSONSections {
         let common = view.common
         let lineStart = out.count
         var object = JSONObjectWriter(out)
+        object.members = members
         let sections = header(&object, type: "tcp", view: view, reporter: reporter, lineStart: lineStart)
         object.nested("response") { flags(&$0, common) }
         trailer(&object, common: common)
@@ -93,6 +98,11 @@ public struct JSONLineEncoder {
             out.append(UInt8(ascii: "\""))
         }
         object.literal("type", type)
+        object.members?._withUnsafeGuaranteedRef { members in
+            // The fragment holds two members (`logName` when there is one, `reporter`).
+            if reporter.reporterMemberOffset > 0 { members.offsets.append(UInt32(out.count)) }
+            members.offsets.append(UInt32(out.count + reporter.reporterMemberOffset))
+        }
         out.append(reporter.jsonFragment)  // starts with a comma: `"type"` always precedes it
         object.literal("direction", view.direction.jsonName)
         guard let common else { return sections }

@@ -3,6 +3,10 @@
 struct JSONObjectWriter {
     let out: ByteWriter
     private(set) var isEmpty = true
+    /// A line's top-level object records where each of its members starts (see `MemberIndex`).
+    /// Unmanaged: every writer carries it, and a strong reference would cost retains per object
+    /// on the encoder's path; the decoder owns the marks for the writer's whole life.
+    var members: Unmanaged<MemberMarks>?
 
     init(_ out: ByteWriter) {
         self.out = out
@@ -11,17 +15,24 @@ struct JSONObjectWriter {
 
     func close() { out.append(UInt8(ascii: "}")) }
 
+    @inline(__always)
+    private func mark() {
+        members?._withUnsafeGuaranteedRef { $0.offsets.append(UInt32(out.count)) }
+    }
+
     /// Marks the object non-empty, for members spliced in as pre-encoded bytes.
     mutating func markNonEmpty() { isEmpty = false }
 
     @inline(__always)
     mutating func key(_ name: StaticString) {
+        mark()
         out.appendKey(name, comma: !isEmpty)
         isEmpty = false
     }
 
     /// A key that comes from the data (header names, tag names).
     mutating func key(cString name: UnsafePointer<CChar>) {
+        mark()
         if !isEmpty { out.append(UInt8(ascii: ",")) }
         isEmpty = false
         out.appendJSONString(name)
@@ -77,6 +88,7 @@ struct JSONObjectWriter {
         if !value(out) {
             out.truncate(to: mark)
             isEmpty = wasEmpty
+            members?._withUnsafeGuaranteedRef { _ = $0.offsets.removeLast() }
         }
     }
 
@@ -97,5 +109,19 @@ struct JSONObjectWriter {
             out.append(UInt8(ascii: "\""))
             return true
         }
+    }
+}
+
+/// Where the members of lines' top-level objects start, as the encoder writes them (offsets into
+/// the batch's bytes, at a member's comma or, for the first, its quote): a field mask then skips
+/// the members it does not keep without reading them. Written only for masked subscribers.
+final class MemberMarks {
+    var offsets: [UInt32] = []
+    /// `offsets` index of each line's first member.
+    var lineFirst: [UInt32] = []
+
+    func removeAll() {
+        offsets.removeAll(keepingCapacity: true)
+        lineFirst.removeAll(keepingCapacity: true)
     }
 }

@@ -32,6 +32,8 @@ public final class Reporter: @unchecked Sendable {
 
     /// `,"logName":…,"reporter":{…}` for the JSON line.
     public private(set) var jsonFragment: [UInt8] = []
+    /// Where `,"reporter"` starts in `jsonFragment` (0 without a log name).
+    private(set) var reporterMemberOffset = 0
     /// `"workload":…,"namespace":…,"pod":…` (may be empty) for the side the reporter is on.
     public private(set) var identityJSON: [UInt8] = []
     /// The Identifier for `format=als` (what alstap reads of it, see `relayIdentifier`); nil
@@ -171,6 +173,7 @@ public final class Reporter: @unchecked Sendable {
             writer.append(UInt8(ascii: ","))
             Self.appendPairs([("logName", logName)], to: writer)
         }
+        reporterMemberOffset = writer.count
         writer.append(",\"reporter\":{")
         var reporter: [(String, String)] = []
         if !nodeId.isEmpty { reporter.append(("nodeId", nodeId)) }

@@ -97,7 +97,7 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
         self.settings = settings
         self.counters = counters
         follow = query.follow
-        var formats = FormatSet(subscriber.format)
+        var formats = subscriber.needs.formats
         if query.pair {
             formats.insert(.json)
             pairer = Pairer(windowNanos: settings.pairWindowNanos, capacity: settings.pairTableSize,

@@ -24,8 +24,11 @@ public final class MaskedLines {
         writer.removeAll()
         ends.removeAll(keepingCapacity: true)
         var start = 0
-        for end in json.lineEnds {
-            mask.project(UnsafeRawBufferPointer(rebasing: json.bytes.bytes[start..<Int(end)]), into: writer)
+        for (line, end) in json.lineEnds.enumerated() {
+            // With the members' offsets (the decoder's, for masked subscribers) the members the
+            // mask drops are not read; pair records have none and are scanned.
+            mask.project(UnsafeRawBufferPointer(rebasing: json.bytes.bytes[start..<Int(end)]),
+                         members: json.members?.members(ofLine: line), lineOffset: start, into: writer)
             ends.append(UInt32(writer.count))
             start = Int(end)
         }

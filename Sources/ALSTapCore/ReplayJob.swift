@@ -50,7 +50,7 @@ public final class ReplayJob {
         for record in records where found < wanted && !overBytes && (used == 0 || decoded < budget) {
             used += 1
             decoded += record.entries
-            guard let batch = redecode(record, FormatSet(subscriber.format), subscriber.filter?.factsNeed ?? .none)
+            guard let batch = redecode(record, subscriber.needs.formats, subscriber.filter?.factsNeed ?? .none)
             else { continue }
             var matching = (0..<batch.entryCount).filter { index in
                 guard let filter = subscriber.filter, let table = batch.facts else { return true }

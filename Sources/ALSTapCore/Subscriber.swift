@@ -103,8 +103,9 @@ public final class Subscriber: TapSink {
     public var hasData: Bool { !replayPending && !items.isEmpty }
 
     public var needs: SinkNeeds {
+        // A masked subscriber's lines come with their members' offsets (pair records have none).
         pairs ? SinkNeeds(formats: [FormatSet(format), .json], facts: FactsNeed.pairing.union(filter?.factsNeed ?? .none))
-            : SinkNeeds(formats: FormatSet(format), facts: filter?.factsNeed ?? .none)
+            : SinkNeeds(formats: FormatSet(format).union(fields == nil ? [] : .memberIndex), facts: filter?.factsNeed ?? .none)
     }
 
     public func deliveryEnded() {

@@ -15,6 +15,7 @@ final class Fanout: Sendable {
     private let pairingSubscribers = AtomicCounter()
     private let aggregatingSubscribers = AtomicCounter()
     private let detailedSubscribers = AtomicCounter()
+    private let maskedSubscribers = AtomicCounter()
     private let sequence = AtomicCounter()
     let counters: Counters
     let replayRing: ReplayRing
@@ -29,12 +30,14 @@ final class Fanout: Sendable {
         self.counters = counters
     }
 
-    /// The formats at least one subscriber reads: the decoder encodes only these.
+    /// The formats at least one subscriber reads: the decoder encodes only these (JSON with its
+    /// members' offsets while some subscriber masks fields).
     var wantedFormats: FormatSet {
         var formats = FormatSet()
         for format in OutputFormat.allCases where subscribersByFormat[format.rawValue].value > 0 {
             formats.insert(FormatSet(format))
         }
+        if maskedSubscribers.value > 0 { formats.insert(.memberIndex) }
         return formats
     }
 
@@ -59,6 +62,7 @@ final class Fanout: Sendable {
         if needs.facts.contains(.links) { pairingSubscribers.add(delta) }
         if needs.facts.contains(.measures) { aggregatingSubscribers.add(delta) }
         if needs.facts.contains(.details) { detailedSubscribers.add(delta) }
+        if needs.formats.contains(.memberIndex) { maskedSubscribers.add(delta) }
         inboxes[loop].subscribers.add(delta)
     }
 

@@ -3,8 +3,9 @@
 //   alstap-microbench BODY_FILE [SECONDS_PER_CASE [OTLP_BODY_FILE [OTLP_EVERY_ATTRIBUTE_BODY_FILE]]]
 //   alstap-microbench BODY_FILE --passes N CASE    (fixed work, for callgrind: CASE is decode,
 //                                                   json, text, json+text, json+facts, facts, top,
-//                                                   or otlp+json with BODY_FILE an OTLP body)
+//                                                   json+mask, or otlp+json with BODY_FILE an OTLP body)
 // `top` is what a `/top?by=route` aggregate adds: the measures, and counting into a TopWindow.
+// `json+mask` projects every JSON line through a two-field mask (`fields=request.path,response.code`).
 // `otlp+json` takes the same entries as OTLP records (ExportLogsServiceRequests): translation into
 // ALS messages, then decode + JSON as `json`.
 import ALSTapAggregate
@@ -22,7 +23,11 @@ enum MicroBench {
         ("decode", [], .none, false), ("json", .json, .none, false), ("text", .text, .none, false),
         ("json+text", [.json, .text], .none, false), ("json+facts", .json, .filters, false),
         ("facts", [], .filters, false), ("top", [], .aggregates, true),
+        ("json+mask", [.json, .memberIndex], .none, false),
     ]
+
+    /// The mask `json+mask` projects through.
+    static let mask = try! FieldMask(parsing: "request.path,response.code")
 
     static func main() throws {
         let arguments = CommandLine.arguments
@@ -39,8 +44,8 @@ enum MicroBench {
         }
         if arguments.count == 5, arguments[2] == "--passes", let passes = Int(arguments[3]),
            let selected = cases.first(where: { $0.0 == arguments[4] }) {
-            let (entries, _) = decodeAll(messages, formats: selected.1, facts: selected.2, top: selected.3, passes: passes,
-                                         until: nil)
+            let (entries, _) = decodeAll(messages, formats: selected.1, facts: selected.2, top: selected.3,
+                                         masked: selected.0 == "json+mask", passes: passes, until: nil)
             print("\(entries) entries decoded")
             return
         }
@@ -48,7 +53,8 @@ enum MicroBench {
         print("messages: \(messages.count), bytes/message: \(body.count / max(1, messages.count))")
         for (name, formats, facts, top) in cases {
             let start = monotonicNanos()
-            let (entries, outputBytes) = decodeAll(messages, formats: formats, facts: facts, top: top, passes: .max,
+            let (entries, outputBytes) = decodeAll(messages, formats: formats, facts: facts, top: top,
+                                                   masked: name == "json+mask", passes: .max,
                                                    until: start + UInt64(seconds * 1e9))
             let perEntry = Double(monotonicNanos() - start) / Double(entries)
             print(String(format: "%-10@ %8.1f ns/entry %10.0f entries/s %6.0f output bytes/entry", name as NSString,
@@ -107,9 +113,10 @@ enum MicroBench {
     }
 
     /// Decodes every message `passes` times (or until the deadline); returns entries and output bytes.
-    static func decodeAll(_ messages: [[UInt8]], formats: FormatSet, facts: FactsNeed, top: Bool, passes: Int,
-                          until deadline: UInt64?) -> (entries: Int, outputBytes: Int) {
+    static func decodeAll(_ messages: [[UInt8]], formats: FormatSet, facts: FactsNeed, top: Bool, masked: Bool = false,
+                          passes: Int, until deadline: UInt64?) -> (entries: Int, outputBytes: Int) {
         let decoder = ALSDecoder()
+        let projected = ByteWriter()
         let window = top ? TopWindow(grouping: .route, windowSeconds: 10, maxGroups: 10_000,
                                      budget: TopBudget(limit: 1 << 30), now: 0) : nil
         var reporter = Reporter()
@@ -126,7 +133,19 @@ enum MicroBench {
                         for i in 0..<batch.entryCount { window.add(record: i, of: table, now: UInt64(entries + i) * 5_000) }
                     }
                     entries += batch.entryCount
-                    outputBytes += (batch.json?.bytes.count ?? 0) + (batch.text?.bytes.count ?? 0)
+                    if masked, let json = batch.json {
+                        // As the server's MaskedLines: line by line into one buffer.
+                        projected.removeAll()
+                        var start = 0
+                        for (line, end) in json.lineEnds.enumerated() {
+                            mask.project(UnsafeRawBufferPointer(rebasing: json.bytes.bytes[start..<Int(end)]),
+                                         members: json.members?.members(ofLine: line), lineOffset: start, into: projected)
+                            start = Int(end)
+                        }
+                        outputBytes += projected.count
+                    } else {
+                        outputBytes += (batch.json?.bytes.count ?? 0) + (batch.text?.bytes.count ?? 0)
+                    }
                 }
             }
             pass += 1

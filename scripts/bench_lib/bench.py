@@ -463,8 +463,8 @@ def instructions(body, entries_per_request):
     decoded = int(out.split()[0])
     record("instructions: decode + JSON", f"{total(micro_profile) / decoded:,.0f} /entry", "-", True,
            f"callgrind, alstap-microbench --passes 1 json ({decoded} entries)")
-    per_entry = {}
-    for case in ("facts", "top"):
+    per_entry = {"json": total(micro_profile) / decoded}
+    for case in ("facts", "top", "json+mask"):
         profile = os.path.join(WORK, f"callgrind.{case}")
         out = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={profile}", stripped(MICRO),
                               body, "--passes", "1", case], capture_output=True, text=True, timeout=600, check=True).stdout
@@ -472,6 +472,9 @@ def instructions(body, entries_per_request):
     record("instructions: a /top by=route aggregate", f"{per_entry['top'] - per_entry['facts']:,.0f} /entry", "-", True,
            f"callgrind, alstap-microbench top ({per_entry['top']:,.0f}: decode, the measures and counting) less "
            f"facts ({per_entry['facts']:,.0f}: decode and filter facts)")
+    record("instructions: a two-field mask's projection", f"{per_entry['json+mask'] - per_entry['json']:,.0f} /entry", "-",
+           True, f"callgrind, alstap-microbench json+mask ({per_entry['json+mask']:,.0f}: decode, JSON and "
+           f"fields=request.path,response.code) less json")
     server_profile = os.path.join(WORK, "callgrind.server")
     requests = 5
     _, exact, _ = fanout_once(body, entries_per_request, requests, 100, 1, True, server_binary=stripped(ALSTAP),

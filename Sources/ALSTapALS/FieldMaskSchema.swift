@@ -1,0 +1,46 @@
+extension FieldMask {
+    /// A member of alstap's JSON lines: an object's sub-fields, or a map whose keys are data.
+    struct Field: Sendable, ExpressibleByStringLiteral {
+        let name: String
+        let fields: [Field]
+        let isMap: Bool
+
+        init(_ name: String, _ fields: [Field] = [], isMap: Bool = false) {
+            self.name = name
+            self.fields = fields
+            self.isMap = isMap
+        }
+
+        init(stringLiteral name: String) { self.init(name) }
+
+        static func map(_ name: String) -> Field { Field(name, isMap: true) }
+    }
+
+    private static let certificate: [Field] = ["subject", "issuer", "subjectAltNames"]
+
+    /// Every field of alstap's JSON lines, in their order: what `fields=` accepts (README, "JSON
+    /// schema"). From `JSONLineEncoder`, `Reporter` (`logName`, `reporter`) and, last, the pair
+    /// records' own (`PairRecordWriter`). A map's path takes one more segment, a key
+    /// (`request.headers.x-b3-traceid`), matched exactly.
+    static let schema: [Field] = [
+        "time", "type", "logName",
+        Field("reporter", ["nodeId", "cluster", "workload", "namespace", "pod", "clusterId", .map("labels")]),
+        "direction",
+        Field("source", ["address", "workload", "namespace", "pod", "service"]),
+        Field("destination", ["address", "workload", "namespace", "pod", "service", "host", "port", "subset"]),
+        Field("request", ["id", "method", "scheme", "authority", "port", "path", "originalPath", "userAgent", "referer",
+                          "forwardedFor", "headerBytes", "bodyBytes", .map("headers")]),
+        Field("response", ["code", "codeDetails", "flags", "headerBytes", "bodyBytes", .map("headers"), .map("trailers")]),
+        Field("upstream", ["cluster", "host", "localAddress", "transportFailureReason", "attemptCount"]),
+        Field("durations", ["lastRxByte", "firstUpstreamTxByte", "lastUpstreamTxByte", "firstUpstreamRxByte",
+                            "lastUpstreamRxByte", "firstDownstreamTxByte", "lastDownstreamTxByte", "total"]),
+        "route", "downstreamDirectRemoteAddress", "downstreamTransportFailureReason", "connectionTerminationDetails",
+        "streamId",
+        Field("tls", ["version", "cipherSuite", "sni", "sessionId", "ja3Fingerprint",
+                      Field("localCertificate", certificate), Field("peerCertificate", certificate)]),
+        "traceId", "spanId", "body", .map("customTags"), .map("filterState"),
+        "protocol",
+        Field("connection", ["receivedBytes", "sentBytes"]),
+        "paired", "requestId", "overheadMs",
+    ]
+}
