@@ -42,8 +42,10 @@ public final class ALSDecoder {
     /// Encodes only `formats` (with none, entries are only counted) and computes only the
     /// per-entry facts someone needs. The limits are checked first on the wire bytes (depth,
     /// entries), then while unpacking (memory) and encoding (bytes of lines).
+    /// `jsonMembers`: the JSON lines' top-level members (`.all` unless only masked subscribers read JSON).
     public func decode(_ payload: UnsafeRawBufferPointer, reporter: inout Reporter, formats: FormatSet,
-                       facts factsNeed: FactsNeed = .none, decodedAtNanos: UInt64) throws(GRPCStatusError) -> EncodedBatch {
+                       facts factsNeed: FactsNeed = .none, jsonMembers: JSONMembers = .all,
+                       decodedAtNanos: UInt64) throws(GRPCStatusError) -> EncodedBatch {
         try wireCheck.check(message: payload)
         let bytes = payload.baseAddress?.assumingMemoryBound(to: UInt8.self)
         guard let message = envoy__service__accesslog__v3__stream_access_logs_message__unpack(
@@ -61,23 +63,24 @@ public final class ALSDecoder {
         }
         defer { CProtobufArena_reset(arena) }
         return try encode(message, payload: payload, reporter: &reporter, formats: formats, facts: factsNeed,
-                          decodedAtNanos: decodedAtNanos)
+                          jsonMembers: jsonMembers, decodedAtNanos: decodedAtNanos)
     }
 
     /// Encodes a message built in memory rather than unpacked here (ALSTapOTLP builds one from
     /// OTLP records), exactly as `decode` encodes what it unpacked. The message stays the caller's.
     package func encode(built message: UnsafeMutablePointer<CStreamMessage>, reporter: inout Reporter, formats: FormatSet,
-                        facts factsNeed: FactsNeed = .none, decodedAtNanos: UInt64) throws(GRPCStatusError) -> EncodedBatch {
+                        facts factsNeed: FactsNeed = .none, jsonMembers: JSONMembers = .all,
+                        decodedAtNanos: UInt64) throws(GRPCStatusError) -> EncodedBatch {
         defer { CProtobufArena_reset(arena) }  // what the entries' views unpacked (peer metadata)
         return try encode(message, payload: nil, reporter: &reporter, formats: formats, facts: factsNeed,
-                          decodedAtNanos: decodedAtNanos)
+                          jsonMembers: jsonMembers, decodedAtNanos: decodedAtNanos)
     }
 
     /// The entries of `message` into lines and facts. `payload`: the bytes it was unpacked from
     /// (their entries are relayed as received), or nil for a built message.
     private func encode(_ message: UnsafeMutablePointer<CStreamMessage>, payload: UnsafeRawBufferPointer?,
                         reporter: inout Reporter, formats: FormatSet, facts factsNeed: FactsNeed,
-                        decodedAtNanos: UInt64) throws(GRPCStatusError) -> EncodedBatch {
+                        jsonMembers: JSONMembers, decodedAtNanos: UInt64) throws(GRPCStatusError) -> EncodedBatch {
         if let identifier = message.pointee.identifier {
             reporter = Reporter(identifier)
         }
@@ -135,7 +138,7 @@ public final class ALSDecoder {
                 for i in 0..<logs.n_log_entry {
                     guard let entry = logs.log_entry[i] else { continue }
                     try add(entry.pointee.common_properties, entry) { view in
-                        let sections = wantsJSON ? json.http(entry, view: view, reporter: reporter, members: members) : JSONSections()
+                        let sections = wantsJSON ? json.http(entry, view: view, reporter: reporter, members: members, keep: jsonMembers) : JSONSections()
                         if wantsText { text.http(entry, view: view, reporter: reporter) }
                         if withFacts { facts.add(http: entry, view: view, sections: sections) }
                     }
@@ -147,7 +150,7 @@ public final class ALSDecoder {
                 for i in 0..<logs.n_log_entry {
                     guard let entry = logs.log_entry[i] else { continue }
                     try add(entry.pointee.common_properties, entry) { view in
-                        let sections = wantsJSON ? json.tcp(entry, view: view, reporter: reporter, members: members) : JSONSections()
+                        let sections = wantsJSON ? json.tcp(entry, view: view, reporter: reporter, members: members, keep: jsonMembers) : JSONSections()
                         if wantsText { text.tcp(entry, view: view, reporter: reporter) }
                         if withFacts { facts.add(tcp: entry, view: view, sections: sections) }
                     }
@@ -163,7 +166,8 @@ public final class ALSDecoder {
             isTCP: message.pointee.log_entries_case == ENVOY__SERVICE__ACCESSLOG__V3__STREAM_ACCESS_LOGS_MESSAGE__LOG_ENTRIES_TCP_LOGS,
             json: wantsJSON && hasEntries ? EncodedLines(bytes: jsonWriter.take(), lineEnds: jsonEnds,
                                                          members: wantsIndex ? MemberIndex(offsets: memberMarks.offsets,
-                                                                                           lineFirst: memberMarks.lineFirst) : nil)
+                                                                                           lineFirst: memberMarks.lineFirst) : nil,
+                                                         kept: jsonMembers)
                 : nil,
             text: wantsText && hasEntries ? EncodedLines(bytes: textWriter.take(), lineEnds: textEnds) : nil,
             als: wantsALS && hasEntries ? EncodedLines(bytes: alsWriter.take(), lineEnds: alsEnds) : nil,

@@ -72,11 +72,14 @@ public struct EncodedLines: Sendable {
     public let lineEnds: [UInt32]
     /// JSON with `FormatSet.memberIndex`: where each line's top-level members start.
     public let members: MemberIndex?
+    /// JSON: the top-level members the lines hold (all but while only masked subscribers read).
+    public let kept: JSONMembers
 
-    public init(bytes: SharedBytes, lineEnds: [UInt32], members: MemberIndex? = nil) {
+    public init(bytes: SharedBytes, lineEnds: [UInt32], members: MemberIndex? = nil, kept: JSONMembers = .all) {
         self.bytes = bytes
         self.lineEnds = lineEnds
         self.members = members
+        self.kept = kept
     }
 
     /// The byte range of entries `first..<last`.

@@ -22,6 +22,8 @@ public final class FieldMask: Sendable, Hashable {
     /// and a pair record's) left out, sorted, joined by commas. Masks that mean the same have
     /// the same `canonical` (`""`: `type` and `time` only).
     public let canonical: String
+    /// The top-level members the mask keeps something of (`time` and `type` always).
+    public let topLevel: JSONMembers
     /// Every node's members, each node's contiguous.
     private let members: [Member]
     /// The members' keys, JSON-escaped as lines have them between the quotes.
@@ -55,6 +57,9 @@ public final class FieldMask: Sendable, Hashable {
             kept.append(path)
         }
         canonical = kept.map { $0.joined(separator: ".") }.joined(separator: ",")
+        topLevel = JSONMembers(bits: kept.reduce(UInt64(0b11)) { bits, path in
+            bits | (JSONMember.allCases.first { "\($0)" == path[0] }.map { 1 << UInt64($0.rawValue) } ?? 0)
+        })
 
         var builder = Builder()
         let root = builder.level(kept[...], depth: 0)

@@ -44,3 +44,31 @@ extension FieldMask {
         "paired", "requestId", "overheadMs",
     ]
 }
+
+/// The top-level members of alstap's JSON lines, in `FieldMask.schema`'s order (a test holds the
+/// two together): bit `rawValue` of a members set (`JSONMembers`).
+public enum JSONMember: Int, CaseIterable, Sendable {
+    case time, type, logName, reporter, direction, source, destination, request, response, upstream, durations
+    case route, downstreamDirectRemoteAddress, downstreamTransportFailureReason, connectionTerminationDetails, streamId
+    case tls, traceId, spanId, body, customTags, filterState, `protocol`, connection, paired, requestId, overheadMs
+}
+
+/// Which top-level members a JSON line holds, a bit per `JSONMember`: all of them, or while only
+/// masked subscribers read JSON, those their masks keep (the decoder writes no others).
+public struct JSONMembers: Sendable, Equatable {
+    public let bits: UInt64
+
+    public init(bits: UInt64) { self.bits = bits }
+
+    public static let all = JSONMembers(bits: .max)
+
+    public var isAll: Bool { bits == .max }
+
+    @inline(__always)
+    public func contains(_ member: JSONMember) -> Bool { bits & (1 << UInt64(member.rawValue)) != 0 }
+
+    /// Every member of `other` is here too.
+    public func covers(_ other: JSONMembers) -> Bool { other.bits & ~bits == 0 }
+
+    public func union(_ other: JSONMembers) -> JSONMembers { JSONMembers(bits: bits | other.bits) }
+}

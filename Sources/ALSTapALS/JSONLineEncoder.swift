@@ -10,14 +10,15 @@ public struct JSONLineEncoder {
     /// Writes the line; returns where its source, destination and request objects are.
     @discardableResult
     /// `members`: while a masked subscriber reads JSON, where the line's top-level members start.
+    /// `keep`: the top-level members written (all, unless only masked subscribers read JSON).
     func http(_ entry: UnsafePointer<CHTTPEntry>, view: EntryView, reporter: Reporter,
-              members: Unmanaged<MemberMarks>? = nil) -> JSONSections {
+              members: Unmanaged<MemberMarks>? = nil, keep: JSONMembers = .all) -> JSONSections {
         let common = view.common
         let lineStart = out.count
         var object = JSONObjectWriter(out)
         object.members = members
-        var sections = header(&object, type: "http", view: view, reporter: reporter, lineStart: lineStart)
-        if let request = entry.pointee.request {
+        var sections = header(&object, type: "http", view: view, reporter: reporter, lineStart: lineStart, keep: keep)
+        if keep.contains(.request), let request = entry.pointee.request {
             let before = out.count
             defer { sections.request = valueRange(after: before, lineStart: lineStart) }
             object.nested("request") { r in
@@ -37,7 +38,7 @@ public struct JSONLineEncoder {
                 headers(&r, "headers", count: request.n_request_headers, request.request_headers)
             }
         }
-        object.nested("response") { r in
+        if keep.contains(.response) { object.nested("response") { r in
             if let response = entry.pointee.response {
                 let response = response.pointee
                 if let code = response.response_code { r.number("code", UInt64(code.pointee.value)) }
@@ -50,9 +51,11 @@ public struct JSONLineEncoder {
             } else {
                 flags(&r, common)
             }
+        } }
+        trailer(&object, common: common, keep: keep)
+        if keep.contains(.protocol), let version = Self.protocolName(entry.pointee.protocol_version.rawValue) {
+            object.literal("protocol", version)
         }
-        trailer(&object, common: common)
-        if let version = Self.protocolName(entry.pointee.protocol_version.rawValue) { object.literal("protocol", version) }
         object.close()
         out.append(UInt8(ascii: "\n"))
         return sections
@@ -60,15 +63,15 @@ public struct JSONLineEncoder {
 
     @discardableResult
     func tcp(_ entry: UnsafePointer<CTCPEntry>, view: EntryView, reporter: Reporter,
-             members: Unmanaged<MemberMarks>? = nil) -> JSONSections {
+             members: Unmanaged<MemberMarks>? = nil, keep: JSONMembers = .all) -> JSONSections {
         let common = view.common
         let lineStart = out.count
         var object = JSONObjectWriter(out)
         object.members = members
-        let sections = header(&object, type: "tcp", view: view, reporter: reporter, lineStart: lineStart)
-        object.nested("response") { flags(&$0, common) }
-        trailer(&object, common: common)
-        if let connection = entry.pointee.connection_properties {
+        let sections = header(&object, type: "tcp", view: view, reporter: reporter, lineStart: lineStart, keep: keep)
+        if keep.contains(.response) { object.nested("response") { flags(&$0, common) } }
+        trailer(&object, common: common, keep: keep)
+        if keep.contains(.connection), let connection = entry.pointee.connection_properties {
             object.nested("connection") { c in
                 c.number("receivedBytes", connection.pointee.received_bytes)
                 c.number("sentBytes", connection.pointee.sent_bytes)
@@ -88,7 +91,7 @@ public struct JSONLineEncoder {
 
     /// time, type, logName, reporter, direction, source, destination.
     private func header(_ object: inout JSONObjectWriter, type: StaticString, view: EntryView, reporter: Reporter,
-                        lineStart: Int) -> JSONSections {
+                        lineStart: Int, keep: JSONMembers) -> JSONSections {
         var sections = JSONSections()
         let common = view.common
         if let start = common?.pointee.start_time {
@@ -98,27 +101,30 @@ public struct JSONLineEncoder {
             out.append(UInt8(ascii: "\""))
         }
         object.literal("type", type)
+        // The fragment holds two members (`logName` when there is one, `reporter`), each
+        // starting with a comma (`"type"` always precedes them).
+        let split = reporter.reporterMemberOffset
+        let fragment = (keep.contains(.logName) ? 0 : split)..<(keep.contains(.reporter) ? reporter.jsonFragment.count : split)
         object.members?._withUnsafeGuaranteedRef { members in
-            // The fragment holds two members (`logName` when there is one, `reporter`).
-            if reporter.reporterMemberOffset > 0 { members.offsets.append(UInt32(out.count)) }
-            members.offsets.append(UInt32(out.count + reporter.reporterMemberOffset))
+            if fragment.lowerBound < split { members.offsets.append(UInt32(out.count)) }
+            if fragment.upperBound > split { members.offsets.append(UInt32(out.count + split - fragment.lowerBound)) }
         }
-        out.append(reporter.jsonFragment)  // starts with a comma: `"type"` always precedes it
-        object.literal("direction", view.direction.jsonName)
+        reporter.jsonFragment.withUnsafeBytes { out.append(UnsafeRawBufferPointer(rebasing: $0[fragment])) }
+        if keep.contains(.direction) { object.literal("direction", view.direction.jsonName) }
         guard let common else { return sections }
         let c = common.pointee
         var before = out.count
-        object.nested("source") { s in
+        if keep.contains(.source) { object.nested("source") { s in
             s.address("address", c.downstream_remote_address)
             switch view.direction {
             case .outbound: identity(&s, reporter)
             case .inbound: identity(&s, view.peer)
             case .unknown: break
             }
-        }
+        } }
         sections.source = valueRange(after: before, lineStart: lineStart)
         before = out.count
-        object.nested("destination") { d in
+        if keep.contains(.destination) { object.nested("destination") { d in
             switch view.direction {
             case .inbound:
                 d.address("address", c.downstream_local_address)
@@ -132,7 +138,7 @@ public struct JSONLineEncoder {
             case .unknown:
                 d.address("address", c.upstream_remote_address)
             }
-        }
+        } }
         sections.destination = valueRange(after: before, lineStart: lineStart)
         return sections
     }
@@ -152,17 +158,17 @@ public struct JSONLineEncoder {
     }
 
     /// upstream, durations, route, tls and the remaining common properties.
-    private func trailer(_ object: inout JSONObjectWriter, common: UnsafePointer<CCommon>?) {
+    private func trailer(_ object: inout JSONObjectWriter, common: UnsafePointer<CCommon>?, keep: JSONMembers) {
         guard let common else { return }
         let c = common.pointee
-        object.nested("upstream") { u in
+        if keep.contains(.upstream) { object.nested("upstream") { u in
             u.string("cluster", c.upstream_cluster)
             u.address("host", c.upstream_remote_address)
             u.address("localAddress", c.upstream_local_address)
             u.string("transportFailureReason", c.upstream_transport_failure_reason)
             u.nonZero("attemptCount", UInt64(c.upstream_request_attempt_count))
-        }
-        object.nested("durations") { d in
+        } }
+        if keep.contains(.durations) { object.nested("durations") { d in
             duration(&d, "lastRxByte", c.time_to_last_rx_byte)
             duration(&d, "firstUpstreamTxByte", c.time_to_first_upstream_tx_byte)
             duration(&d, "lastUpstreamTxByte", c.time_to_last_upstream_tx_byte)
@@ -171,44 +177,66 @@ public struct JSONLineEncoder {
             duration(&d, "firstDownstreamTxByte", c.time_to_first_downstream_tx_byte)
             duration(&d, "lastDownstreamTxByte", c.time_to_last_downstream_tx_byte)
             duration(&d, "total", c.duration)
-        }
+        } }
+        guard keep.isAll else { return trailerMembers(&object, c, keep: keep) }
         object.string("route", c.route_name)
         object.address("downstreamDirectRemoteAddress", c.downstream_direct_remote_address)
         object.string("downstreamTransportFailureReason", c.downstream_transport_failure_reason)
         object.string("connectionTerminationDetails", c.connection_termination_details)
         object.string("streamId", c.stream_id)
         if let tls = c.tls_properties { self.tls(&object, tls) }
-        if c.n_custom_tags > 0 { customTags(&object, count: c.n_custom_tags, c.custom_tags) }
-        if c.n_filter_state_objects > 0 {
-            object.nested("filterState") { f in
-                for i in 0..<c.n_filter_state_objects {
-                    guard let entry = c.filter_state_objects[i], let key = present(entry.pointee.key) else { continue }
-                    f.key(cString: key)
-                    var value = JSONObjectWriter(out)
-                    value.string("@type", entry.pointee.value?.pointee.type_url)
-                    value.close()
-                }
+        if c.n_custom_tags > 0 { customTags(&object, count: c.n_custom_tags, c.custom_tags, keep: keep) }
+        if c.n_filter_state_objects > 0 { filterState(&object, c) }
+    }
+
+    /// The trailer's members after `durations`, those `keep` holds (a masked subscriber's line).
+    private func trailerMembers(_ object: inout JSONObjectWriter, _ c: CCommon, keep: JSONMembers) {
+        if keep.contains(.route) { object.string("route", c.route_name) }
+        if keep.contains(.downstreamDirectRemoteAddress) {
+            object.address("downstreamDirectRemoteAddress", c.downstream_direct_remote_address)
+        }
+        if keep.contains(.downstreamTransportFailureReason) {
+            object.string("downstreamTransportFailureReason", c.downstream_transport_failure_reason)
+        }
+        if keep.contains(.connectionTerminationDetails) {
+            object.string("connectionTerminationDetails", c.connection_termination_details)
+        }
+        if keep.contains(.streamId) { object.string("streamId", c.stream_id) }
+        if keep.contains(.tls), let tls = c.tls_properties { self.tls(&object, tls) }
+        if c.n_custom_tags > 0 { customTags(&object, count: c.n_custom_tags, c.custom_tags, keep: keep) }
+        if keep.contains(.filterState), c.n_filter_state_objects > 0 { filterState(&object, c) }
+    }
+
+    private func filterState(_ object: inout JSONObjectWriter, _ c: CCommon) {
+        object.nested("filterState") { f in
+            for i in 0..<c.n_filter_state_objects {
+                guard let entry = c.filter_state_objects[i], let key = present(entry.pointee.key) else { continue }
+                f.key(cString: key)
+                var value = JSONObjectWriter(out)
+                value.string("@type", entry.pointee.value?.pointee.type_url)
+                value.close()
             }
         }
     }
 
     /// Custom tags, but those an OTLP record's trace context and unread body became (see
     /// ALSTapOTLP's `ALSEntryWriter`): those are the line's `traceId`, `spanId` and `body`.
-    private func customTags(_ object: inout JSONObjectWriter, count: Int, _ tags: UnsafeMutablePointer<UnsafeMutablePointer<CCustomTag>?>?) {
+    private func customTags(_ object: inout JSONObjectWriter, count: Int, _ tags: UnsafeMutablePointer<UnsafeMutablePointer<CCustomTag>?>?,
+                            keep: JSONMembers) {
         guard let tags else { return }
         var others = 0
         for i in 0..<count {
             guard let tag = tags[i], let key = present(tag.pointee.key) else { continue }
-            let name: StaticString? = if cStringEquals(key, "otel.trace_id") { "traceId" }
-                else if cStringEquals(key, "otel.span_id") { "spanId" }
-                else if cStringEquals(key, "otel.body") { "body" } else { nil }
+            let name: StaticString? = if cStringEquals(key, "otel.trace_id") { keep.contains(.traceId) ? "traceId" : nil }
+                else if cStringEquals(key, "otel.span_id") { keep.contains(.spanId) ? "spanId" : nil }
+                else if cStringEquals(key, "otel.body") { keep.contains(.body) ? "body" : nil } else { nil }
             guard let name else {
                 if !cStringHasPrefix(key, "otel.") { others += 1 }
                 continue
             }
             object.string(name, tag.pointee.value)
         }
-        guard others > 0 else { return }
+        guard others > 0, keep.contains(.customTags) else { return }
         object.nested("customTags") { h in
             for i in 0..<count {
                 guard let tag = tags[i], let key = present(tag.pointee.key), !cStringHasPrefix(key, "otel.") else { continue }

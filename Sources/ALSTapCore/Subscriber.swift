@@ -105,7 +105,8 @@ public final class Subscriber: TapSink {
     public var needs: SinkNeeds {
         // A masked subscriber's lines come with their members' offsets (pair records have none).
         pairs ? SinkNeeds(formats: [FormatSet(format), .json], facts: FactsNeed.pairing.union(filter?.factsNeed ?? .none))
-            : SinkNeeds(formats: FormatSet(format).union(fields == nil ? [] : .memberIndex), facts: filter?.factsNeed ?? .none)
+            : SinkNeeds(formats: FormatSet(format).union(fields == nil ? [] : .memberIndex), facts: filter?.factsNeed ?? .none,
+                        jsonMembers: fields?.topLevel ?? .all)
     }
 
     public func deliveryEnded() {
@@ -156,6 +157,8 @@ public final class Subscriber: TapSink {
     /// ascending) that pass the filter and the rate limit, as slices of its shared bytes.
     public func offer<Entries: Sequence<Int>>(_ batch: EncodedBatch, entries: Entries, decodedAt: UInt64) {
         guard let full = batch.lines(for: format) else { return }
+        // Lines written for masked subscribers only (decoded before this one came): not its.
+        guard full.kept.isAll || fields.map({ full.kept.covers($0.topLevel) }) == true else { return }
         // Masked lines are projected only once an entry is to be written.
         var masked: EncodedLines?
         func lines() -> EncodedLines {

@@ -155,7 +155,8 @@ public final class TapHub {
     /// never arrived (the hand-off was full) and every sink is told.
     public func deliver(_ batches: [EncodedBatch], dropped: Int, now: UInt64) {
         guard !batches.isEmpty || dropped > 0 else { return }
-        let pairs = pairer.map { pairer in batches.compactMap { pairer.add($0, now: now) } } ?? []
+        // Pair records are cut from whole lines (not those written for masked subscribers only).
+        let pairs = pairer.map { pairer in batches.compactMap { $0.json?.kept.isAll == false ? nil : pairer.add($0, now: now) } } ?? []
         if dropped > 0 { for (sink, _) in sinks.values { sink.noteLost(dropped, .slow) } }
         for sink in unindexed.values {
             for batch in sink.pairs ? pairs : batches { sink.offer(batch) }

@@ -7,10 +7,13 @@ import ALSTapFormats
 public struct SinkNeeds: Equatable, Sendable {
     public var formats: FormatSet
     public var facts: FactsNeed
+    /// A masked subscriber's top-level members (with `FormatSet.memberIndex`).
+    public var jsonMembers: JSONMembers
 
-    public init(formats: FormatSet, facts: FactsNeed) {
+    public init(formats: FormatSet, facts: FactsNeed, jsonMembers: JSONMembers = .all) {
         self.formats = formats
         self.facts = facts
+        self.jsonMembers = jsonMembers
     }
 }
 

@@ -27,7 +27,8 @@ final class ALSIngest: IngestMethod {
         func receive(message: UnsafeRawBufferPointer) throws(GRPCStatusError) {
             let fanout = context.fanout
             let batch = try context.decoder.decode(message, reporter: &reporter, formats: fanout.wantedFormats,
-                                                   facts: fanout.wantedFacts, decodedAtNanos: monotonicNanos())
+                                                   facts: fanout.wantedFacts, jsonMembers: fanout.wantedJSONMembers,
+                                                   decodedAtNanos: monotonicNanos())
             context.counters.add(.messagesReceived)
             context.counters.add(batch.isTCP ? .entriesTCP : .entriesHTTP, batch.entryCount)
             fanout.publish(batch, payload: message, reporter: reporter, fromLoop: context.loop.index)

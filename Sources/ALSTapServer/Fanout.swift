@@ -16,6 +16,11 @@ final class Fanout: Sendable {
     private let aggregatingSubscribers = AtomicCounter()
     private let detailedSubscribers = AtomicCounter()
     private let maskedSubscribers = AtomicCounter()
+    /// Sinks that read whole JSON lines (all but the masked subscribers), and the masked ones'
+    /// top-level members (how many sinks want each set): what `wantedJSONMembers` follows.
+    private let jsonDemand = Locked((whole: 0, masked: [UInt64: Int]()))
+    /// `JSONMembers.bits` of the lines the decoder writes, as an Int's bit pattern.
+    private let jsonMembers = AtomicCounter()
     private let sequence = AtomicCounter()
     let counters: Counters
     let replayRing: ReplayRing
@@ -27,6 +32,7 @@ final class Fanout: Sendable {
         replayRing = ReplayRing(capacityEntries: replayEntries, capacityBytes: replayBytes, section: PthreadSection())
         inboxes = loops.map { LoopInbox(loop: $0, limit: inboxLimit, limitBytes: inboxBytes) }
         subscribersByFormat = OutputFormat.allCases.map { _ in AtomicCounter() }
+        jsonMembers.add(Int(bitPattern: UInt(JSONMembers.all.bits)))
         self.counters = counters
     }
 
@@ -53,8 +59,26 @@ final class Fanout: Sendable {
         return need
     }
 
+    /// The top-level members of the JSON lines the decoder writes: all of them while any sink reads
+    /// whole lines, else those the masked subscribers' masks keep (a masked firehose then costs
+    /// the server less than a full one).
+    var wantedJSONMembers: JSONMembers { JSONMembers(bits: UInt64(UInt(bitPattern: jsonMembers.value))) }
+
     /// A sink of `loop` came (`by` 1) or went (-1): what the decoder encodes follows.
     func count(_ needs: SinkNeeds, loop: Int, by delta: Int) {
+        if needs.formats.contains(.json) {
+            jsonDemand.withLock { demand in
+                if needs.formats.contains(.memberIndex) {
+                    demand.masked[needs.jsonMembers.bits, default: 0] += delta
+                    if demand.masked[needs.jsonMembers.bits] == 0 { demand.masked[needs.jsonMembers.bits] = nil }
+                } else {
+                    demand.whole += delta
+                }
+                let wanted = demand.whole > 0 || demand.masked.isEmpty ? JSONMembers.all.bits : demand.masked.keys.reduce(0, |)
+                // The only writer, under the lock: the difference makes it `wanted`.
+                jsonMembers.add(Int(bitPattern: UInt(wanted)) &- jsonMembers.value)
+            }
+        }
         for format in [OutputFormat.json, .text, .als] where needs.formats.contains(format) {
             subscribersByFormat[format.rawValue].add(delta)
         }

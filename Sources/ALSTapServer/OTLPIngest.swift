@@ -42,7 +42,8 @@ final class OTLPIngest: IngestMethod {
                 try translator.attachIdentifier(message)  // the decoder reads the reporter from it
             }
             let batch = try context.decoder.encode(built: message.message, reporter: &reporter, formats: fanout.wantedFormats,
-                                                   facts: fanout.wantedFacts, decodedAtNanos: monotonicNanos())
+                                                   facts: fanout.wantedFacts, jsonMembers: fanout.wantedJSONMembers,
+                                                   decodedAtNanos: monotonicNanos())
             if cacheable, known == nil {
                 if reporters.count >= Self.maxReporters { reporters.removeAll() }
                 reporters[key] = reporter

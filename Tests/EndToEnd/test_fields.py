@@ -112,3 +112,26 @@ def test_top_refuses_fields(alstap):
     with pytest.raises(urllib.error.HTTPError) as error:
         urllib.request.urlopen(alstap.url("/top?fields=type"), timeout=5)
     assert error.value.code == 400 and "fields is a /tap parameter" in error.value.read().decode()
+
+
+def test_masked_alone_then_beside_a_full_tap(alstap):
+    """While only masked taps read, the server writes only their members; a full tap that joins
+    gets whole lines from then on, and the masked one's lines do not change."""
+    masked = Tap(alstap, "?fields=request.path")
+    wait_subscribers(alstap, 1)
+    channel, stub = als.stub(alstap.als_target)
+    stub.StreamAccessLogs(als.http_messages("alone", 3))
+    masked.wait_lines(3)
+    full = Tap(alstap)
+    wait_subscribers(alstap, 2)
+    stub.StreamAccessLogs(als.http_messages("both", 3))
+    channel.close()
+    full.wait_lines(3)
+    masked.wait_lines(6)
+    assert [line["request"] for line in masked.json()] == [{"path": f"/{tag}/{i}"} for tag in ("alone", "both")
+                                                          for i in range(3)]
+    assert all(set(line) == {"time", "type", "request"} for line in masked.json())
+    assert [line["request"]["path"] for line in full.json()] == [f"/both/{i}" for i in range(3)]
+    assert all("reporter" in line and "durations" in line for line in full.json())
+    masked.close()
+    full.close()
