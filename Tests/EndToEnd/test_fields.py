@@ -14,26 +14,15 @@ from test_pairing import DESTINATION, SOURCE, half, stream
 MASK = "request.path,response.code,durations.total,source.workload,reporter.labels.app"
 
 
-def project(line, paths):
-    """What the mask should keep of a full line: the paths (a prefix covers its children)."""
-    kept = {}
-    for key, value in line.items():
-        if key in ("type", "time") or key in paths:
-            kept[key] = value
-        elif isinstance(value, dict):
-            inner = project_object(value, [p[len(key) + 1:] for p in paths if p.startswith(key + ".")])
-            if inner:
-                kept[key] = inner
-    return kept
-
-
-def project_object(value, paths):
+def project(value, paths, line=True):
+    """What the mask should keep of a full line: the paths (a prefix covers its children), and of
+    the line itself `type` and `time`."""
     kept = {}
     for key, inner in value.items():
-        if key in paths:
+        if (line and key in ("type", "time")) or key in paths:
             kept[key] = inner
         elif isinstance(inner, dict):
-            deeper = project_object(inner, [p[len(key) + 1:] for p in paths if p.startswith(key + ".")])
+            deeper = project(inner, [p[len(key) + 1:] for p in paths if p.startswith(key + ".")], line=False)
             if deeper:
                 kept[key] = deeper
     return kept
