@@ -118,8 +118,10 @@ public struct EncodedBatch: Sendable {
         self.decodedAtNanos = decodedAtNanos
     }
 
-    /// Bytes of all the lines it holds, every format: what keeping it alive costs.
-    public var encodedBytes: Int { (json?.bytes.count ?? 0) + (text?.bytes.count ?? 0) + (als?.bytes.count ?? 0) }
+    /// Bytes of all the lines it holds, every format, and of its facts: what keeping it alive costs.
+    public var encodedBytes: Int {
+        (json?.bytes.count ?? 0) + (text?.bytes.count ?? 0) + (als?.bytes.count ?? 0) + (facts?.retainedBytes ?? 0)
+    }
 
     public func lines(for format: OutputFormat) -> EncodedLines? {
         switch format {

@@ -17,8 +17,11 @@ extension EntryFactsBuilder {
         if let response = entry.pointee.response?.pointee {
             addHeaders(count: response.n_response_headers, response.response_headers)
             // A gRPC call's status is in its trailers; a trailers-only answer has it in the headers.
-            facts.grpcStatus = Self.grpcStatus(count: response.n_response_trailers, response.response_trailers)
-                ?? Self.grpcStatus(count: response.n_response_headers, response.response_headers) ?? -1
+            // Not when redacted: a filter must not reveal what the JSON hides.
+            if !grpcStatusRedacted {
+                facts.grpcStatus = Self.grpcStatus(count: response.n_response_trailers, response.response_trailers)
+                    ?? Self.grpcStatus(count: response.n_response_headers, response.response_headers) ?? -1
+            }
         }
         facts.headers = PairRange(first: first, count: UInt32(pairs.count) - first)
         addDetails(view: view, to: &facts)
@@ -69,12 +72,12 @@ extension EntryFactsBuilder {
         for i in 0..<min(count, Self.maxPairsPerList) {
             guard let entry = entries[i], let key = present(entry.pointee.key) else { continue }
             // A redacted value is not matchable either: a filter must not reveal what the JSON hides.
-            let value = JSONLineEncoder.isRedacted(key, redactedHeaders) ? store(Self.redacted) : store(entry.pointee.value)
+            let value = JSONLineEncoder.isRedacted(key, redactedHeaders) ? store(JSONLineEncoder.redactedValue)
+                : store(entry.pointee.value)
             pairs.append(StringPair(name: store(utf8Bytes(key)), value: value))
         }
     }
 
-    private static let redacted = Array("[redacted]".utf8)
 
     /// `grpc-status` among the entries, as a number (0…16, or any status up to 999); nil: absent.
     private static func grpcStatus<Entry: KeyValueEntry>(count: Int, _ entries: UnsafeMutablePointer<UnsafeMutablePointer<Entry>?>?) -> Int32? {

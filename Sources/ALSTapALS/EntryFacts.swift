@@ -103,13 +103,26 @@ public struct EntryFactsTable: Sendable {
     public let pairs: [StringPair]
     /// Facts per record: 1, or 2 for paired records (a pair matches a filter if either half does).
     public let stride: Int
+    /// Whether the details are there: a batch decoded before a filter that reads them was
+    /// counted has none, and such a filter must not take its empty lists for facts.
+    public let hasDetails: Bool
 
-    public init(facts: [EntryFacts], strings: SharedBytes, pairs: [StringPair] = [], stride: Int = 1) {
+    public init(facts: [EntryFacts], strings: SharedBytes, pairs: [StringPair] = [], stride: Int = 1,
+                hasDetails: Bool = true) {
         self.facts = facts
         self.strings = strings
         self.pairs = pairs
         self.stride = stride
+        self.hasDetails = hasDetails
     }
+
+    /// What the facts keep alive: their strings, headers and labels included.
+    public var retainedBytes: Int {
+        strings.count + facts.count * MemoryLayout<EntryFacts>.stride + pairs.count * MemoryLayout<StringPair>.stride
+    }
+
+    /// Whether `filter`-style needs can be tested on these facts.
+    public func holds(_ need: FactsNeed) -> Bool { hasDetails || !need.contains(.details) }
 
     /// The bytes of `ref` (empty when absent).
     @inline(__always)
@@ -145,6 +158,8 @@ final class EntryFactsBuilder {
     private let flagCodes: ResponseFlagCodes
     /// Lowercased names of headers whose values the facts hold as `[redacted]`, as the JSON shows them.
     let redactedHeaders: [[UInt8]]
+    /// `--redact-header grpc-status`: the status is not a fact either.
+    let grpcStatusRedacted: Bool
     private var withFilters = false
     private var withLinks = false
     private var withMeasures = false
@@ -157,6 +172,7 @@ final class EntryFactsBuilder {
     init(flagCodes: ResponseFlagCodes, redactedHeaders: [[UInt8]] = []) {
         self.flagCodes = flagCodes
         self.redactedHeaders = redactedHeaders
+        grpcStatusRedacted = JSONLineEncoder.isRedacted(Array("grpc-status".utf8), redactedHeaders)
     }
 
     /// Starts a batch of entries from `reporter`.
@@ -176,7 +192,7 @@ final class EntryFactsBuilder {
     }
 
     func finish() -> EntryFactsTable {
-        EntryFactsTable(facts: facts, strings: SharedBytes(copying: pool.bytes), pairs: pairs)
+        EntryFactsTable(facts: facts, strings: SharedBytes(copying: pool.bytes), pairs: pairs, hasDetails: withDetails)
     }
     func add(http entry: UnsafePointer<CHTTPEntry>, view: EntryView, sections: JSONSections) {
         var facts = common(view)

@@ -137,65 +137,13 @@ public final class FieldMask: Sendable, Hashable {
             }
             resolved.append(field.name)
             if field.isMap && i + 1 < segments.count {
-                return resolved + [segments[(i + 1)...].joined(separator: ".")]
+                // Envoy logs header names lowercased: `request.headers.X-Foo` means `x-foo`.
+                let key = segments[(i + 1)...].joined(separator: ".")
+                return resolved + [field.name == "headers" || field.name == "trailers" ? key.lowercased() : key]
             }
             fields = field.fields
         }
         return resolved
-    }
-}
-
-/// One member of a mask node.
-private struct Member {
-    enum Kind {
-        case whole  // copied as it is
-        case object  // an object keeping `children` only
-        case type  // a line's `type`: copied; `"pair"` makes the rest of the line a pair record
-        case line  // a half's line in a pair record: the whole mask again
-        case lines  // an array of halves' lines
-    }
-
-    let key: Range<Int>
-    let kind: Kind
-    var children: Range<Int> = 0..<0
-}
-
-/// Lays the mask's tree out: each node's members contiguous, after its children's.
-private struct Builder {
-    var members: [Member] = []
-    let keys = ByteWriter(capacity: 256)
-
-    /// Escaped as the encoders escape keys, so a map key compares with a line's bytes as it is.
-    func member(_ key: String, _ kind: Member.Kind) -> Member {
-        let start = keys.count
-        var key = key
-        key.withUTF8 { keys.appendEscaped($0, mode: .json) }
-        return Member(key: start..<keys.count, kind: kind)
-    }
-
-    mutating func node(_ level: [Member]) -> Range<Int> {
-        let start = members.count
-        members += level
-        return start..<members.count
-    }
-
-    /// The members for segment `depth` of `paths` (sorted, none covering another).
-    mutating func level(_ paths: ArraySlice<[String]>, depth: Int) -> [Member] {
-        var level: [Member] = []
-        var rest = paths
-        while let first = rest.first {
-            let name = first[depth]
-            let group = rest.prefix { $0[depth] == name }
-            rest = rest.dropFirst(group.count)
-            if first.count == depth + 1 {
-                level.append(member(name, .whole))
-            } else {
-                var object = member(name, .object)
-                object.children = node(self.level(group, depth: depth + 1))
-                level.append(object)
-            }
-        }
-        return level
     }
 }
 
@@ -414,7 +362,7 @@ private struct Projector {
     /// An object or array in one loop: strings skipped, brackets counted, and the outermost 64
     /// levels checked to close with their own kind (a bit each).
     private mutating func skipContainer() throws(Malformed) {
-        var depth = 0
+        var nesting = 0
         var objects: UInt64 = 0
         repeat {
             let byte = try peek()
@@ -423,18 +371,18 @@ private struct Projector {
                 try skipString()
                 continue
             case UInt8(ascii: "{"), UInt8(ascii: "["):
-                if depth < 64 { objects = objects << 1 | (byte == UInt8(ascii: "{") ? 1 : 0) }
-                depth += 1
+                if nesting < 64 { objects = objects << 1 | (byte == UInt8(ascii: "{") ? 1 : 0) }
+                nesting += 1
             case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                depth -= 1
-                if depth < 64 {
+                nesting -= 1
+                if nesting < 64 {
                     guard objects & 1 == (byte == UInt8(ascii: "}") ? 1 : 0) else { throw Malformed() }
                     objects >>= 1
                 }
             default: break
             }
             p += 1
-        } while depth > 0
+        } while nesting > 0
     }
 
     /// A number, `true`, `false` or `null`: a run of the bytes those are made of.

@@ -1,3 +1,6 @@
+// What a field mask is made of: the paths it accepts (`schema`, the top-level `JSONMember`s)
+// and the tree of keys it is parsed into (`Member`, laid out by `Builder`).
+
 extension FieldMask {
     /// A member of alstap's JSON lines: an object's sub-fields, or a map whose keys are data.
     struct Field: Sendable, ExpressibleByStringLiteral {
@@ -69,6 +72,58 @@ public struct JSONMembers: Sendable, Equatable {
 
     /// Every member of `other` is here too.
     public func covers(_ other: JSONMembers) -> Bool { other.bits & ~bits == 0 }
+}
 
-    public func union(_ other: JSONMembers) -> JSONMembers { JSONMembers(bits: bits | other.bits) }
+/// One member of a mask node.
+struct Member {
+    enum Kind {
+        case whole  // copied as it is
+        case object  // an object keeping `children` only
+        case type  // a line's `type`: copied; `"pair"` makes the rest of the line a pair record
+        case line  // a half's line in a pair record: the whole mask again
+        case lines  // an array of halves' lines
+    }
+
+    let key: Range<Int>
+    let kind: Kind
+    var children: Range<Int> = 0..<0
+}
+
+/// Lays the mask's tree out: each node's members contiguous, after its children's.
+struct Builder {
+    var members: [Member] = []
+    let keys = ByteWriter(capacity: 256)
+
+    /// Escaped as the encoders escape keys, so a map key compares with a line's bytes as it is.
+    func member(_ key: String, _ kind: Member.Kind) -> Member {
+        let start = keys.count
+        var key = key
+        key.withUTF8 { keys.appendEscaped($0, mode: .json) }
+        return Member(key: start..<keys.count, kind: kind)
+    }
+
+    mutating func node(_ level: [Member]) -> Range<Int> {
+        let start = members.count
+        members += level
+        return start..<members.count
+    }
+
+    /// The members for segment `depth` of `paths` (sorted, none covering another).
+    mutating func level(_ paths: ArraySlice<[String]>, depth: Int) -> [Member] {
+        var level: [Member] = []
+        var rest = paths
+        while let first = rest.first {
+            let name = first[depth]
+            let group = rest.prefix { $0[depth] == name }
+            rest = rest.dropFirst(group.count)
+            if first.count == depth + 1 {
+                level.append(member(name, .whole))
+            } else {
+                var object = member(name, .object)
+                object.children = node(self.level(group, depth: depth + 1))
+                level.append(object)
+            }
+        }
+        return level
+    }
 }

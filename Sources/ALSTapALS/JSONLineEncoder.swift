@@ -8,9 +8,9 @@ public struct JSONLineEncoder {
     let redactedHeaders: [[UInt8]]
 
     /// Writes the line; returns where its source, destination and request objects are.
-    @discardableResult
     /// `members`: while a masked subscriber reads JSON, where the line's top-level members start.
     /// `keep`: the top-level members written (all, unless only masked subscribers read JSON).
+    @discardableResult
     func http(_ entry: UnsafePointer<CHTTPEntry>, view: EntryView, reporter: Reporter,
               members: Unmanaged<MemberMarks>? = nil, keep: JSONMembers = .all) -> JSONSections {
         let common = view.common
@@ -178,19 +178,6 @@ public struct JSONLineEncoder {
             duration(&d, "lastDownstreamTxByte", c.time_to_last_downstream_tx_byte)
             duration(&d, "total", c.duration)
         } }
-        guard keep.isAll else { return trailerMembers(&object, c, keep: keep) }
-        object.string("route", c.route_name)
-        object.address("downstreamDirectRemoteAddress", c.downstream_direct_remote_address)
-        object.string("downstreamTransportFailureReason", c.downstream_transport_failure_reason)
-        object.string("connectionTerminationDetails", c.connection_termination_details)
-        object.string("streamId", c.stream_id)
-        if let tls = c.tls_properties { self.tls(&object, tls) }
-        if c.n_custom_tags > 0 { customTags(&object, count: c.n_custom_tags, c.custom_tags, keep: keep) }
-        if c.n_filter_state_objects > 0 { filterState(&object, c) }
-    }
-
-    /// The trailer's members after `durations`, those `keep` holds (a masked subscriber's line).
-    private func trailerMembers(_ object: inout JSONObjectWriter, _ c: CCommon, keep: JSONMembers) {
         if keep.contains(.route) { object.string("route", c.route_name) }
         if keep.contains(.downstreamDirectRemoteAddress) {
             object.address("downstreamDirectRemoteAddress", c.downstream_direct_remote_address)
@@ -314,7 +301,9 @@ public struct JSONLineEncoder {
                 guard let entry = entries[i], let key = present(entry.pointee.key) else { continue }
                 h.key(cString: key)
                 if Self.isRedacted(key, redactedHeaders) {
-                    out.append("\"[redacted]\"")
+                    out.append(UInt8(ascii: "\""))
+                    out.append(Self.redactedValue)
+                    out.append(UInt8(ascii: "\""))
                 } else if let value = entry.pointee.value {
                     out.appendJSONString(value)
                 } else {
@@ -327,12 +316,17 @@ public struct JSONLineEncoder {
     /// Whether `key` is one of `redactedHeaders` (lowercased). Header names compare without
     /// regard to case (Envoy logs them lowercased already).
     static func isRedacted(_ key: UnsafePointer<CChar>, _ redactedHeaders: [[UInt8]]) -> Bool {
-        guard !redactedHeaders.isEmpty else { return false }
-        let name = utf8Bytes(key)
-        return redactedHeaders.contains { redacted in
+        redactedHeaders.isEmpty ? false : isRedacted(utf8Bytes(key), redactedHeaders)
+    }
+
+    static func isRedacted<Name: Collection<UInt8>>(_ name: Name, _ redactedHeaders: [[UInt8]]) -> Bool {
+        redactedHeaders.contains { redacted in
             redacted.count == name.count && zip(redacted, name).allSatisfy { $0 == ($1 >= 65 && $1 <= 90 ? $1 + 32 : $1) }
         }
     }
+
+    /// What a redacted header's value becomes (in the JSON and in the filter facts).
+    static let redactedValue = Array("[redacted]".utf8)
 
     public static func methodName(_ raw: UInt32) -> StaticString? {
         switch raw {

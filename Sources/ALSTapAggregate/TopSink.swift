@@ -65,7 +65,8 @@ public final class TopSink: TapSink {
         let matcher = filter?.matcher
         for (batch, received) in history {
             seededThrough = max(seededThrough, batch.sequence)
-            guard let table = batch.facts, received <= now, now - received < windowNanos else { continue }
+            guard let table = batch.facts, table.holds(filter?.factsNeed ?? .none), received <= now,
+                  now - received < windowNanos else { continue }
             for i in 0..<batch.entryCount where matcher?.matches(record: i, in: table) ?? true {
                 window.add(record: i, of: table, now: received)
             }
@@ -93,7 +94,7 @@ public final class TopSink: TapSink {
 
     /// Counts the records of a live batch that pass the filter, at the time they are offered.
     private func count<Records: Sequence<Int>>(_ batch: EncodedBatch, records: Records) {
-        guard let table = batch.facts, isLive(batch) else { return }
+        guard let table = batch.facts, table.holds(filter?.factsNeed ?? .none), isLive(batch) else { return }
         let matcher = filter?.matcher
         let before = window.overflowEntries
         let now = clock()

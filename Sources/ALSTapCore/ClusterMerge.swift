@@ -109,7 +109,8 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
             formats = aggregate.needs.formats
             facts = aggregate.needs.facts
         } else {
-            facts = (query.pair ? FactsNeed.pairing : .filters).union(query.filter?.factsNeed ?? .none)
+            // The peers filter (`filterQuery`); the merge needs only what orders and pairs.
+            facts = query.pair ? .pairing : .filters
         }
         self.formats = formats
         last = query.pair || aggregate != nil ? 0 : query.last

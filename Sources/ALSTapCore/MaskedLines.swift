@@ -1,26 +1,28 @@
 import ALSTapALS
 
 /// JSON lines with a field mask applied (`fields=`), shared by one loop's subscribers: the hub
-/// offers a batch to every sink before the next, so a batch is projected once per distinct mask
-/// however many subscribers ask, and only when one of them has an entry of it to write. Only the
-/// latest batch's projections are kept. Loop-confined.
+/// offers each batch to every sink in turn, so a batch is projected once per distinct mask however
+/// many subscribers ask, and only when one of them has an entry of it to write. A few recent
+/// batches are kept (a cluster tap interleaves its replicas' batches entry by entry), within a
+/// byte bound. Loop-confined.
 public final class MaskedLines {
-    /// The batch's lines the projections were cut from (held: a freed buffer's address reused by
-    /// a new batch cannot be mistaken for it), and its projections by mask.
-    private var source: SharedBytes?
-    private var projected: [String: EncodedLines] = [:]
+    /// Recent batches' lines (held: a freed buffer's address reused by a new batch cannot be
+    /// mistaken for it) and their projections by mask, newest last.
+    private var recent: [(source: SharedBytes, projected: [String: EncodedLines])] = []
+    private var projectedBytes = 0
     private let writer = ByteWriter(capacity: 16 * 1024)
     private var ends: [UInt32] = []
+
+    /// Batches kept, and the bytes of projections kept, at most.
+    static let maxBatches = 8
+    static let maxBytes = 4 << 20
 
     public init() {}
 
     /// `json`'s lines, each projected through `mask`.
     public func lines(_ json: EncodedLines, _ mask: FieldMask) -> EncodedLines {
-        if source === json.bytes, let lines = projected[mask.canonical] { return lines }
-        if source !== json.bytes {
-            source = json.bytes
-            projected.removeAll(keepingCapacity: true)
-        }
+        let index = recent.lastIndex { $0.source === json.bytes }
+        if let index, let lines = recent[index].projected[mask.canonical] { return lines }
         writer.removeAll()
         ends.removeAll(keepingCapacity: true)
         var start = 0
@@ -33,7 +35,20 @@ public final class MaskedLines {
             start = Int(end)
         }
         let lines = EncodedLines(bytes: writer.take(), lineEnds: ends)
-        projected[mask.canonical] = lines
+        if projectedBytes + lines.bytes.count > Self.maxBytes {
+            recent.removeAll()
+            projectedBytes = 0
+        }
+        projectedBytes += lines.bytes.count
+        if let index = recent.lastIndex(where: { $0.source === json.bytes }) {
+            recent[index].projected[mask.canonical] = lines
+        } else {
+            if recent.count == Self.maxBatches {
+                projectedBytes -= recent[0].projected.values.reduce(0) { $0 + $1.bytes.count }
+                recent.removeFirst()
+            }
+            recent.append((json.bytes, [mask.canonical: lines]))
+        }
         return lines
     }
 }

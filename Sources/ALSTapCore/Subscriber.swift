@@ -157,8 +157,12 @@ public final class Subscriber: TapSink {
     /// ascending) that pass the filter and the rate limit, as slices of its shared bytes.
     public func offer<Entries: Sequence<Int>>(_ batch: EncodedBatch, entries: Entries, decodedAt: UInt64) {
         guard let full = batch.lines(for: format) else { return }
-        // Lines written for masked subscribers only (decoded before this one came): not its.
-        guard full.kept.isAll || fields.map({ full.kept.covers($0.topLevel) }) == true else { return }
+        // Lines written for masked subscribers only, decoded while this one was being counted: not
+        // its. After a `last=K` replay they are a gap, and it is told.
+        guard full.kept.isAll || fields.map({ full.kept.covers($0.topLevel) }) == true else {
+            if replayedThrough > 0 && batch.sequence > replayedThrough { noteLost(batch.entryCount, .slow) }
+            return
+        }
         // Masked lines are projected only once an entry is to be written.
         var masked: EncodedLines?
         func lines() -> EncodedLines {
@@ -181,7 +185,8 @@ public final class Subscriber: TapSink {
         }
         let matcher = filter?.matcher
         let table = batch.facts
-        guard matcher == nil || table != nil else { return }
+        // Facts without what the filter reads (decoded before it was counted): nothing to test.
+        guard matcher == nil || table?.holds(filter!.factsNeed) == true else { return }
         rateLimit?.refill(now: clock())
         let linesBefore = queuedLines
         // Consecutive kept entries become one slice of the shared bytes.

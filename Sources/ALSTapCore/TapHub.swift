@@ -158,8 +158,12 @@ public final class TapHub {
         // Pair records are cut from whole lines (not those written for masked subscribers only).
         let pairs = pairer.map { pairer in batches.compactMap { $0.json?.kept.isAll == false ? nil : pairer.add($0, now: now) } } ?? []
         if dropped > 0 { for (sink, _) in sinks.values { sink.noteLost(dropped, .slow) } }
-        for sink in unindexed.values {
-            for batch in sink.pairs ? pairs : batches { sink.offer(batch) }
+        // Batch by batch, every sink in turn: sinks that mask fields share each batch's projection.
+        for batch in batches {
+            for sink in unindexed.values where !sink.pairs { sink.offer(batch) }
+        }
+        for record in pairs {
+            for sink in unindexed.values where sink.pairs { sink.offer(record) }
         }
         if !index.isEmpty { for batch in batches { index.dispatch(batch) } }
         for (sink, _) in sinks.values { sink.deliveryEnded() }

@@ -271,9 +271,7 @@ public struct TapFilter: Sendable, Equatable {
                 return f.method < 16 && clause.bits & (1 << UInt32(f.method)) != 0
             case .pathPrefix:
                 let path = table.bytes(f.path)
-                return candidates.contains { value in
-                    path.count >= value.length && TapFilter.bytesEqual(path.baseAddress!, pool.baseAddress! + value.offset, value.length)
-                }
+                return candidates.contains { hasPrefix(path, $0) }
             case .authority:
                 return candidates.contains { equals(table.bytes(f.authority), $0) }
             case .scheme:
@@ -337,9 +335,12 @@ public struct TapFilter: Sendable, Equatable {
             }
         }
 
-        /// Some selector among `requirements` (grouped by `high`) all of whose requirements `labels` meet.
+        /// Some selector among `requirements` (grouped by `high`) all of whose requirements `labels`
+        /// meet. A side without labels is one whose labels are unknown (no peer metadata, no
+        /// `LABELS`): it meets no selector, not even `version!=v1`.
         private func selects(_ requirements: UnsafeBufferPointer<Value>, _ labels: PairRange, _ table: EntryFactsTable) -> Bool {
-            table.pairs.withUnsafeBufferPointer { pairs in
+            guard labels.count > 0 else { return false }
+            return table.pairs.withUnsafeBufferPointer { pairs in
                 let labels = pairs[Int(labels.first)..<Int(labels.first + labels.count)]
                 var start = 0
                 while start < requirements.count {

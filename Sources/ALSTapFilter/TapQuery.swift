@@ -203,16 +203,11 @@ public struct TapQuery: Sendable, Equatable {
                 mask |= 1 << (number - 1)
             }
             return .flags(mask)
-        case "min_duration":
+        case "min_duration", "max_duration":
             guard values.count == 1, let micros = durationMicros(values[0]) else {
                 throw bad(values.joined(separator: ","), "one duration such as 250ms, 1.5s, 100us")
             }
-            return .minDurationMicros(micros)
-        case "max_duration":
-            guard values.count == 1, let micros = durationMicros(values[0]) else {
-                throw bad(values.joined(separator: ","), "one duration such as 250ms, 1.5s, 100us")
-            }
-            return .maxDurationMicros(micros)
+            return name == "min_duration" ? .minDurationMicros(micros) : .maxDurationMicros(micros)
         case "min_bytes", "max_bytes":
             guard values.count == 1, let bytes = byteCount(values[0]) else {
                 throw bad(values.joined(separator: ","), "one size in bytes such as 512, 10k, 2M (k = 1024)")
@@ -289,11 +284,19 @@ public struct TapQuery: Sendable, Equatable {
             } else {
                 requirement = .init(key: Array(part.utf8), .exists)
             }
-            guard !requirement.key.isEmpty, !requirement.key.contains(where: { $0 == UInt8(ascii: "!") || $0 == UInt8(ascii: "=") }),
-                  !requirement.value.contains(UInt8(ascii: "=")) else { return nil }
+            // Kubernetes' label syntax: a key is `[prefix/]name`, a value may be empty.
+            guard (1...316).contains(requirement.key.count), requirement.value.count <= 63,
+                  requirement.key.allSatisfy({ isLabelByte($0) || $0 == UInt8(ascii: "/") }),
+                  requirement.value.allSatisfy(isLabelByte) else { return nil }
             requirements.append(requirement)
         }
         return requirements.isEmpty ? nil : TapFilter.LabelSelector(requirements)
+    }
+
+    /// Letters, digits, `-`, `_`, `.`: what Kubernetes label names and values are made of.
+    private static func isLabelByte(_ byte: UInt8) -> Bool {
+        (48...57).contains(byte) || (97...122).contains(byte) || (65...90).contains(byte)
+            || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".")
     }
 
     /// `512`, `10k`, `2M`, `1G` (powers of 1024).

@@ -27,6 +27,8 @@ public final class PairRecordWriter {
     private var facts: [EntryFacts] = []
     private let pool = ByteWriter(capacity: 16 * 1024)
     private var pairs: [StringPair] = []
+    /// Every half's facts had their details (the records' do then too).
+    private var hasDetails = true
 
     public init() {}
 
@@ -105,6 +107,7 @@ public final class PairRecordWriter {
         // Facts: both halves, for "a pair matches if either half does".
         facts.append(rebased(outbound ?? first))
         facts.append(rebased(inbound.first ?? first))
+        for half in [outbound ?? first, inbound.first ?? first] where !half.batch.facts!.hasDetails { hasDetails = false }
     }
 
     /// `"name":{...}` from a half's JSON line, when the line has that object.
@@ -184,13 +187,14 @@ public final class PairRecordWriter {
             textEnds.removeAll(keepingCapacity: true)
             facts.removeAll(keepingCapacity: true)
             pairs.removeAll(keepingCapacity: true)
+            hasDetails = true
         }
         guard !jsonEnds.isEmpty else { return nil }
         return EncodedBatch(
             entryCount: jsonEnds.count, isTCP: false,
             json: EncodedLines(bytes: json.take(), lineEnds: jsonEnds),
             text: EncodedLines(bytes: text.take(), lineEnds: textEnds),
-            facts: EntryFactsTable(facts: facts, strings: pool.take(), pairs: pairs, stride: 2),
+            facts: EntryFactsTable(facts: facts, strings: pool.take(), pairs: pairs, stride: 2, hasDetails: hasDetails),
             decodedAtNanos: decodedAtNanos)
     }
 }

@@ -113,9 +113,11 @@ func bytes(_ line: String) -> [UInt8] { Array((line + "\n").utf8) }
             + #""request":{"headers":{"x-b3-traceid":"80f198ee56343ba864fe8b2a57d3eff7"}},"#
             + #""response":{"trailers":{"grpc-status":"14"}},"customTags":{"team":"books"},"#
             + #""filterState":{"upstream_peer":{"@type":"type.googleapis.com/google.protobuf.Struct"}}}"#))
-        // Exactly: no prefix, no other case.
-        #expect(try project("request.headers.x-b3,request.headers.X-B3-TraceId", Self.http)
+        // Exactly, no prefix; header names in any case (Envoy logs them lowercased), other keys exactly.
+        #expect(try project("request.headers.x-b3,reporter.labels.App", Self.http)
             == bytes(#"{"time":"2025-11-27T06:58:08.123456Z","type":"http"}"#))
+        #expect(try project("request.headers.X-B3-TraceId", Self.http) == bytes(
+            #"{"time":"2025-11-27T06:58:08.123456Z","type":"http","request":{"headers":{"x-b3-traceid":"80f198ee56343ba864fe8b2a57d3eff7"}}}"#))
     }
 
     /// Quotes, backslashes before quotes, braces, commas and brackets in strings, escaped

@@ -259,7 +259,7 @@ func drain(_ subscriber: Subscriber) -> String {
     @Test func halvesOverTheByteBoundComeOutAlone() throws {
         let counters = Counters()
         let first = try Self.batch("b0", count: 10)  // each of the five is this size
-        let bound = first.json!.bytes.count * 2 + 10
+        let bound = first.encodedBytes * 2 + 10  // its lines and its facts
         let pairer = Pairer(windowNanos: 1_000_000_000, capacity: 1_000, capacityBytes: bound, counters: counters)
         var alone = 0
         for i in 0..<5 {

@@ -92,15 +92,19 @@ private let labelled = entry {
         #expect(try matches("label=app=reviews,!legacy", labelled))
         #expect(try !matches("label=app=reviews,!canary", labelled))
         #expect(try matches("label=version!=v1,app=productpage", labelled) == false)
-        // kubectl: `!=` holds where the label is absent.
+        // kubectl: `!=` holds where the label is absent; but a side without labels is unknown.
         #expect(try matches("label=tier!=db", labelled))
         #expect(try !matches("label=app=reviews", outboundCall), "no labels")
+        #expect(try !matches("label=version!=v1", outboundCall), "unknown labels meet no selector")
+        #expect(try !matches("label=!legacy", outboundCall))
+        #expect(try matches("!label=app=reviews", outboundCall))
         #expect(try matches("reporter_label=version=v1", labelled))
         #expect(try !matches("reporter_label=app=reviews", labelled), "the peer is not the reporter")
         // Repeated selectors OR.
         #expect(try matches("label=app=x&label=app=reviews", labelled))
         #expect(try matches("label=app=x,app=y", labelled) == false)
-        for bad in ["label=", "label=a=b=c", "label=,", "label=!", "label==v", "label=a!=b=c"] {
+        for bad in ["label=", "label=a=b=c", "label=,", "label=!", "label==v", "label=a!=b=c", "label=env in (a,b)",
+                    "label=app = x", "label=a=b c", "label=a;b"] {
             #expect(refusal(bad) != nil, "\(bad)")
         }
     }

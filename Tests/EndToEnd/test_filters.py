@@ -217,8 +217,9 @@ CASES = [
     ("label=app=reviews,version=v2", lambda r: any(labels.get("app") == "reviews" and labels.get("version") == "v2"
                                                   for labels in r["labels"])),
     ("label=team=t-shop&label=team=t-data", lambda r: any(labels.get("team") in ("t-shop", "t-data") for labels in r["labels"])),
-    ("reporter_label=version!=v1", lambda r: r["reporter"]["labels"].get("version") != "v1"),
-    ("reporter_label=!version", lambda r: "version" not in r["reporter"]["labels"]),
+    # A reporter without labels (plain Envoy) is unknown: it meets no selector.
+    ("reporter_label=version!=v1", lambda r: r["reporter"]["labels"] and r["reporter"]["labels"].get("version") != "v1"),
+    ("reporter_label=!canary", lambda r: r["reporter"]["labels"] and "canary" not in r["reporter"]["labels"]),
     ("max_duration=10ms", lambda r: r["millis"] is not None and r["millis"] <= 10),
     ("min_bytes=1k", lambda r: r["bytes"] >= 1024),
     ("max_bytes=500&type=http", lambda r: r["bytes"] <= 500 and r["type"] == "http"),

@@ -54,11 +54,15 @@ function loadFiltersFromURL() {
     if (!FORM_FIELDS.includes(base)) { extraParams.append(name, value); continue; }
     const field = form.elements[base];
     if (field.type === "checkbox") {
-      if (negated) { extraParams.append(name, value); continue; }
-      field.checked = value === field.value || (field.value === "1" && value === "true");
+      // The box sends one value (errors=1, probes=0); any other is kept as the URL had it.
+      if (!negated && (value === field.value || (field.value === "1" && value === "true"))) field.checked = true;
+      else extraParams.append(name, value);
+    } else if (!field.value) {
+      field.value = negated ? "!" + value : value;
+    } else if (negated === field.value.startsWith("!")) {
+      field.value += "," + value;  // repeats of one kind: one field, comma-separated
     } else {
-      const shown = negated ? "!" + value : value;
-      field.value = field.value ? field.value + "," + shown : shown;
+      extraParams.append(name, value);  // `path=/a&!path=/b`: the field shows one of them
     }
   }
 }
