@@ -21,7 +21,7 @@ public final class MaskedLines {
 
     /// `json`'s lines, each projected through `mask`.
     public func lines(_ json: EncodedLines, _ mask: FieldMask) -> EncodedLines {
-        let index = recent.lastIndex { $0.source === json.bytes }
+        var index = recent.lastIndex { $0.source === json.bytes }
         if let index, let lines = recent[index].projected[mask.canonical] { return lines }
         writer.removeAll()
         ends.removeAll(keepingCapacity: true)
@@ -38,9 +38,10 @@ public final class MaskedLines {
         if projectedBytes + lines.bytes.count > Self.maxBytes {
             recent.removeAll()
             projectedBytes = 0
+            index = nil
         }
         projectedBytes += lines.bytes.count
-        if let index = recent.lastIndex(where: { $0.source === json.bytes }) {
+        if let index {
             recent[index].projected[mask.canonical] = lines
         } else {
             if recent.count == Self.maxBatches {

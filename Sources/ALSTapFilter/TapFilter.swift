@@ -92,7 +92,10 @@ public struct TapFilter: Sendable, Equatable {
     public let clauses: [Clause]
 
     /// The facts the decoder computes for this filter: the details too when a clause reads them.
-    public var factsNeed: FactsNeed {
+    /// Stored: sinks test it for every batch they are offered.
+    public let factsNeed: FactsNeed
+
+    private static func factsNeed(_ clauses: [Clause]) -> FactsNeed {
         func needsDetails(_ clause: Clause) -> Bool {
             switch clause {
             case .headers, .userAgentPrefix, .labels, .errors, .probes: true
@@ -141,6 +144,7 @@ public struct TapFilter: Sendable, Equatable {
     public init(clauses: [Clause]) {
         self.clauses = clauses
         indexKey = Self.indexKey(clauses)
+        factsNeed = Self.factsNeed(clauses)
         var compiled: [Compiled] = []
         var values: [Value] = []
         var pool: [UInt8] = []

@@ -107,7 +107,7 @@ public final class PairRecordWriter {
         // Facts: both halves, for "a pair matches if either half does".
         facts.append(rebased(outbound ?? first))
         facts.append(rebased(inbound.first ?? first))
-        for half in [outbound ?? first, inbound.first ?? first] where !half.batch.facts!.hasDetails { hasDetails = false }
+        if !(outbound ?? first).batch.facts!.hasDetails || !(inbound.first ?? first).batch.facts!.hasDetails { hasDetails = false }
     }
 
     /// `"name":{...}` from a half's JSON line, when the line has that object.
