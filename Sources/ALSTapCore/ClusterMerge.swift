@@ -26,8 +26,11 @@ public struct MergeSettings: Sendable {
 /// The logic of a `scope=cluster` tap, without sockets: which replicas to read (and when to
 /// retry one), their entries ordered by start time within a bounded window (as Hubble Relay
 /// does), `last=K` gathered across replicas, pairing when asked, and a notice when a replica goes
-/// or comes back. The caller opens and closes the replicas' streams as the returned actions say
-/// and reports what happens on them. Time comes with every call. Loop-confined.
+/// or comes back. A replica's stream that broke resumes with what that replica received from
+/// then on (`since=`), so a replica that restarts loses none of the entries it counted meanwhile,
+/// and none comes twice. The caller opens and closes the replicas' streams as the returned
+/// actions say and reports what happens on them. Monotonic time comes with every call, wall
+/// time from the injected clock. Loop-confined.
 public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
     /// What the caller does for the merge.
     public enum Action: Equatable {
@@ -50,6 +53,8 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
     /// Facts order the merge (start times), and with `pair=1` join the halves.
     public let facts: FactsNeed
     private let counters: Counters
+    /// Wall-clock µs since the epoch: where a broken stream resumes.
+    private let wallClock: () -> Int64
     /// `/tap?scope=local&format=als&<filters>`: what every peer is asked for.
     private let target: String
     private let follow: Bool
@@ -65,6 +70,8 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
     private var replaying: Set<Peer> = []
     private var history: [Waiting] = []
     private var historyDeadlineNanos: UInt64 = 0
+    /// `since=T`: every replica is first asked for what it received from T on.
+    private let sinceMicros: Int64?
 
     private struct PeerState {
         /// A stream to it is open or opening.
@@ -74,8 +81,18 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
         var reportedDown = false
         /// With `follow=0`: its stream ended normally and is not reopened.
         var finished = false
-        /// Opened before: reconnects ask for live entries only, so history is never repeated.
+        /// Opened before: reconnects ask for what it received since `resumeMicros`, so history
+        /// is never repeated.
         var opened = false
+        /// The open stream was answered (200).
+        var connected = false
+        /// Its stream said the replica is shutting down.
+        var shutDown = false
+        /// When the stream now open (or opening) was asked for (wall-clock µs).
+        var askedMicros: Int64 = 0
+        /// Where the next stream resumes (wall-clock µs): when the last answered stream ended,
+        /// or, if none was ever answered, when the first was asked for.
+        var resumeMicros: Int64?
     }
 
     /// An entry waiting in the ordering window.
@@ -91,8 +108,9 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
 
     /// `peers`: the replicas now (history is awaited from these).
     public init(subscriber: Subscriber, query: TapQuery, settings: MergeSettings, counters: Counters,
-                peers: [Peer], now: UInt64, aggregate: (any TapSink)? = nil) {
+                peers: [Peer], now: UInt64, wallClock: @escaping () -> Int64, aggregate: (any TapSink)? = nil) {
         self.subscriber = subscriber
+        self.wallClock = wallClock
         self.aggregate = aggregate
         self.settings = settings
         self.counters = counters
@@ -114,6 +132,7 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
         }
         self.formats = formats
         last = query.pair || aggregate != nil ? 0 : query.last
+        sinceMicros = query.pair || aggregate != nil ? nil : query.sinceMicros
         var target = "/tap?scope=local&format=als"
         if !query.filterQuery.isEmpty { target += "&" + query.filterQuery }
         if !query.follow { target += "&follow=0" }
@@ -169,6 +188,7 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
 
     /// Its stream was answered with 200: a peer reported down is back.
     public func peerConnected(_ peer: Peer) {
+        peers[peer]?.connected = true
         guard peers[peer]?.reportedDown == true else { return }
         peers[peer]?.reportedDown = false
         notice(peer, "connected")
@@ -182,7 +202,8 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
         case .lost(let count, let reason):
             (aggregate ?? subscriber).noteLost(count, reason)
             subscriber.deliveryEnded()
-        case .shutdown, .peer: break
+        case .shutdown: peers[peer]?.shutDown = true
+        case .peer: break
         }
     }
 
@@ -192,9 +213,17 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
         guard !stopped, var state = peers[peer], state.reading else { return }
         state.reading = false
         state.finished = !follow && failure == nil
+        if state.connected {
+            state.resumeMicros = wallClock()
+        } else if state.resumeMicros == nil {
+            state.resumeMicros = state.askedMicros
+        }
+        let reason = state.shutDown ? "shut down" : failure ?? "stream ended"
+        state.connected = false
+        state.shutDown = false
         peers[peer] = state
         historyEnded(for: peer)
-        if !state.finished { peerDown(peer, failure ?? "stream ended", now: now) }
+        if !state.finished { peerDown(peer, reason, now: now) }
     }
 
     // MARK: Helpers
@@ -238,12 +267,15 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
             historyEnded(for: peer)
         }
         if !replaying.isEmpty && now >= historyDeadlineNanos { historyEnded(for: nil) }
-        for peer in current where peers[peer] == nil { peers[peer] = PeerState() }
+        for peer in current where peers[peer] == nil { peers[peer] = PeerState(resumeMicros: sinceMicros) }
         for (peer, state) in peers where !state.reading && !state.finished && now >= state.retryAtNanos {
             let withHistory = !state.opened && replaying.contains(peer)
             peers[peer]?.opened = true
             peers[peer]?.reading = true
-            actions.append(.open(peer, target: target + (withHistory ? "&last=\(last)" : "")))
+            peers[peer]?.askedMicros = wallClock()
+            var suffix = withHistory ? "&last=\(last)" : ""
+            if let resume = state.resumeMicros { suffix += "&since=" + Self.seconds(resume) }
+            actions.append(.open(peer, target: target + suffix))
         }
         return actions
     }
@@ -260,6 +292,12 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
             _ = window.removeMin()
             subscriber.offer(oldest.batch, entries: oldest.index..<(oldest.index + 1), decodedAt: oldest.batch.decodedAtNanos)
         }
+    }
+
+    /// Unix seconds with six decimals, as `since=` takes them.
+    static func seconds(_ micros: Int64) -> String {
+        let fraction = String(micros % 1_000_000)
+        return "\(micros / 1_000_000)." + String(repeating: "0", count: 6 - fraction.count) + fraction
     }
 
     /// A peer's words (its rejection body, say) are data: `Notice` escapes them.

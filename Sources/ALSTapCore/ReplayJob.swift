@@ -3,7 +3,7 @@ import ALSTapFilter
 import ALSTapFormats
 import ALSTapMetrics
 
-/// A `last=K` replay, gathered a few messages per loop turn so that opening many taps at once
+/// A `last=K` (or `since=T`) replay, gathered a few messages per loop turn so that opening many taps at once
 /// (or opening and resetting them) cannot stall the loop: the ring's messages are decoded again,
 /// newest first, until K entries match, and only then queued, oldest first, in front of what
 /// arrived live meanwhile. The subscriber's stream writes nothing until then. The batches it
@@ -17,6 +17,8 @@ public final class ReplayJob {
     public let subscriber: Subscriber
     private let counters: Counters
     private let wanted: Int
+    /// Messages received before this (monotonic nanoseconds) are not replayed (`since=T`).
+    private let sinceNanos: UInt64
     /// Bytes of the selected batches, on the subscribers' account until they are queued.
     private var held = 0
     /// The next ring position to read (counting down).
@@ -27,11 +29,14 @@ public final class ReplayJob {
 
     /// nil when the ring is empty (nothing to replay). Live batches up to the ring's newest are
     /// the replay's from here on.
-    public init?(subscriber: Subscriber, count: Int, ring: ReplayRing, counters: Counters) {
+    /// `count`: the most recent matching entries wanted; `sinceNanos`: only messages received
+    /// from then on (0: any).
+    public init?(subscriber: Subscriber, count: Int, sinceNanos: UInt64 = 0, ring: ReplayRing, counters: Counters) {
         guard let newest = ring.newest() else { return nil }
         self.subscriber = subscriber
         self.counters = counters
         wanted = count
+        self.sinceNanos = sinceNanos
         position = newest.position
         subscriber.replayedThrough = newest.sequence
         subscriber.beginReplay()
@@ -47,7 +52,12 @@ public final class ReplayJob {
         let records = ring.records(through: position, count: 8)
         var decoded = 0
         var used = 0
+        var reachedSince = false
         for record in records where found < wanted && !overBytes && (used == 0 || decoded < budget) {
+            guard record.receivedNanos >= sinceNanos else {
+                reachedSince = true
+                break
+            }
             used += 1
             decoded += record.entries
             guard let batch = redecode(record, subscriber.needs.formats, subscriber.filter?.factsNeed ?? .none)
@@ -66,9 +76,11 @@ public final class ReplayJob {
             }
         }
         position -= used
-        // Done when enough matched, the ring has nothing older (evicted, or its beginning), or
-        // what it holds reached the byte bounds (the newest entries are kept).
+        // Done when enough matched, the ring has nothing older (evicted, or its beginning), the
+        // messages got older than `since`, or what it holds reached the byte bounds (the newest
+        // entries are kept).
         let done = found >= wanted || records.isEmpty || (used == records.count && records.count < 8) || overBytes
+            || reachedSince
         if done {
             counters.subtract(.subscriberQueuedBytes, held)
             held = 0

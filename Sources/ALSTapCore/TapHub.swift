@@ -102,15 +102,18 @@ public final class TapHub {
         return true
     }
 
-    /// Registers a tap subscriber, replays the `last` most recent matching entries into it, and
-    /// with `follow` false ends it after them. False when refused.
-    public func open(_ subscriber: Subscriber, last: Int, follow: Bool) -> Bool {
+    /// Registers a tap subscriber, replays the `last` most recent matching entries into it (with
+    /// `sinceNanos`, those received from then on: all of them when `last` is 0), and with
+    /// `follow` false ends it after them. False when refused.
+    public func open(_ subscriber: Subscriber, last: Int, sinceNanos: UInt64? = nil, follow: Bool) -> Bool {
         guard add(subscriber) else { return false }
         // Registered first, so no live batch published from now on is missed; the ring's
         // sequence numbers tell which of those the replay covers. The replay itself is gathered
         // over the next turns (`stepReplays`).
-        if last > 0 && !subscriber.pairs {
-            if let job = ReplayJob(subscriber: subscriber, count: last, ring: ring, counters: counters) {
+        let count = sinceNanos != nil && last == 0 ? Int.max : last
+        if count > 0 && !subscriber.pairs {
+            if let job = ReplayJob(subscriber: subscriber, count: count, sinceNanos: sinceNanos ?? 0, ring: ring,
+                                   counters: counters) {
                 replays[ObjectIdentifier(subscriber)] = job
             } else if subscriber.format == .als {
                 // A cluster tap reading this replica needs to know where history ends and live begins.

@@ -8,6 +8,9 @@ public struct TapQuery: Sendable, Equatable {
     public var filter: TapFilter?
     /// Send this many of the most recent matching entries first (`last=K`).
     public var last = 0
+    /// `since=T` (Unix seconds): replay every kept entry received at or after T (with `last`, the
+    /// most recent `last` of them). A cluster tap resumes a replica's stream with it.
+    public var sinceMicros: Int64?
     /// false (`follow=0`): end the stream after the replay.
     public var follow = true
     /// Entries per second at most (`max_rps=R`); 0: unlimited.
@@ -27,7 +30,7 @@ public struct TapQuery: Sendable, Equatable {
     }
 
     /// Parameters alstap knows; anything else is an error, never ignored.
-    public static let parameters = ["format", "scope", "last", "follow", "max_rps", "pair", "fields"] + filterParameters
+    public static let parameters = ["format", "scope", "last", "since", "follow", "max_rps", "pair", "fields"] + filterParameters
 
     /// The filters; each may also be negated (`!method=GET`: none of these).
     public static let filterParameters = [
@@ -72,6 +75,11 @@ public struct TapQuery: Sendable, Equatable {
                     throw Error(message: "bad value for last: \"\(list.joined(separator: ","))\" (a count, 0 or more)")
                 }
                 last = value
+            case "since":
+                guard list.count == 1, let seconds = Double(list[0]), seconds >= 0, seconds < 1e11 else {
+                    throw Error(message: "bad value for since: \"\(list.joined(separator: ","))\" (Unix seconds, e.g. 1764633600.5)")
+                }
+                sinceMicros = Int64(seconds * 1e6)
             case "follow", "pair":
                 guard list.count == 1, let value = Self.boolean(list[0]) else {
                     throw Error(message: "bad value for \(name): \"\(list.joined(separator: ","))\" (1 or 0)")

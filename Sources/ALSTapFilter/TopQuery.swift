@@ -24,7 +24,7 @@ public struct TopQuery: Sendable, Equatable {
 
     public static let parameters = ["by", "window", "interval", "limit"]
     /// `/tap` parameters that mean nothing for aggregates.
-    static let refused = ["last", "max_rps", "fields"]
+    static let refused = ["last", "since", "max_rps", "fields"]
     public static let windowRange = 1...900
     public static let intervalMillisRange: ClosedRange<UInt64> = 100...60_000
 

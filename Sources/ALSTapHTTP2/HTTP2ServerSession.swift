@@ -128,9 +128,13 @@ public final class HTTP2ServerSession {
         _ = nghttp2_submit_shutdown_notice(session)
     }
 
-    /// The final GOAWAY: streams above the last one processed are refused.
+    /// The final GOAWAY: streams above the last one processed are refused; the open ones go on
+    /// (their frames are still read), and once they are closed the session wants neither to
+    /// read nor to write. (Not `nghttp2_session_terminate_session`, which ignores all input from
+    /// then on, so what a client sent on its open streams would be lost.)
     public func goAway() {
-        _ = nghttp2_session_terminate_session(session, NGHTTP2_NO_ERROR.rawValue)
+        _ = nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue),
+                                  nghttp2_session_get_last_proc_stream_id(session), NGHTTP2_NO_ERROR.rawValue, nil, 0)
     }
 
     /// After `receive` threw, the session may not be used again (nghttp2 says so of its fatal

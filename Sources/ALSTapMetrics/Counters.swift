@@ -27,6 +27,7 @@ public final class Counters: Sendable {
         case staleEvents
         case topOverflow, topSnapshotsSkipped
         case otlpExportsGRPC, otlpExportsHTTP, otlpRecordsRejected, otlpHTTPRefused
+        case alsStreamsAged, alsStreamsEndedForShutdown, alsLateMessages, notReadyAnswers
 
     /// The counter of a refusal reason (nil: none).
     public init?(refusal reason: GRPCStatusError.Reason) {
@@ -115,6 +116,10 @@ public final class Counters: Sendable {
         case .otlpExportsHTTP: return counter("alstap_otlp_exports_total", [("transport", "http")])
         case .otlpRecordsRejected: return counter("alstap_otlp_records_rejected_total")
         case .otlpHTTPRefused: return counter("alstap_otlp_http_refused_total")
+        case .alsStreamsAged: return counter("alstap_als_streams_ended_total", [("reason", "max_stream_age")])
+        case .alsStreamsEndedForShutdown: return counter("alstap_als_streams_ended_total", [("reason", "shutdown")])
+        case .alsLateMessages: return counter("alstap_als_late_messages_total")
+        case .notReadyAnswers: return counter("alstap_readyz_not_ready_total")
         }
     }
 

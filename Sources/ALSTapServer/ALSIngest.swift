@@ -8,6 +8,7 @@ import ALSTapSystem
 final class ALSIngest: IngestMethod {
     let path = "/envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs"
     private unowned let context: LoopContext
+    let isStreaming = true
 
     init(context: LoopContext) {
         self.context = context

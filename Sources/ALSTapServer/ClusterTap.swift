@@ -21,7 +21,8 @@ final class ClusterTap {
         self.directory = directory
         let now = monotonicNanos()
         merge = ClusterMerge(subscriber: subscriber, query: query, settings: context.config.mergeSettings,
-                             counters: context.counters, peers: directory.addresses, now: now, aggregate: aggregate)
+                             counters: context.counters, peers: directory.addresses, now: now, wallClock: wallClockMicros,
+                             aggregate: aggregate)
         tick(now: now)
     }
 

@@ -246,7 +246,7 @@ final class HTTP1Connection: Connection, InitialBytesConsumer, HeadDeadline, Sub
             writeQueuedLines()  // a replay may have queued lines, or ended the stream already
             return
         }
-        respond(route.fixedResponse(counters: context.counters, ready: !context.draining), to: head)
+        respond(route.fixedResponse(counters: context.counters, readiness: context.readiness()), to: head)
     }
 
     private func respond(_ response: HTTPResponse, to head: HTTP1RequestHead) {

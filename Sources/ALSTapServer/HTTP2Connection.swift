@@ -20,6 +20,10 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
     private var streams: [Int32: Role] = [:]
     /// Streams counted in the process-wide `http2StreamsActive` (released when they close).
     private var admitted = Set<Int32>()
+    /// The final GOAWAY went out (an aged connection, or shutdown): no new streams.
+    private var wentAway = false
+    /// When the connection reaches `--max-stream-age` (set by its first ingest call).
+    private var ageDeadlineNanos: UInt64?
 
     func start(with initialBytes: UnsafeRawBufferPointer) {
         context.http2Opened(self)
@@ -132,7 +136,11 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
                 respond(stream, GRPCIngestStream.trailersOnly(GRPCStatusError(.unauthenticated, "a bearer token is required")))
                 return
             }
-            streams[stream] = .ingest(GRPCIngestStream(call: method.makeCall(), maxMessageBytes: context.config.maxMessageBytes))
+            if ageDeadlineNanos == nil {
+                ageDeadlineNanos = context.config.streamAge.deadline(openedAt: monotonicNanos(), unit: Double.random(in: 0..<1))
+            }
+            streams[stream] = .ingest(GRPCIngestStream(call: method.makeCall(), isStreaming: method.isStreaming,
+                                                       maxMessageBytes: context.config.maxMessageBytes))
             context.counters.add(.alsStreamsStarted)
             context.counters.add(.alsStreamsActive)
             return
@@ -163,7 +171,7 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
                     hasBody: true)
             return
         }
-        respondFixed(stream, route.fixedResponse(counters: context.counters, ready: !context.draining),
+        respondFixed(stream, route.fixedResponse(counters: context.counters, readiness: context.readiness()),
                      headOnly: head.method == "HEAD")
     }
 
@@ -180,28 +188,110 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
         flush()
     }
 
-    /// Shutdown, step 2: the final GOAWAY, and Envoy's log streams end with UNAVAILABLE so its
-    /// next batch opens a stream on another replica.
+    /// Shutdown, step 2: the final GOAWAY, and Envoy's log streams end with UNAVAILABLE (each
+    /// after the message it is receiving) so its next batch opens a stream on another replica.
     func goAway() {
-        guard let session else { return }
-        session.goAway()
+        guard session != nil else { return }
+        sendGoAway()
+        endIngestCalls(GRPCIngestStream.shuttingDown)
+        flush()
+    }
+
+    /// Every tick: once the connection reached `--max-stream-age` (and unless the server is
+    /// draining, which ends them anyway), its streaming calls end between messages, and then
+    /// the connection says GOAWAY (its unary calls run to their end), so Envoy opens its next
+    /// stream on a new connection, which the Service may send to any replica. A call alstap
+    /// ended that its client still holds open long after is reset.
+    func tick(now: UInt64, draining: Bool) {
+        guard ageDeadlineNanos != nil else { return }  // no ingest call yet
+        var changed = false
         for (stream, role) in streams {
-            if case .ingest(let als) = role, !als.answered {
-                fail(stream, als, GRPCStatusError(.unavailable, "alstap is shutting down"))
+            if case .ingest(let als) = role, als.lingers(now: now) {
+                als.takesLateMessages = false
+                session.resetStream(stream, errorCode: 0)  // NO_ERROR: the call is over
+                changed = true
             }
         }
-        flush()
+        if !draining, !wentAway, let deadline = ageDeadlineNanos, now >= deadline {
+            ageDeadlineNanos = .max
+            endIngestCalls(GRPCIngestStream.aged)
+            changed = true
+        }
+        if changed { flush() }
+    }
+
+    /// Asks every streaming call to end with `status` and ends those between messages now (the
+    /// rest when their message is whole); GOAWAY once none is left.
+    private func endIngestCalls(_ status: GRPCStatusError) {
+        for (stream, role) in streams {
+            guard case .ingest(let als) = role else { continue }
+            als.endSoon(status)
+            endIfDue(stream, als)
+        }
+        goAwayWhenEnded()
+    }
+
+    /// Sends the status of a call alstap ends, once it is between messages.
+    private func endIfDue(_ stream: Int32, _ als: GRPCIngestStream) {
+        guard let status = als.dueEnd(now: monotonicNanos()) else { return }
+        releaseBuffered(als)
+        context.counters.add(status == GRPCIngestStream.aged ? .alsStreamsAged : .alsStreamsEndedForShutdown)
+        respond(stream, GRPCIngestStream.trailersOnly(status))
+    }
+
+    /// GOAWAY once no streaming call alstap was asked to end is left open.
+    private func goAwayWhenEnded() {
+        let open = streams.values.contains { if case .ingest(let als) = $0 { als.isOpenStream } else { false } }
+        if !open { sendGoAway() }
+    }
+
+    private func sendGoAway() {
+        guard !wentAway else { return }
+        wentAway = true
+        session.goAway()
     }
 
     func requestData(stream: Int32, _ chunk: UnsafeRawBufferPointer) {
         defer { session.consume(stream: stream, count: chunk.count) }
-        guard case .ingest(let als) = streams[stream], !als.answered else { return }
+        guard case .ingest(let als) = streams[stream] else { return }
+        if als.answered {
+            if als.takesLateMessages { takeLate(chunk, als) }
+            return
+        }
         defer { if !als.answered { holdBuffered(als, stream: stream) } }
         do {
             let call = als.call
             try als.deframer.feed(chunk) { (payload) throws(GRPCStatusError) in try call.receive(message: payload) }
         } catch {
             fail(stream, als, error)
+            return
+        }
+        if als.ending != nil {
+            endIfDue(stream, als)
+            goAwayWhenEnded()
+        }
+    }
+
+    /// A message sent before the client saw the status alstap ended its call with: decoded like
+    /// any other. Its partial bytes count in the bound; past it, or on a bad message, the call
+    /// takes no more.
+    private func takeLate(_ chunk: UnsafeRawBufferPointer, _ als: GRPCIngestStream) {
+        let call = als.call
+        let counters = context.counters
+        do {
+            try als.deframer.feed(chunk) { (payload) throws(GRPCStatusError) in
+                counters.add(.alsLateMessages)
+                try call.receive(message: payload)
+            }
+        } catch {
+            als.takesLateMessages = false
+        }
+        let now = als.deframer.bufferedBytes
+        counters.add(.bufferedMessageBytes, now - als.bufferedCounted)
+        als.bufferedCounted = now
+        if !als.takesLateMessages || counters.get(.bufferedMessageBytes) > context.config.maxBufferedMessageBytes {
+            als.takesLateMessages = false
+            releaseBuffered(als)
         }
     }
 
@@ -298,7 +388,7 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
         case .resourceExhausted: context.counters.add(.alsStreamsResourceExhausted)
         case .unimplemented: context.counters.add(.alsStreamsUnimplemented)
         case .internal: context.counters.add(.alsStreamsInternal)
-        case .unavailable: context.counters.add(.alsStreamsCancelled)
+        case .unavailable: break  // alstap ended it (counted then: aged, or shutting down)
         case .unauthenticated: break  // refused before a stream was kept
         }
     }

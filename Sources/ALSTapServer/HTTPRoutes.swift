@@ -72,11 +72,12 @@ enum HTTPRoute: Equatable {
     }
 
     /// The fixed response for every route but the streams: status, reason, content type, body.
-    func fixedResponse(counters: Counters, ready: Bool) -> HTTPResponse {
+    /// `readiness` is asked only by `/readyz` (it reads the process's memory).
+    func fixedResponse(counters: Counters, readiness: @autoclosure () -> Readiness) -> HTTPResponse {
         switch self {
         case .stream: HTTPResponse(200, "OK", "")
         case .healthz: HTTPResponse(200, "OK", "ok\n")
-        case .readyz: ready ? HTTPResponse(200, "OK", "ready\n") : HTTPResponse(503, "Service Unavailable", "not ready\n")
+        case .readyz: readiness().response
         case .stats: HTTPResponse(200, "OK", counters.snapshot())
         case .metrics: HTTPResponse(200, "OK", String(decoding: counters.prometheusText(), as: UTF8.self),
                                     contentType: "text/plain; version=0.0.4; charset=utf-8")

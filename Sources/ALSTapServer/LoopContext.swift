@@ -50,6 +50,14 @@ final class LoopContext: @unchecked Sendable {
     /// HTTP/2 connections, for the shutdown notice and GOAWAY.
     private var http2Connections: [ObjectIdentifier: HTTP2Connection] = [:]
     var draining: Bool { taps.draining }
+
+    /// What `/readyz` answers now (a refusal is counted).
+    func readiness() -> Readiness {
+        let readiness = Readiness.evaluate(draining: draining, residentBytes: Memory.residentBytes(),
+                                           maxBytes: config.readyMaxMemoryBytes)
+        if !readiness.ready { counters.add(.notReadyAnswers) }
+        return readiness
+    }
     /// When the final GOAWAY goes out (one tick after the shutdown notice).
     private var goAwayAtNanos: UInt64?
 
@@ -132,7 +140,10 @@ final class LoopContext: @unchecked Sendable {
                                     totalCapacityBytes: config.subscribersQueueBytes, counters: counters,
                                     clock: monotonicNanos)
         guard query.clusterScope else {
-            guard taps.open(subscriber, last: query.last, follow: query.follow) else { return .refused(.tooManySubscribers) }
+            let since = query.sinceMicros.map(monotonicNanos(atWallMicros:))
+            guard taps.open(subscriber, last: query.last, sinceNanos: since, follow: query.follow) else {
+                return .refused(.tooManySubscribers)
+            }
             if taps.hasReplays { loop.wake() }
             return .opened(subscriber)
         }
@@ -212,6 +223,7 @@ final class LoopContext: @unchecked Sendable {
             }
         }
         if !draining { for tap in clusterTaps.values { tap.tick(now: now) } }
+        for connection in http2Connections.values { connection.tick(now: now, draining: draining) }
         if let goAway = goAwayAtNanos, now >= goAway {
             goAwayAtNanos = nil
             for connection in http2Connections.values { connection.goAway() }

@@ -11,6 +11,7 @@ import ALSTapSystem
 final class OTLPIngest: IngestMethod {
     let path = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
     private unowned let context: LoopContext
+    let isStreaming = false
     private let translator: OTLPTranslator
     /// Reporters by their Identifier's bytes: an Envoy sends one request per flush, and parsing its
     /// identity each time would cost more than its entries. Bounded in count and key size.

@@ -64,7 +64,15 @@ public struct ServerConfig: Sendable {
     /// Lowercased header names whose values every output shows as `[redacted]`.
     public var redactedHeaders = ["authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"]
 
+    /// alstap ends an ingest stream after this long (give or take 10 %), between two messages,
+    /// so Envoy reconnects through the Service and load spreads over new replicas (0: never).
+    public var maxStreamAgeMillis: UInt64 = 30 * 60 * 1000
+    /// `/readyz` fails while the resident set is over this (0: no bound).
+    public var readyMaxMemoryBytes = 0
+
     public init() {}
+
+    var streamAge: StreamAge { StreamAge(maxNanos: maxStreamAgeMillis * 1_000_000) }
 }
 
 /// What a listener serves. Each port has one job, so a NetworkPolicy can open ingest to every

@@ -34,6 +34,14 @@ public func wallClockMicros() -> Int64 {
     return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
 }
 
+/// A wall-clock time (µs since the epoch) on the monotonic clock, as long ago as it is now (0
+/// for a time before the monotonic clock began; the present for a time in the future).
+public func monotonicNanos(atWallMicros micros: Int64) -> UInt64 {
+    let agoNanos = UInt64(max(0, wallClockMicros() - micros)) &* 1000
+    let now = monotonicNanos()
+    return now > agoNanos ? now - agoNanos : 0
+}
+
 /// One epoll instance driven by one thread. Connections live on one loop for their whole life.
 ///
 /// `@unchecked Sendable`: everything but `wake()` and `stop()` is used only on the loop's own

@@ -86,4 +86,24 @@ public enum Memory {
     public static func setMmapThreshold(_ bytes: Int) {
         CLinux_set_mmap_threshold(Int32(clamping: bytes))
     }
+
+    /// The process's resident set in bytes (`/proc/self/statm`), nil where it cannot be read.
+    public static func residentBytes() -> Int? {
+        guard let bytes = try? Files.read(atPath: "/proc/self/statm", maxBytes: 256) else { return nil }
+        let fields = String(decoding: bytes, as: UTF8.self).split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return nil }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    /// The memory limit of the process's cgroup (v2 `memory.max`, else v1's), nil without one.
+    public static func cgroupLimitBytes() -> Int? {
+        for path in ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"] {
+            guard let bytes = try? Files.read(atPath: path, maxBytes: 64) else { continue }
+            let text = String(decoding: bytes, as: UTF8.self).split(whereSeparator: { $0 == "\n" || $0 == " " }).first
+            // "max", or in v1 a huge number (close to Int64.max, rounded to pages): no limit.
+            if let text, let limit = Int(text), limit > 0, limit < 1 << 62 { return limit }
+            return nil
+        }
+        return nil
+    }
 }

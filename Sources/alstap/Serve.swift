@@ -106,6 +106,12 @@ extension AlsTap {
         @Option(help: S.shutdownGrace.help("Seconds to drain on SIGTERM/SIGINT before exiting"))
         var shutdownGrace: Double?
 
+        @Option(help: S.maxStreamAge.help("Seconds (give or take 10 %) before an ingest stream is ended, between messages, so Envoy reconnects to any replica; 0: never"))
+        var maxStreamAge: Double?
+
+        @Option(help: S.readyMaxMemory.help("/readyz fails while the resident set is over this many bytes"))
+        var readyMaxMemory: Int?
+
         @Option(help: S.tapTokenFile.help("Require `Authorization: Bearer <token>` on the HTTP listener (not /healthz, /readyz)",
                                           valueName: "path"))
         var tapTokenFile: String?
@@ -169,6 +175,8 @@ extension AlsTap {
             config.maxHeadBytes = try S.maxHeadBytes.value(maxHeadBytes, env)
             config.headTimeoutMillis = millis(try S.headTimeout.value(headTimeout, env))
             let grace = try S.shutdownGrace.value(shutdownGrace, env)
+            config.maxStreamAgeMillis = millis(try S.maxStreamAge.value(maxStreamAge, env))
+            config.readyMaxMemoryBytes = try S.readyMaxMemory.value(readyMaxMemory, env)
             if let path = S.tapTokenFile.text(tapTokenFile, env) {
                 config.tapToken = try TokenFile.read(path, flag: S.tapTokenFile.flag)
             }

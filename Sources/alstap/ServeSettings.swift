@@ -124,6 +124,11 @@ enum ServeSettings {
     static let headTimeout = NumberSetting("--head-timeout", "ALSTAP_HEAD_TIMEOUT",
                                            Double(server.headTimeoutMillis) / 1000, 0.05...3600)
     static let shutdownGrace = NumberSetting("--shutdown-grace", "ALSTAP_SHUTDOWN_GRACE", 5.0, 0...3600)
+    static let maxStreamAge = NumberSetting("--max-stream-age", "ALSTAP_MAX_STREAM_AGE",
+                                            Double(server.maxStreamAgeMillis) / 1000, 0...(7 * 86_400))
+    static let readyMaxMemory = NumberSetting("--ready-max-memory", "ALSTAP_READY_MAX_MEMORY",
+                                              Memory.cgroupLimitBytes().map { $0 / 10 * 9 } ?? 0, 0...(1 << 44),
+                                              shown: "90 % of the cgroup's memory limit; without one, 0: none")
     static let tapTokenFile = Setting(flag: "--tap-token-file", variable: "ALSTAP_TAP_TOKEN_FILE", shownDefault: nil)
     static let alsTokenFile = Setting(flag: "--als-token-file", variable: "ALSTAP_ALS_TOKEN_FILE", shownDefault: nil)
     static let redactHeaders = Setting(flag: "--redact-header", variable: "ALSTAP_REDACT_HEADERS",

@@ -193,7 +193,7 @@ func json(_ line: Substring) -> [String: Any] {
         let settings = MergeSettings(windowNanos: second, windowEntries: 100, pairWindowNanos: second, pairTableSize: 100,
                                      pairTableBytes: 1 << 20)
         let merge = ClusterMerge<String>(subscriber: top.output, query: live, settings: settings, counters: Counters(),
-                                         peers: ["a", "b"], now: clock.now, aggregate: top)
+                                         peers: ["a", "b"], now: clock.now, wallClock: { 0 }, aggregate: top)
         #expect(merge.facts.contains(.measures) && merge.formats.isEmpty)
         let opened = merge.tick(now: clock.now, current: ["a", "b"]).compactMap { action -> String? in
             if case .open(_, let target) = action { return target }

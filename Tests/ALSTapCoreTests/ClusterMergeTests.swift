@@ -12,14 +12,20 @@ import Testing
     typealias Merge = ClusterMerge<String>
     static let second: UInt64 = 1_000_000_000
 
+    /// The wall clock the merges read (µs since the epoch).
+    final class WallClock: @unchecked Sendable {
+        var micros: Int64 = 1_764_633_600_000_000
+    }
+
     static func merge(_ text: String, peers: [String], counters: Counters = Counters(), windowEntries: Int = 100,
-                      now: UInt64 = 0) -> (Merge, Subscriber) {
+                      now: UInt64 = 0, wall: WallClock = WallClock()) -> (Merge, Subscriber) {
         let q = query(text)
         let s = Subscriber(format: q.format, filter: nil, pairs: false, capacityLines: 10_000, counters: counters,
                            clock: { 0 })
         let settings = MergeSettings(windowNanos: second, windowEntries: windowEntries, pairWindowNanos: second,
                                      pairTableSize: 1_000, pairTableBytes: 1 << 30)
-        return (Merge(subscriber: s, query: q, settings: settings, counters: counters, peers: peers, now: now), s)
+        return (Merge(subscriber: s, query: q, settings: settings, counters: counters, peers: peers, now: now,
+                      wallClock: { wall.micros }), s)
     }
 
     static func opened(_ actions: [Merge.Action]) -> [String: String] {
@@ -66,7 +72,7 @@ import Testing
         #expect(counters.get(.peerStreamsFailed) == 1)
         #expect(Self.opened(merge.tick(now: Self.second, current: ["a"])).isEmpty, "not before the retry time")
         let retry = Self.opened(merge.tick(now: 2 * Self.second, current: ["a"]))
-        #expect(retry == ["a": "/tap?scope=local&format=als"])
+        #expect(retry == ["a": "/tap?scope=local&format=als&since=1764633600.000000"])
         merge.peerClosed("a", failure: "unreachable", now: 2 * Self.second)
         #expect(written(s).isEmpty, "said once until it is back")
         _ = merge.tick(now: 4 * Self.second, current: ["a"])
@@ -98,11 +104,42 @@ import Testing
         #expect(requestIds(written(s)) == ["live-0"])
     }
 
-    @Test func aReconnectAsksForLiveEntriesOnly() {
-        let (merge, _) = Self.merge("last=3", peers: ["a"])
+    @Test func aReconnectAsksForWhatTheReplicaReceivedSinceTheStreamEnded() {
+        let wall = WallClock()
+        let (merge, s) = Self.merge("last=3", peers: ["a"], wall: wall)
+        #expect(Self.opened(merge.tick(now: 0, current: ["a"]))["a"] == "/tap?scope=local&format=als&last=3")
+        merge.peerConnected("a")
+        wall.micros = 1_764_633_605_000_042
+        merge.peerNotice(.shutdown, from: "a")
+        merge.peerClosed("a", failure: nil, now: 0)
+        #expect(written(s) == [#"{"type":"notice","peer":"a","message":"shut down; retrying every 2 s"}"#])
+        wall.micros += 3_000_000
+        #expect(Self.opened(merge.tick(now: 3 * Self.second, current: ["a"]))["a"]
+            == "/tap?scope=local&format=als&since=1764633605.000042", "no history again, and nothing missed")
+        // Attempts that are never answered keep the point to resume from.
+        merge.peerClosed("a", failure: "unreachable", now: 3 * Self.second)
+        wall.micros += 3_000_000
+        #expect(Self.opened(merge.tick(now: 6 * Self.second, current: ["a"]))["a"]
+            == "/tap?scope=local&format=als&since=1764633605.000042")
+        merge.peerConnected("a")
+        #expect(written(s) == [#"{"type":"notice","peer":"a","message":"connected"}"#])
+    }
+
+    @Test func sinceIsAskedOfEveryReplica() {
+        let (merge, _) = Self.merge("since=1764633000.5&ns=demo", peers: ["a", "b"])
+        #expect(Self.opened(merge.tick(now: 0, current: ["a", "b"]))
+            == ["a": "/tap?scope=local&format=als&ns=demo&since=1764633000.500000",
+                "b": "/tap?scope=local&format=als&ns=demo&since=1764633000.500000"])
+    }
+
+    @Test func aReplicaDownFromTheStartResumesFromTheFirstAsk() {
+        let wall = WallClock()
+        let (merge, _) = Self.merge("", peers: ["a"], wall: wall)
         _ = merge.tick(now: 0, current: ["a"])
-        merge.peerClosed("a", failure: "reset", now: 0)
-        #expect(Self.opened(merge.tick(now: 3 * Self.second, current: ["a"]))["a"] == "/tap?scope=local&format=als")
+        merge.peerClosed("a", failure: "unreachable", now: 0)
+        wall.micros += 10_000_000
+        #expect(Self.opened(merge.tick(now: 2 * Self.second, current: ["a"]))["a"]
+            == "/tap?scope=local&format=als&since=1764633600.000000")
     }
 
     @Test func theHistoryWaitEndsAfterItsDeadline() {

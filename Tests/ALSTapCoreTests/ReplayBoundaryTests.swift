@@ -43,6 +43,36 @@ import Testing
         #expect(counters.get(.replayEntriesDecoded) > 0)
     }
 
+    /// `since=T`: every kept message received from T on, however many (a cluster tap resuming a
+    /// replica's stream); with `last`, the most recent of those.
+    @Test(arguments: [(0, 6), (2, 2), (100, 6)])
+    func sinceReplaysWhatWasReceivedFromThenOn(last: Int, expected: Int) {
+        let counters = Counters()
+        let ring = ReplayRing(capacityEntries: 1_000, section: OneThread())
+        for sequence in 1...5 {
+            ring.append(ReplayRing.Record(sequence: UInt64(sequence), payload: SharedBytes("\(sequence)"), reporter: Reporter(),
+                                          entries: 2, receivedNanos: UInt64(sequence) * 1_000))
+        }
+        let taps = Self.taps(ring: ring, counters: counters)
+        let s = subscriber(counters: counters)
+        #expect(taps.open(s, last: last, sinceNanos: 3_000, follow: false))
+        while taps.stepReplays(clock: { 0 }) {}
+        let received = ["s3-0", "s3-1", "s4-0", "s4-1", "s5-0", "s5-1"]
+        #expect(requestIds(written(s)) == Array(received.suffix(expected)))
+        #expect(s.isFinished)
+    }
+
+    @Test func sinceAfterTheNewestMessageReplaysNothing() {
+        let ring = ReplayRing(capacityEntries: 1_000, section: OneThread())
+        ring.append(ReplayRing.Record(sequence: 1, payload: SharedBytes("1"), reporter: Reporter(), entries: 2, receivedNanos: 10))
+        let taps = Self.taps(ring: ring, counters: Counters())
+        let s = subscriber()
+        #expect(taps.open(s, last: 0, sinceNanos: 11, follow: true))
+        while taps.stepReplays(clock: { 0 }) {}
+        taps.deliver([Self.live(2, entries: 1)], dropped: 0, now: 0)
+        #expect(requestIds(written(s)) == ["s2-0"])
+    }
+
     @Test func aFilteredReplayCountsOnlyMatchingEntries() {
         let counters = Counters()
         let ring = ReplayRing(capacityEntries: 1_000, section: OneThread())

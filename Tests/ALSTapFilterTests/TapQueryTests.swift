@@ -23,6 +23,9 @@ struct BadValue: Sendable, CustomTestStringConvertible {
         BadValue("last=-1", "last", "-1"),
         BadValue("last=ten", "last", "ten"),
         BadValue("last=1&last=2", "last", "1,2"),
+        BadValue("since=yesterday", "since", "yesterday"),
+        BadValue("since=-5", "since", "-5"),
+        BadValue("since=1e12", "since", "1e12"),
         BadValue("follow=2", "follow", "2"),
         BadValue("pair=yes", "pair", "yes"),
         BadValue("max_rps=-1", "max_rps", "-1"),
@@ -94,6 +97,8 @@ struct BadValue: Sendable, CustomTestStringConvertible {
         #expect(try parse("format=ndjson").format == .json)
         #expect(try parse("format=sse&scope=local").format == .sse)
         #expect(try parse("format=als").format == .als)
+        #expect(try parse("since=1764633600.25").sinceMicros == 1_764_633_600_250_000)
+        #expect(try parse("since=1764633600").sinceMicros == 1_764_633_600_000_000)
         let defaults = try parse("")
         #expect(defaults == TapQuery())
     }

@@ -8,6 +8,7 @@ import Testing
 @Suite struct RoutingTests {
     final class Method: IngestMethod {
         let path: String
+        let isStreaming = true
         init(_ path: String) { self.path = path }
         func makeCall() -> any IngestCall { Call() }
     }
@@ -30,7 +31,7 @@ import Testing
 
     @Test func theResponseMessageIsFramedOnce() {
         let call = Call()
-        let stream = GRPCIngestStream(call: call, maxMessageBytes: 1024)
+        let stream = GRPCIngestStream(call: call, isStreaming: true, maxMessageBytes: 1024)
         stream.prepareResponse(call.finish())
         #expect(stream.response.bytes == [0, 0, 0, 0, 3, 1, 2, 3])
     }

@@ -126,6 +126,14 @@ import Testing
           --shutdown-grace <shutdown-grace>
                                   Seconds to drain on SIGTERM/SIGINT before exiting [ALSTAP_SHUTDOWN_GRACE,
                                   5].
+          --max-stream-age <max-stream-age>
+                                  Seconds (give or take 10 %) before an ingest stream is ended, between
+                                  messages, so Envoy reconnects to any replica; 0: never
+                                  [ALSTAP_MAX_STREAM_AGE, 1800].
+          --ready-max-memory <ready-max-memory>
+                                  /readyz fails while the resident set is over this many bytes
+                                  [ALSTAP_READY_MAX_MEMORY, 90 % of the cgroup's memory limit; without one,
+                                  0: none].
           --tap-token-file <path> Require `Authorization: Bearer <token>` on the HTTP listener (not
                                   /healthz, /readyz) [ALSTAP_TAP_TOKEN_FILE].
           --als-token-file <path> Require `authorization: Bearer <token>` on ingest (ALS and OTLP)
