@@ -198,9 +198,14 @@ public final class TapHub {
         return !replays.isEmpty
     }
 
-    /// Shutdown: nothing new is admitted, and every sink ends after a last notice.
+    /// Shutdown, step 1: nothing new is admitted (the sinks go on: entries still arrive while
+    /// the ingest streams end).
     public func beginShutdown() {
         draining = true
+    }
+
+    /// Shutdown, step 2: every sink ends after a last notice.
+    public func finishAll() {
         for (sink, _) in sinks.values { sink.finish(notice: .shutdown) }
     }
 }

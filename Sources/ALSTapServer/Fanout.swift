@@ -90,6 +90,11 @@ final class Fanout: Sendable {
         inboxes[loop].subscribers.add(delta)
     }
 
+    /// Wakes every loop (each then runs the end of its iteration: its inbox, shutdown steps).
+    func wakeAll() {
+        for inbox in inboxes { inbox.loop.wake() }
+    }
+
     /// Hands `batch` to every loop with subscribers and keeps `payload` (the message as received)
     /// in the replay ring. `fromLoop` is drained at the end of its current iteration anyway, so
     /// it is not woken.

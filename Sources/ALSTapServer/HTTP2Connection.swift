@@ -378,6 +378,8 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
     private func finishIngest(_ als: GRPCIngestStream, cancelled: Bool) {
         releaseBuffered(als)
         context.counters.subtract(.alsStreamsActive)
+        // The last ingest stream of a draining server: every loop's subscribers may end now.
+        if context.draining && context.counters.get(.alsStreamsActive) == 0 { context.fanout.wakeAll() }
         if cancelled {
             context.counters.add(.alsStreamsCancelled)
             return

@@ -60,6 +60,8 @@ final class LoopContext: @unchecked Sendable {
     }
     /// When the final GOAWAY goes out (one tick after the shutdown notice).
     private var goAwayAtNanos: UInt64?
+    /// Shutdown: when subscribers get their last line even if ingest streams are still open.
+    private var finishSubscribersAtNanos: UInt64?
 
     init(loop: EventLoop, config: ServerConfig, fanout: Fanout, counters: Counters, logger: Logger,
          peerDirectory: PeerDirectory?, topBudget: TopBudget) {
@@ -176,12 +178,31 @@ final class LoopContext: @unchecked Sendable {
         http2Connections[ObjectIdentifier(connection)] = nil
     }
 
-    /// Shutdown, on this loop: not ready any more, HTTP/2's shutdown notice to every client (the
-    /// final GOAWAY follows on a later tick), and a last line to every subscriber.
+    /// Shutdown, on this loop: not ready any more, no new taps, HTTP/2's shutdown notice to
+    /// every client (the final GOAWAY, which ends Envoy's streams, follows on a later tick).
+    /// Subscribers get their last line once no ingest stream is left, so that they see every
+    /// entry this replica counted (a cluster tap then resumes elsewhere with nothing missing),
+    /// or at the latest a few seconds on.
     func beginShutdown() {
         taps.beginShutdown()
         for connection in http2Connections.values { connection.announceShutdown() }
-        goAwayAtNanos = monotonicNanos() + 100_000_000
+        let now = monotonicNanos()
+        goAwayAtNanos = now + 100_000_000
+        finishSubscribersAtNanos = now + 100_000_000 + GRPCIngestStream.lateMessagesNanos / 4
+    }
+
+    /// Shutdown: whether no ingest stream is left (in any loop), or the wait is over. Asked
+    /// before the inbox is drained: a stream publishes its last message before it counts as
+    /// ended, so once this is true that message is in the inbox about to be drained.
+    private func ingestEnded(now: UInt64) -> Bool {
+        guard let deadline = finishSubscribersAtNanos else { return false }
+        return now >= deadline || counters.get(.alsStreamsActive) == 0
+    }
+
+    /// Shutdown, the end: every subscriber gets its last line.
+    private func finishSubscribers() {
+        finishSubscribersAtNanos = nil
+        taps.finishAll()
         for tap in clusterTaps.values {
             tap.stop()
             tap.subscriber.finish(notice: .shutdown)
@@ -206,11 +227,13 @@ final class LoopContext: @unchecked Sendable {
 
     /// Offers everything other loops (and this one) published to this loop's sinks.
     func deliverInbox() {
+        let ended = finishSubscribersAtNanos != nil && ingestEnded(now: monotonicNanos())
         let (batches, dropped, tasks) = inbox.drain()
         for task in tasks { task() }
         if taps.stepReplays(clock: monotonicNanos) { loop.wake() }
-        guard !batches.isEmpty || dropped > 0 else { return }
-        taps.deliver(batches, dropped: dropped, now: monotonicNanos())
+        if !batches.isEmpty || dropped > 0 { taps.deliver(batches, dropped: dropped, now: monotonicNanos()) }
+        // After the delivery: a draining replica's last entries reach its subscribers first.
+        if ended { finishSubscribers() }
     }
 
     func tick(now: UInt64) {

@@ -30,7 +30,7 @@ import Testing
         #expect(counting.seen == 4, "the index offered it only its namespace")
         #expect(firehose.seen == 7)
         #expect(counting.rounds == 1 && firehose.rounds == 1)
-        taps.beginShutdown()
+        taps.finishAll()
         #expect(counting.finishedWith == .some(.shutdown))
     }
 
@@ -68,7 +68,7 @@ import Testing
         #expect(written(s).isEmpty)
     }
 
-    @Test func drainingAdmitsNoOneAndEndsEveryoneWithANotice() {
+    @Test func drainingAdmitsNoOneDeliversStillAndThenEndsEveryoneWithANotice() {
         let taps = hub()
         let json = subscriber()
         let text = subscriber("format=text")
@@ -76,6 +76,10 @@ import Testing
         #expect(taps.open(text, last: 0, follow: true))
         taps.beginShutdown()
         #expect(!taps.open(subscriber(), last: 0, follow: true))
+        taps.deliver([makeBatch(entries(1, "late"))], dropped: 0, now: 0)
+        #expect(requestIds(written(json)) == ["late-0"], "entries still arriving while the ingest streams end")
+        _ = written(text)
+        taps.finishAll()
         #expect(written(json) == [#"{"type":"shutdown"}"#])
         #expect(written(text) == ["# alstap is shutting down"])
         #expect(json.isFinished && text.isFinished)

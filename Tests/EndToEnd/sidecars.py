@@ -70,6 +70,9 @@ static_resources:
 HEALTH = """    health_checks:
     - timeout: 0.5s
       interval: 0.2s
+      # Envoy checks a cluster it sees as idle once a minute unless told otherwise.
+      no_traffic_interval: 0.2s
+      no_traffic_healthy_interval: 0.2s
       unhealthy_threshold: 1
       healthy_threshold: 1
       http_health_check: { path: /readyz }
