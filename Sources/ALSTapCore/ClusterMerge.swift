@@ -72,6 +72,13 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
     private var historyDeadlineNanos: UInt64 = 0
     /// `since=T`: every replica is first asked for what it received from T on.
     private let sinceMicros: Int64?
+    /// The replicas there were when the tap opened; one that joins later is asked for all it
+    /// received since the tap opened (`startedMicros`), as it is new (a pod that replaced one).
+    private let initialPeers: Set<Peer>
+    private let startedMicros: Int64
+    /// Replicas that left the list, and where their streams would resume should they return.
+    private var departed: [Peer: Int64] = [:]
+    private static var maxDeparted: Int { 1_024 }
 
     private struct PeerState {
         /// A stream to it is open or opening.
@@ -137,6 +144,8 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
         if !query.filterQuery.isEmpty { target += "&" + query.filterQuery }
         if !query.follow { target += "&follow=0" }
         self.target = target
+        initialPeers = Set(peers)
+        startedMicros = wallClock()
         if last > 0 {
             replaying = Set(peers)
             historyDeadlineNanos = now + Self.historyNanos
@@ -262,12 +271,19 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
     private func refreshPeers(now: UInt64, current: [Peer]) -> [Action] {
         var actions: [Action] = []
         for peer in peers.keys where !current.contains(peer) {
-            if peers.removeValue(forKey: peer)?.reading == true { actions.append(.close(peer)) }
+            let state = peers.removeValue(forKey: peer)
+            if state?.reading == true { actions.append(.close(peer)) }
+            if departed.count >= Self.maxDeparted { departed.removeAll() }
+            departed[peer] = state?.connected == true ? wallClock() : state?.resumeMicros ?? startedMicros
             notice(peer, "left the peer list")
             historyEnded(for: peer)
         }
         if !replaying.isEmpty && now >= historyDeadlineNanos { historyEnded(for: nil) }
-        for peer in current where peers[peer] == nil { peers[peer] = PeerState(resumeMicros: sinceMicros) }
+        for peer in current where peers[peer] == nil {
+            let joined = min(sinceMicros ?? .max, startedMicros)
+            peers[peer] = PeerState(resumeMicros: departed.removeValue(forKey: peer)
+                ?? (initialPeers.contains(peer) ? sinceMicros : joined))
+        }
         for (peer, state) in peers where !state.reading && !state.finished && now >= state.retryAtNanos {
             let withHistory = !state.opened && replaying.contains(peer)
             peers[peer]?.opened = true

@@ -132,6 +132,24 @@ import Testing
                 "b": "/tap?scope=local&format=als&ns=demo&since=1764633000.500000"])
     }
 
+    /// A pod that replaces another is a new address: everything it received since the tap opened
+    /// is new to the tap. One that leaves and returns resumes where it left.
+    @Test func aReplicaThatJoinsLaterIsAskedForAllSinceTheTapOpened() {
+        let wall = WallClock()
+        let (merge, s) = Self.merge("", peers: ["a"], wall: wall)
+        #expect(Self.opened(merge.tick(now: 0, current: ["a"])) == ["a": "/tap?scope=local&format=als"])
+        wall.micros += 7_000_000
+        #expect(Self.opened(merge.tick(now: 1, current: ["a", "new"]))
+            == ["new": "/tap?scope=local&format=als&since=1764633600.000000"])
+        merge.peerConnected("a")
+        wall.micros += 1_000_000
+        #expect(merge.tick(now: 2, current: ["new"]) == [.close("a")])
+        #expect(written(s) == [#"{"type":"notice","peer":"a","message":"left the peer list"}"#])
+        wall.micros += 5_000_000
+        #expect(Self.opened(merge.tick(now: 3, current: ["a", "new"]))
+            == ["a": "/tap?scope=local&format=als&since=1764633608.000000"])
+    }
+
     @Test func aReplicaDownFromTheStartResumesFromTheFirstAsk() {
         let wall = WallClock()
         let (merge, _) = Self.merge("", peers: ["a"], wall: wall)

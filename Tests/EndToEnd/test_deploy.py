@@ -32,7 +32,8 @@ def test_kustomize_output_is_valid_kubernetes(tmp_path):
     assert built.returncode == 0, built.stderr
     documents = [d for d in yaml.safe_load_all(built.stdout) if d]
     kinds = sorted(d["kind"] for d in documents)
-    assert kinds == ["Deployment", "Namespace", "NetworkPolicy", "Service", "Service", "ServiceAccount"]
+    assert kinds == ["Deployment", "Namespace", "NetworkPolicy", "PodDisruptionBudget", "Service", "Service",
+                     "ServiceAccount"]
     for index, document in enumerate(documents):
         path = tmp_path / f"{index}.yaml"
         path.write_text(yaml.safe_dump(document))
@@ -48,11 +49,16 @@ def test_kustomize_output_is_valid_kubernetes(tmp_path):
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert {"requests", "limits"} <= set(container["resources"])
     grace = next(float(e["value"]) for e in container["env"] if e["name"] == "ALSTAP_SHUTDOWN_GRACE")
-    assert pod["terminationGracePeriodSeconds"] > grace
+    pre_stop = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert pre_stop[0] == "sleep" and pod["terminationGracePeriodSeconds"] > float(pre_stop[1]) + grace
+    assert deployment["spec"]["replicas"] >= 2 and deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    budget = next(d for d in documents if d["kind"] == "PodDisruptionBudget")
+    assert budget["spec"]["selector"] == deployment["spec"]["selector"] and budget["spec"]["maxUnavailable"] == 1
     assert container["image"].startswith("ghcr.io/")
     env = {e["name"]: e["value"] for e in container["env"]}
     peers = next(d for d in documents if d["kind"] == "Service" and d["metadata"]["name"] == "alstap-peers")
     assert peers["spec"]["clusterIP"] == "None", "a headless Service: one address per replica"
+    assert peers["spec"]["publishNotReadyAddresses"] is True, "a draining replica's last entries still reach cluster taps"
     assert env["ALSTAP_PEERS"] == f"dns:alstap-peers.{peers['metadata']['namespace']}.svc.cluster.local:9002"
     assert peers["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
     service = next(d for d in documents if d["kind"] == "Service" and d["metadata"]["name"] == "alstap")
