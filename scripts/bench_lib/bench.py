@@ -1,6 +1,7 @@
 """alstap benchmark scenarios: micro (ns/entry), ingest (1 core pinned, and 2 threads), fan-out
 (100 filtered subscribers + a firehose), the cost of a `/top` aggregate and its memory per group, a
-field-masked firehose against the full one, latency at a steady rate, memory (10 000 idle streams).
+field-masked firehose against the full one, latency at a steady rate, memory (10 000 idle streams),
+and with real Envoys how Envoy's streams move between replicas (rebalance).
 Counts are verified on both ends: the server's own counters and each subscriber's line count."""
 import os
 import re
@@ -16,6 +17,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
 import loadgen  # noqa: E402
+import rebalance  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ALSTAP = os.path.join(ROOT, ".build-static", "release", "alstap")  # built by scripts/bench
@@ -659,7 +661,7 @@ def idle_streams(connections=2500, streams_per_connection=4):
 
 def main():
     scenarios = sys.argv[1:] or ["micro", "instructions", "ingest", "fanout", "top", "masks", "latency", "idle", "memory",
-                                 "ui"]
+                                 "ui", "rebalance"]
     entries_per_request = 20_000
     body = body_file("ingest.bin", entries_per_request, 100)
     print(f"machine: {os.cpu_count()} cores, {open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()}")
@@ -691,6 +693,8 @@ def main():
         connection_memory()
     if "ui" in scenarios:
         web_ui()
+    if "rebalance" in scenarios:
+        rebalance.rebalance(record, ALSTAP)
     print("\n| scenario | figure | target | met | detail |\n|---|---|---|---|---|")
     for row in RESULTS:
         print("| " + " | ".join(row) + " |")
