@@ -112,14 +112,15 @@ public final class ALSDecoder {
             }
         }
         // One view per entry, shared by the encoders and the facts.
-        func add(_ common: UnsafeMutablePointer<CCommon>?, _ entry: UnsafeRawPointer,
+        // `repack`: its bytes changed (redacted), so the ALS line is the entry packed again.
+        func add(_ common: UnsafeMutablePointer<CCommon>?, _ entry: UnsafeRawPointer, repack: Bool = false,
                  _ encode: (EntryView) -> Void) throws(GRPCStatusError) {
             if wantsIndex { memberMarks.lineFirst.append(UInt32(memberMarks.offsets.count)) }
             encode(EntryView(UnsafePointer(common), reporter: reporter, allocator: allocator, wireCheck: wireCheck))
             if wantsJSON { jsonEnds.append(UInt32(jsonWriter.count)) }
             if wantsText { textEnds.append(UInt32(textWriter.count)) }
             if wantsALS {
-                if let rawEntries, let payload {
+                if let rawEntries, let payload, !repack {
                     LogEntryField.append(UnsafeRawBufferPointer(rebasing: payload[rawEntries[count]]), to: alsWriter)
                 } else {
                     LogEntryField.append(entry.assumingMemoryBound(to: ProtobufCMessage.self), to: alsWriter)
@@ -137,7 +138,8 @@ public final class ALSDecoder {
                 if wantsALS && payload != nil && wireCheck.entryRanges.count == logs.n_log_entry { rawEntries = wireCheck.entryRanges }
                 for i in 0..<logs.n_log_entry {
                     guard let entry = logs.log_entry[i] else { continue }
-                    try add(entry.pointee.common_properties, entry) { view in
+                    let redacted = wantsALS && ALSRedaction.redact(entry, names: json.redactedHeaders)
+                    try add(entry.pointee.common_properties, entry, repack: redacted) { view in
                         let sections = wantsJSON ? json.http(entry, view: view, reporter: reporter, members: members, keep: jsonMembers) : JSONSections()
                         if wantsText { text.http(entry, view: view, reporter: reporter) }
                         if withFacts { facts.add(http: entry, view: view, sections: sections) }

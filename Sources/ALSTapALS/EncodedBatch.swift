@@ -10,9 +10,19 @@ public enum OutputFormat: Int, Sendable, CaseIterable {
     case als = 2
     /// Server-sent events for browsers: the JSON lines, each as one event.
     case sse = 3
+    /// A capture file (`CaptureFile` in ALSTapFormats): the replica format's messages, each with
+    /// its receive time, behind a file header.
+    case capture = 4
 
-    /// The encoding a subscriber's lines are cut from (server-sent events wrap the JSON lines).
-    public var encoding: OutputFormat { self == .sse ? .json : self }
+    /// The encoding a subscriber's lines are cut from (server-sent events wrap the JSON lines; a
+    /// capture holds ALS entries).
+    public var encoding: OutputFormat {
+        switch self {
+        case .sse: .json
+        case .capture: .als
+        default: self
+        }
+    }
 }
 
 /// A set of formats, as bits: the decoder encodes only what someone subscribed to.
@@ -101,8 +111,10 @@ public struct EncodedBatch: Sendable {
     public let identifier: SharedBytes?
     /// Per-entry facts for filters; nil when no subscriber filters.
     public let facts: EntryFactsTable?
-    /// Monotonic time the message was decoded (latency measurement).
+    /// Monotonic time the message was decoded (latency measurement; 0 for a replay's).
     public let decodedAtNanos: UInt64
+    /// Monotonic time the message was received (a replay's too): a capture record's time.
+    public var receivedNanos: UInt64
     /// Order of publication, set by the hub (a replay skips live batches it already sent).
     public var sequence: UInt64 = 0
 
@@ -116,6 +128,7 @@ public struct EncodedBatch: Sendable {
         self.identifier = identifier
         self.facts = facts
         self.decodedAtNanos = decodedAtNanos
+        receivedNanos = decodedAtNanos
     }
 
     /// Bytes of all the lines it holds, every format, and of its facts: what keeping it alive costs.
@@ -127,7 +140,7 @@ public struct EncodedBatch: Sendable {
         switch format {
         case .json: json
         case .text: text
-        case .als: als
+        case .als, .capture: als
         case .sse: json
         }
     }

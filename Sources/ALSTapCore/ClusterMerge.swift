@@ -76,8 +76,9 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
     /// received since the tap opened (`startedMicros`), as it is new (a pod that replaced one).
     private let initialPeers: Set<Peer>
     private let startedMicros: Int64
-    /// Replicas that left the list, and where their streams would resume should they return.
-    private var departed: [Peer: Int64] = [:]
+    /// Replicas that left the list, and where their streams would resume should they return
+    /// (oldest first; beyond the bound the oldest is forgotten).
+    private var departed: [(peer: Peer, resumeMicros: Int64)] = []
     private static var maxDeparted: Int { 1_024 }
 
     private struct PeerState {
@@ -91,8 +92,11 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
         /// Opened before: reconnects ask for what it received since `resumeMicros`, so history
         /// is never repeated.
         var opened = false
-        /// The open stream was answered (200).
+        /// The open stream was answered (200) and its `since=` replay, if it asked for one, is in:
+        /// from here on, a break resumes from when it happens.
         var connected = false
+        /// The open stream asked for a `since=` replay that has not ended yet.
+        var resuming = false
         /// Its stream said the replica is shutting down.
         var shutDown = false
         /// When the stream now open (or opening) was asked for (wall-clock µs).
@@ -197,7 +201,7 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
 
     /// Its stream was answered with 200: a peer reported down is back.
     public func peerConnected(_ peer: Peer) {
-        peers[peer]?.connected = true
+        if peers[peer]?.resuming == false { peers[peer]?.connected = true }
         guard peers[peer]?.reportedDown == true else { return }
         peers[peer]?.reportedDown = false
         notice(peer, "connected")
@@ -207,7 +211,12 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
     /// subscriber's). Its shutdown shows when its stream ends.
     public func peerNotice(_ notice: Notice, from peer: Peer) {
         switch notice {
-        case .replayed: historyEnded(for: peer)
+        case .replayed:
+            if peers[peer]?.resuming == true {
+                peers[peer]?.resuming = false
+                peers[peer]?.connected = true
+            }
+            historyEnded(for: peer)
         case .lost(let count, let reason):
             (aggregate ?? subscriber).noteLost(count, reason)
             subscriber.deliveryEnded()
@@ -229,6 +238,7 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
         }
         let reason = state.shutDown ? "shut down" : failure ?? "stream ended"
         state.connected = false
+        state.resuming = false
         state.shutDown = false
         peers[peer] = state
         historyEnded(for: peer)
@@ -273,16 +283,16 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
         for peer in peers.keys where !current.contains(peer) {
             let state = peers.removeValue(forKey: peer)
             if state?.reading == true { actions.append(.close(peer)) }
-            if departed.count >= Self.maxDeparted { departed.removeAll() }
-            departed[peer] = state?.connected == true ? wallClock() : state?.resumeMicros ?? startedMicros
+            if departed.count >= Self.maxDeparted { departed.removeFirst() }
+            departed.append((peer, state?.connected == true ? wallClock() : state?.resumeMicros ?? startedMicros))
             notice(peer, "left the peer list")
             historyEnded(for: peer)
         }
         if !replaying.isEmpty && now >= historyDeadlineNanos { historyEnded(for: nil) }
         for peer in current where peers[peer] == nil {
             let joined = min(sinceMicros ?? .max, startedMicros)
-            peers[peer] = PeerState(resumeMicros: departed.removeValue(forKey: peer)
-                ?? (initialPeers.contains(peer) ? sinceMicros : joined))
+            let returning = departed.firstIndex { $0.peer == peer }.map { departed.remove(at: $0).resumeMicros }
+            peers[peer] = PeerState(resumeMicros: returning ?? (initialPeers.contains(peer) ? sinceMicros : joined))
         }
         for (peer, state) in peers where !state.reading && !state.finished && now >= state.retryAtNanos {
             let withHistory = !state.opened && replaying.contains(peer)
@@ -291,6 +301,7 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
             peers[peer]?.askedMicros = wallClock()
             var suffix = withHistory ? "&last=\(last)" : ""
             if let resume = state.resumeMicros { suffix += "&since=" + Self.seconds(resume) }
+            peers[peer]?.resuming = state.resumeMicros != nil
             actions.append(.open(peer, target: target + suffix))
         }
         return actions

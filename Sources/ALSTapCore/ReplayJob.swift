@@ -19,6 +19,7 @@ public final class ReplayJob {
     private let wanted: Int
     /// Messages received before this (monotonic nanoseconds) are not replayed (`since=T`).
     private let sinceNanos: UInt64
+    private static let orderSlackNanos: UInt64 = 1_000_000_000
     /// Bytes of the selected batches, on the subscribers' account until they are queued.
     private var held = 0
     /// The next ring position to read (counting down).
@@ -54,14 +55,22 @@ public final class ReplayJob {
         var used = 0
         var reachedSince = false
         for record in records where found < wanted && !overBytes && (used == 0 || decoded < budget) {
+            // Loops stamp a message before decoding it and append it after, so the ring's
+            // order may differ from its receive times by a little: older ones within a second
+            // are skipped, not an end.
             guard record.receivedNanos >= sinceNanos else {
-                reachedSince = true
-                break
+                used += 1
+                if record.receivedNanos &+ Self.orderSlackNanos < sinceNanos {
+                    reachedSince = true
+                    break
+                }
+                continue
             }
             used += 1
             decoded += record.entries
-            guard let batch = redecode(record, subscriber.needs.formats, subscriber.filter?.factsNeed ?? .none)
+            guard var batch = redecode(record, subscriber.needs.formats, subscriber.filter?.factsNeed ?? .none)
             else { continue }
+            batch.receivedNanos = record.receivedNanos
             var matching = (0..<batch.entryCount).filter { index in
                 guard let filter = subscriber.filter, let table = batch.facts else { return true }
                 return filter.matches(table.facts[index], in: table)

@@ -70,6 +70,9 @@ public final class Subscriber: TapSink {
     /// Set on shutdown (or after a replay without follow): once the queue is written, the stream ends.
     public private(set) var isFinishing = false
 
+    /// `format=capture`: a receive time (monotonic nanoseconds) as wall-clock µs, for each record.
+    public var wallMicros: ((UInt64) -> Int64)?
+
     /// `fields` and `maskedLines` come together (the loop's shared projections).
     public init(format: OutputFormat, filter: TapFilter?, maxEntriesPerSecond: Double = 0, pairs: Bool = false,
                 fields: (mask: FieldMask, lines: MaskedLines)? = nil,
@@ -86,6 +89,7 @@ public final class Subscriber: TapSink {
         self.totalCapacityBytes = totalCapacityBytes
         self.counters = counters
         if maxEntriesPerSecond > 0 { rateLimit = RateLimit(perSecond: maxEntriesPerSecond, now: clock()) }
+        if format == .capture { enqueue(CaptureFile.header) }
     }
 
     deinit { release() }
@@ -119,8 +123,10 @@ public final class Subscriber: TapSink {
     /// Puts the replayed entries (oldest first) and `notice` in front of what arrived live
     /// meanwhile; writing starts.
     func completeReplay(_ selected: [(batch: EncodedBatch, entries: [Int])], notice: Notice?) {
-        let live = items
+        var live = items
         items.removeAll()
+        // A capture's file header stays first.
+        if format == .capture, live.first?.bytes === CaptureFile.header { items.append(live.removeFirst()) }
         for (batch, entries) in selected {
             for index in entries { offer(batch, entries: index..<(index + 1), decodedAt: 0) }
         }
@@ -174,7 +180,7 @@ public final class Subscriber: TapSink {
         offering = true
         defer {
             offering = false
-            if format == .als { frameALS(since: mark, batch) }
+            if format.encoding == .als { frameALS(since: mark, batch) }
             // Nothing queued to carry the news: tell now rather than with some later entry
             // (after the framing: a notice inside an entries message would corrupt it).
             if items.isEmpty && !lost.isEmpty { enqueueLostNotices() }
@@ -218,11 +224,13 @@ public final class Subscriber: TapSink {
     }
 
     /// `format=als`: the entries queued since `mark` become one message, behind a header that
-    /// names their reporter.
+    /// names their reporter (a capture's also holds the receive time).
     private func frameALS(since mark: Int, _ batch: EncodedBatch) {
         guard items.count > mark else { return }
         let entryBytes = items[mark...].reduce(0) { $0 + $1.range.count }
-        let header = ReplicaFrames.header(identifier: batch.identifier, isTCP: batch.isTCP, entryBytes: entryBytes)
+        let received = format == .capture ? wallMicros?(batch.receivedNanos) ?? 0 : nil
+        let header = ReplicaFrames.header(identifier: batch.identifier, isTCP: batch.isTCP, entryBytes: entryBytes,
+                                          receivedMicros: received)
         // The header is a buffer of its own: it pins its own bytes.
         pinnedBytes += header.count
         counters.add(.subscriberQueuedBytes, header.count)

@@ -52,6 +52,10 @@ public struct TapFilter: Sendable, Equatable {
         /// Kubelet probes (`kube-probe/` user agent) and Istio's own health and stats paths.
         case probes
         /// None of the entries the clause matches.
+        /// The entry started at or after / at or before this time (µs since the epoch): a
+        /// capture read back with `--since` / `--until`.
+        case startedFrom(Int64)
+        case startedUntil(Int64)
         indirect case not(Clause)
     }
 
@@ -114,7 +118,7 @@ public struct TapFilter: Sendable, Equatable {
     fileprivate enum Test: UInt8 {
         case either, destination, reporter, methods, pathPrefix, authority, scheme, directions, codes, flags
         case minDuration, type, logName, traceId, maxDuration, minBytes, maxBytes, headers, userAgentPrefix, labels
-        case errors, probes
+        case errors, probes, startedFrom, startedUntil
     }
 
     /// One clause: what to test and which `values` (a range) or numbers it tests against.
@@ -185,6 +189,8 @@ public struct TapFilter: Sendable, Equatable {
             case .logName(let exact): entry.test = .logName; exact.forEach { add($0) }
             case .traceId(let exact): entry.test = .traceId; exact.forEach { add($0) }
             case .maxDurationMicros(let micros): (entry.test, entry.number) = (.maxDuration, micros)
+            case .startedFrom(let micros): (entry.test, entry.number) = (.startedFrom, micros)
+            case .startedUntil(let micros): (entry.test, entry.number) = (.startedUntil, micros)
             case .minBytes(let bytes): (entry.test, entry.number) = (.minBytes, Int64(clamping: bytes))
             case .maxBytes(let bytes): (entry.test, entry.number) = (.maxBytes, Int64(clamping: bytes))
             case .headers(let tests):
@@ -300,6 +306,10 @@ public struct TapFilter: Sendable, Equatable {
                 return candidates.contains { equals(table.bytes(f.traceId), $0) }
             case .maxDuration:
                 return f.durationMicros >= 0 && f.durationMicros <= clause.number
+            case .startedFrom:
+                return f.startMicros >= clause.number
+            case .startedUntil:
+                return f.startMicros <= clause.number
             case .minBytes:
                 return Int64(clamping: f.bytesSent) >= clause.number
             case .maxBytes:

@@ -76,10 +76,10 @@ public struct TapQuery: Sendable, Equatable {
                 }
                 last = value
             case "since":
-                guard list.count == 1, let seconds = Double(list[0]), seconds >= 0, seconds < 1e11 else {
+                guard list.count == 1, let micros = Self.unixMicros(list[0]) else {
                     throw Error(message: "bad value for since: \"\(list.joined(separator: ","))\" (Unix seconds, e.g. 1764633600.5)")
                 }
-                sinceMicros = Int64(seconds * 1e6)
+                sinceMicros = micros
             case "follow", "pair":
                 guard list.count == 1, let value = Self.boolean(list[0]) else {
                     throw Error(message: "bad value for \(name): \"\(list.joined(separator: ","))\" (1 or 0)")
@@ -92,8 +92,9 @@ public struct TapQuery: Sendable, Equatable {
                 maxEntriesPerSecond = value
             case "format":
                 guard list.count == 1,
-                      let format = ["json": OutputFormat.json, "ndjson": .json, "text": .text, "sse": .sse, "als": .als][list[0]] else {
-                    throw Error(message: "bad value for format: \"\(list.joined(separator: ","))\" (json, text, sse or als)")
+                      let format = ["json": OutputFormat.json, "ndjson": .json, "text": .text, "sse": .sse, "als": .als,
+                                    "capture": .capture][list[0]] else {
+                    throw Error(message: "bad value for format: \"\(list.joined(separator: ","))\" (json, text, sse, capture or als)")
                 }
                 self.format = format
             case "scope":
@@ -120,6 +121,9 @@ public struct TapQuery: Sendable, Equatable {
         if format == .als && (pair || clusterScope || fields != nil) {
             throw Error(message: "format=als carries single entries of this replica: not with pair=1, scope=cluster or fields")
         }
+        if format == .capture && (pair || fields != nil) {
+            throw Error(message: "format=capture keeps whole entries as received: pair and fields apply when it is read (alstap tap -r FILE)")
+        }
         if fields != nil && format == .text {
             throw Error(message: "fields selects JSON fields: format=json or sse, not text")
         }
@@ -129,6 +133,17 @@ public struct TapQuery: Sendable, Equatable {
     private static func negation(of clause: TapFilter.Clause) -> TapFilter.Clause {
         if case .not(let inner) = clause { return inner }
         return .not(clause)
+    }
+
+    /// Unix seconds with up to six decimals, exactly (`1764633600.000042`); nil if malformed.
+    static func unixMicros(_ text: String) -> Int64? {
+        let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        let digits = { (part: Substring) in !part.isEmpty && part.allSatisfy { $0.isASCII && $0.isNumber } }
+        guard digits(parts[0]), parts[0].count <= 11, let seconds = Int64(parts[0]) else { return nil }
+        guard parts.count == 2 else { return seconds * 1_000_000 }
+        guard digits(parts[1]), parts[1].count <= 6, let fraction = Int64(parts[1] + String(repeating: "0", count: 6 - parts[1].count))
+        else { return nil }
+        return seconds * 1_000_000 + fraction
     }
 
     static func boolean(_ value: String) -> Bool? {
@@ -308,7 +323,7 @@ public struct TapQuery: Sendable, Equatable {
     }
 
     /// `512`, `10k`, `2M`, `1G` (powers of 1024).
-    static func byteCount(_ text: String) -> UInt64? {
+    public static func byteCount(_ text: String) -> UInt64? {
         let scales: [Character: UInt64] = ["k": 1 << 10, "K": 1 << 10, "m": 1 << 20, "M": 1 << 20, "g": 1 << 30, "G": 1 << 30]
         let scale = text.last.flatMap { scales[$0] } ?? 1
         guard let number = UInt64(scale == 1 ? text : String(text.dropLast())) else { return nil }

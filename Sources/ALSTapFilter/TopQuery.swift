@@ -72,7 +72,9 @@ public struct TopQuery: Sendable, Equatable {
             }
         }
         tap = try TapQuery(rest)
-        if tap.format == .als { throw TapQuery.Error(message: "bad value for format: \"als\" (json, text or sse for /top)") }
+        if tap.format.encoding == .als {
+            throw TapQuery.Error(message: "bad value for format: \"\(tap.format == .als ? "als" : "capture")\" (json, text or sse for /top)")
+        }
     }
 
     /// A duration with a unit, or bare seconds (`10` = `10s`), in µs.

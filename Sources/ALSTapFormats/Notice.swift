@@ -58,7 +58,7 @@ public enum Notice: Equatable, Sendable {
         switch format {
         case .json: SharedBytes(json + "\n")
         case .text: SharedBytes(text + "\n")
-        case .als: ReplicaFrames.notice(json: json)
+        case .als, .capture: ReplicaFrames.notice(json: json)
         case .sse: SSE.event(type, data: json)
         }
     }

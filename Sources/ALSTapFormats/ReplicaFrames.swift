@@ -12,12 +12,16 @@ public enum ReplicaFrames {
     public static let noticeFlag = GRPCDeframer.noticeFlag
 
     /// The gRPC prefix and the message fields that go before `entryBytes` bytes of `log_entry`
-    /// fields: `identifier` (field 1), then `http_logs` (2) or `tcp_logs` (3).
-    public static func header(identifier: SharedBytes?, isTCP: Bool, entryBytes: Int) -> SharedBytes {
+    /// fields: `identifier` (field 1), then `http_logs` (2) or `tcp_logs` (3). A capture record
+    /// (`receivedMicros` set) has the receive time between the prefix and the message.
+    public static func header(identifier: SharedBytes?, isTCP: Bool, entryBytes: Int,
+                              receivedMicros: Int64? = nil) -> SharedBytes {
         let out = ByteWriter(capacity: 64 + (identifier?.count ?? 0))
         let identifierField = identifier.map { 1 + ProtobufWire.varintSize(UInt64($0.count)) + $0.count } ?? 0
         let logsField = 1 + ProtobufWire.varintSize(UInt64(entryBytes)) + entryBytes
-        out.appendGRPCPrefix(flag: 0, length: identifierField + logsField)
+        let time = receivedMicros == nil ? 0 : CaptureFile.timeBytes
+        out.appendGRPCPrefix(flag: 0, length: time + identifierField + logsField)
+        if let receivedMicros { CaptureFile.appendTime(receivedMicros, to: out) }
         if let identifier {
             out.append(0x0A)
             ProtobufWire.appendVarint(UInt64(identifier.count), to: out)

@@ -16,12 +16,18 @@ public enum SSE {
 }
 
 extension OutputFormat {
+    /// Headers a tap stream in this format adds: a capture is a file to save.
+    public var streamHeaders: [(String, String)] {
+        self == .capture ? [("content-disposition", "attachment; filename=\"capture.alstap\"")] : []
+    }
+
     /// The Content-Type of a tap stream in this format.
     public var contentType: String {
         switch self {
         case .json: "application/x-ndjson"
         case .text: "text/plain; charset=utf-8"
         case .als: "application/vnd.alstap.als-frames"
+        case .capture: CaptureFile.contentType
         case .sse: "text/event-stream"
         }
     }

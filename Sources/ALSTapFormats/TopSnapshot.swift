@@ -103,7 +103,7 @@ public struct TopSnapshot: Equatable, Sendable {
             writer.append("event: top\ndata: ")
             writeJSON(writer)
             writer.append("\n\n")
-        case .json, .als:
+        case .json, .als, .capture:  // /top takes neither replica format
             writeJSON(writer)
             writer.append(UInt8(ascii: "\n"))
         }

@@ -17,9 +17,10 @@ public enum HTTP1Response {
     }
 
     /// The head of a streamed response (chunked transfer encoding).
-    public static func streamingHead(contentType: String) -> [UInt8] {
+    public static func streamingHead(contentType: String, extraHeaders: [(String, String)] = []) -> [UInt8] {
         Array(("HTTP/1.1 200 OK\r\nContent-Type: \(contentType)\r\nTransfer-Encoding: chunked\r\n"
-            + "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n\r\n").utf8)
+            + "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n"
+            + extraHeaders.map { "\($0.0): \($0.1)\r\n" }.joined() + "\r\n").utf8)
     }
 
     /// Writes `HEX\r\n` for a chunk of `count` bytes into `buffer` (at least 18 bytes); returns its length.

@@ -27,7 +27,7 @@ public final class Counters: Sendable {
         case staleEvents
         case topOverflow, topSnapshotsSkipped
         case otlpExportsGRPC, otlpExportsHTTP, otlpRecordsRejected, otlpHTTPRefused
-        case alsStreamsAged, alsStreamsEndedForShutdown, alsLateMessages, notReadyAnswers
+        case alsStreamsAged, alsStreamsEndedForShutdown, alsLateMessages, notReadyAnswers, alsStreamsUnavailable
 
     /// The counter of a refusal reason (nil: none).
     public init?(refusal reason: GRPCStatusError.Reason) {
@@ -120,6 +120,7 @@ public final class Counters: Sendable {
         case .alsStreamsEndedForShutdown: return counter("alstap_als_streams_ended_total", [("reason", "shutdown")])
         case .alsLateMessages: return counter("alstap_als_late_messages_total")
         case .notReadyAnswers: return counter("alstap_readyz_not_ready_total")
+        case .alsStreamsUnavailable: return counter(streams, [("grpc_status", "14")])
         }
     }
 

@@ -90,19 +90,16 @@ final class GRPCIngestStream {
         deframer = GRPCDeframer(maxMessageBytes: maxMessageBytes)
     }
 
-    /// A streaming call alstap has not answered yet: it would end it.
-    var isOpenStream: Bool { isStreaming && !answered }
-
     /// Asks a streaming call to end with `status` at its next message boundary (the first ask wins).
     func endSoon(_ status: GRPCStatusError) {
         if isStreaming && ending == nil { ending = status }
     }
 
-    /// The status to end the call with now, if it was asked to end and no message is
-    /// half-received; the call then counts as answered and takes late messages. The caller
-    /// sends the status.
-    func dueEnd(now: UInt64) -> GRPCStatusError? {
-        guard !answered, let ending, deframer.isAtMessageBoundary else { return nil }
+    /// The status to end the call with now, if it was asked to end and it is between messages
+    /// (or `passedBoundary`: a message just completed; the one begun after it is taken late);
+    /// the call then counts as answered and takes late messages. The caller sends the status.
+    func dueEnd(now: UInt64, passedBoundary: Bool = false) -> GRPCStatusError? {
+        guard !answered, let ending, passedBoundary || deframer.isAtMessageBoundary else { return nil }
         endedAtNanos = now
         answered = true
         takesLateMessages = true
@@ -112,7 +109,7 @@ final class GRPCIngestStream {
 
     /// alstap ended the call long enough ago that a client still holding the stream open is to be reset.
     func lingers(now: UInt64) -> Bool {
-        takesLateMessages && now >= endedAtNanos &+ Self.lateMessagesNanos
+        takesLateMessages && endedAtNanos != 0 && now >= endedAtNanos &+ Self.lateMessagesNanos
     }
 
     /// The request stream ended well and the call answered `message`: it is ready to send.

@@ -242,7 +242,8 @@ final class HTTP1Connection: Connection, InitialBytesConsumer, HeadDeadline, Sub
             // and close the connection, and `closing` must then find the subscriber to release.
             subscriber.transport = self
             self.subscriber = subscriber
-            write(HTTP1Response.streamingHead(contentType: request.format.contentType))
+            write(HTTP1Response.streamingHead(contentType: request.format.contentType,
+                                              extraHeaders: request.format.streamHeaders))
             writeQueuedLines()  // a replay may have queued lines, or ended the stream already
             return
         }

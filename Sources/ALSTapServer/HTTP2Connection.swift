@@ -20,7 +20,7 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
     private var streams: [Int32: Role] = [:]
     /// Streams counted in the process-wide `http2StreamsActive` (released when they close).
     private var admitted = Set<Int32>()
-    /// The final GOAWAY went out (an aged connection, or shutdown): no new streams.
+    /// The final GOAWAY was submitted (an aged connection, or shutdown): no new streams.
     private var wentAway = false
     /// When the connection reaches `--max-stream-age` (set by its first ingest call).
     private var ageDeadlineNanos: UInt64?
@@ -35,6 +35,7 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
             return
         }
         guard receive(initialBytes) else { return }
+        if context.goAwaySent { goAway() }  // accepted before the listeners closed, started after
         flush()
     }
 
@@ -167,7 +168,8 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
             let tap = HTTP2TapStream(stream: stream, subscriber: subscriber, connection: self)
             subscriber.transport = tap
             streams[stream] = .tap(tap)
-            respond(stream, [(":status", "200"), ("content-type", format.contentType), ("cache-control", "no-cache")],
+            respond(stream, [(":status", "200"), ("content-type", format.contentType), ("cache-control", "no-cache")]
+                        + format.streamHeaders,
                     hasBody: true)
             return
         }
@@ -198,51 +200,46 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
     }
 
     /// Every tick: once the connection reached `--max-stream-age` (and unless the server is
-    /// draining, which ends them anyway), its streaming calls end between messages, and then
-    /// the connection says GOAWAY (its unary calls run to their end), so Envoy opens its next
-    /// stream on a new connection, which the Service may send to any replica. A call alstap
-    /// ended that its client still holds open long after is reset.
+    /// draining, which ends them anyway), its streaming calls end between messages and it says
+    /// GOAWAY (no new streams; the open ones go on, unary calls to their end), so Envoy opens
+    /// its next stream on a new connection, which the Service may send to any replica. A call
+    /// alstap ended that its client still holds open long after is reset.
     func tick(now: UInt64, draining: Bool) {
         guard ageDeadlineNanos != nil else { return }  // no ingest call yet
         var changed = false
         for (stream, role) in streams {
             if case .ingest(let als) = role, als.lingers(now: now) {
-                als.takesLateMessages = false
-                session.resetStream(stream, errorCode: 0)  // NO_ERROR: the call is over
+                stopLateMessages(stream, als)
                 changed = true
             }
         }
         if !draining, !wentAway, let deadline = ageDeadlineNanos, now >= deadline {
             ageDeadlineNanos = .max
+            // The calls between messages end first, then GOAWAY (before any new stream can come):
+            // a call still inside a message ends after it, on a connection that takes no more.
             endIngestCalls(GRPCIngestStream.aged)
+            sendGoAway()
             changed = true
         }
         if changed { flush() }
     }
 
     /// Asks every streaming call to end with `status` and ends those between messages now (the
-    /// rest when their message is whole); GOAWAY once none is left.
+    /// rest after their next whole message).
     private func endIngestCalls(_ status: GRPCStatusError) {
         for (stream, role) in streams {
             guard case .ingest(let als) = role else { continue }
             als.endSoon(status)
-            endIfDue(stream, als)
+            endIfDue(stream, als, passedBoundary: false)
         }
-        goAwayWhenEnded()
     }
 
-    /// Sends the status of a call alstap ends, once it is between messages.
-    private func endIfDue(_ stream: Int32, _ als: GRPCIngestStream) {
-        guard let status = als.dueEnd(now: monotonicNanos()) else { return }
-        releaseBuffered(als)
+    /// Sends the status of a call alstap ends, once it is between messages or has just completed
+    /// one (a message begun after it is taken late).
+    private func endIfDue(_ stream: Int32, _ als: GRPCIngestStream, passedBoundary: Bool) {
+        guard let status = als.dueEnd(now: monotonicNanos(), passedBoundary: passedBoundary) else { return }
         context.counters.add(status == GRPCIngestStream.aged ? .alsStreamsAged : .alsStreamsEndedForShutdown)
         respond(stream, GRPCIngestStream.trailersOnly(status))
-    }
-
-    /// GOAWAY once no streaming call alstap was asked to end is left open.
-    private func goAwayWhenEnded() {
-        let open = streams.values.contains { if case .ingest(let als) = $0 { als.isOpenStream } else { false } }
-        if !open { sendGoAway() }
     }
 
     private func sendGoAway() {
@@ -255,27 +252,30 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
         defer { session.consume(stream: stream, count: chunk.count) }
         guard case .ingest(let als) = streams[stream] else { return }
         if als.answered {
-            if als.takesLateMessages { takeLate(chunk, als) }
+            if als.takesLateMessages { takeLate(stream, chunk, als) }
             return
         }
-        defer { if !als.answered { holdBuffered(als, stream: stream) } }
+        var completed = 0
         do {
             let call = als.call
-            try als.deframer.feed(chunk) { (payload) throws(GRPCStatusError) in try call.receive(message: payload) }
+            try als.deframer.feed(chunk) { (payload) throws(GRPCStatusError) in
+                completed += 1
+                try call.receive(message: payload)
+            }
         } catch {
             fail(stream, als, error)
             return
         }
-        if als.ending != nil {
-            endIfDue(stream, als)
-            goAwayWhenEnded()
-        }
+        // A call being ended ends here if a message completed in this chunk (under load Envoy's
+        // messages straddle DATA frames, so the chunk may well end inside the next one).
+        if als.ending != nil { endIfDue(stream, als, passedBoundary: completed > 0) }
+        holdBuffered(als, stream: stream)
     }
 
     /// A message sent before the client saw the status alstap ended its call with: decoded like
     /// any other. Its partial bytes count in the bound; past it, or on a bad message, the call
     /// takes no more.
-    private func takeLate(_ chunk: UnsafeRawBufferPointer, _ als: GRPCIngestStream) {
+    private func takeLate(_ stream: Int32, _ chunk: UnsafeRawBufferPointer, _ als: GRPCIngestStream) {
         let call = als.call
         let counters = context.counters
         do {
@@ -284,15 +284,17 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
                 try call.receive(message: payload)
             }
         } catch {
-            als.takesLateMessages = false
+            stopLateMessages(stream, als)
+            return
         }
-        let now = als.deframer.bufferedBytes
-        counters.add(.bufferedMessageBytes, now - als.bufferedCounted)
-        als.bufferedCounted = now
-        if !als.takesLateMessages || counters.get(.bufferedMessageBytes) > context.config.maxBufferedMessageBytes {
-            als.takesLateMessages = false
-            releaseBuffered(als)
-        }
+        holdBuffered(als, stream: stream)
+    }
+
+    /// A call alstap ended takes no more: reset (NO_ERROR, the call is over), its bytes let go.
+    private func stopLateMessages(_ stream: Int32, _ als: GRPCIngestStream) {
+        als.takesLateMessages = false
+        releaseBuffered(als)
+        session.resetStream(stream, errorCode: 0)
     }
 
     func requestEnded(stream: Int32) {
@@ -343,13 +345,18 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
     }
 
     /// Accounts for the bytes of a message `als` holds while it arrives in pieces; over the
-    /// process-wide bound, the stream ends with RESOURCE_EXHAUSTED and lets them go.
+    /// process-wide bound, the stream ends with RESOURCE_EXHAUSTED and lets them go (one that
+    /// alstap already ended takes no more late messages).
     private func holdBuffered(_ als: GRPCIngestStream, stream: Int32) {
         let now = als.deframer.bufferedBytes
         let grew = now > als.bufferedCounted
         context.counters.add(.bufferedMessageBytes, now - als.bufferedCounted)
         als.bufferedCounted = now
         guard grew, context.counters.get(.bufferedMessageBytes) > context.config.maxBufferedMessageBytes else { return }
+        if als.answered {
+            if als.takesLateMessages { stopLateMessages(stream, als) }
+            return
+        }
         fail(stream, als, GRPCStatusError(.resourceExhausted,
                                           "alstap holds too many partial messages (--max-buffered-message-bytes)",
                                           reason: .bufferedTooLarge))
@@ -390,7 +397,7 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
         case .resourceExhausted: context.counters.add(.alsStreamsResourceExhausted)
         case .unimplemented: context.counters.add(.alsStreamsUnimplemented)
         case .internal: context.counters.add(.alsStreamsInternal)
-        case .unavailable: break  // alstap ended it (counted then: aged, or shutting down)
+        case .unavailable: context.counters.add(.alsStreamsUnavailable)  // alstap ended it
         case .unauthenticated: break  // refused before a stream was kept
         }
     }

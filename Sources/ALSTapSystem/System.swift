@@ -87,6 +87,12 @@ public enum Memory {
         CLinux_set_mmap_threshold(Int32(clamping: bytes))
     }
 
+    /// Gives free heap memory back to the system (the heap keeps what it freed otherwise, and
+    /// the resident set would not come down after a peak).
+    public static func trim() {
+        _ = CLinux_trim_heap()
+    }
+
     /// The process's resident set in bytes (`/proc/self/statm`), nil where it cannot be read.
     public static func residentBytes() -> Int? {
         guard let bytes = try? Files.read(atPath: "/proc/self/statm", maxBytes: 256) else { return nil }

@@ -31,6 +31,10 @@ void CLinux_set_thread_name(const char *name) {
     pthread_setname_np(pthread_self(), truncated);
 }
 
+int CLinux_trim_heap(void) {
+    return malloc_trim(0);
+}
+
 void CLinux_set_mmap_threshold(int bytes) {
     mallopt(M_MMAP_THRESHOLD, bytes);
     // Setting the mmap threshold freezes the trim threshold at 128 KiB; raise it alike, or the

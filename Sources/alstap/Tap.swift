@@ -1,3 +1,5 @@
+import ALSTapCapture
+import ALSTapSystem
 import ArgumentParser
 import FoundationEssentials
 #if canImport(Glibc)
@@ -17,6 +19,9 @@ extension AlsTap {
               alstap tap ns/shop --errors --no-probes --path '!/metrics' -l app=reviews,version!=v1
               alstap tap -o json --fields request.path,response.code,durations.total
               alstap tap ns/backyards-demo -o json | jq 'select(.request.userAgent=="grpc-go/1.17.0,fasthttp")'
+              alstap tap ns/shop --response-code 500,599 -w incident.alstap --duration 10m
+              alstap tap -r incident.alstap --pair --since 10:05 --until 10:07:30
+              alstap tap -r incident.alstap -o har > incident.har
 
             A resource matches when it is the source or the destination of a request. Repeated
             flags OR (--method GET --method POST), different flags AND. A value starting with !
@@ -25,8 +30,31 @@ extension AlsTap {
 
         @OptionGroup var filters: TapFilters
 
-        @Option(name: [.customShort("o"), .long], help: "text, json or wide.")
+        @Option(name: [.customShort("o"), .long], help: "text, json, wide or har (HAR 1.2: with -r, --max, --duration or --no-follow).")
         var output = "text"
+
+        @Option(name: [.customShort("w"), .long], help: ArgumentHelp("Record what the tap sees to this capture file.", valueName: "file"))
+        var write: String?
+
+        @Option(name: [.customShort("r"), .long], help: ArgumentHelp("Read a capture file instead of a server (the filters, --pair and -o apply).",
+                                                                        valueName: "file"))
+        var read: String?
+
+        @Flag(name: [.customShort("q"), .long], help: "With -w: show nothing, only record.")
+        var quiet = false
+
+        @Option(help: ArgumentHelp("With -w: stop at this file size (100M, 2G).", valueName: "bytes"))
+        var maxSize: String?
+
+        @Option(help: ArgumentHelp("Stop after this long (90s, 10m, 1h).", valueName: "duration"))
+        var duration: String?
+
+        @Option(help: ArgumentHelp("With -r: entries that started at or after this (10:05, 10:05:00.5 UTC on the capture's day, or 2026-12-01T10:05:00Z).",
+                                   valueName: "time"))
+        var since: String?
+
+        @Option(help: ArgumentHelp("With -r: entries that started at or before this.", valueName: "time"))
+        var until: String?
 
         @OptionGroup var connection: ServerOption
 
@@ -54,8 +82,21 @@ extension AlsTap {
         @OptionGroup var auth: TokenOption
 
         func validate() throws {
-            guard TapFormatter.Style(rawValue: output) != nil else {
-                throw ValidationError("-o must be text, json or wide")
+            guard let style = TapDisplay.Style(rawValue: output) else {
+                throw ValidationError("-o must be text, json, wide or har")
+            }
+            if read != nil && write != nil { throw ValidationError("-r reads a capture, -w records one: not both") }
+            if read != nil && (last != nil || noFollow || cluster || maxRps != nil || duration != nil) {
+                throw ValidationError("-r reads a file: --last, --no-follow, --cluster, --max-rps and --duration are for a server")
+            }
+            if (since != nil || until != nil) && read == nil { throw ValidationError("--since and --until are for -r") }
+            if let since, CaptureTime(parsing: since) == nil { throw ValidationError("--since: \(Self.timeHelp)") }
+            if let until, CaptureTime(parsing: until) == nil { throw ValidationError("--until: \(Self.timeHelp)") }
+            if (maxSize != nil || quiet) && write == nil { throw ValidationError("--max-size and -q are for -w") }
+            if let maxSize, TapCapture.bytes(maxSize) == nil { throw ValidationError("--max-size: a size such as 100M") }
+            if let duration, TapCapture.seconds(duration) == nil { throw ValidationError("--duration: a duration such as 10m") }
+            if style == .har && read == nil && max == nil && duration == nil && !noFollow {
+                throw ValidationError("-o har writes one document: give it an end (-r, --max, --duration or --no-follow)")
             }
             if let max, max < 1 { throw ValidationError("--max must be at least 1") }
             if let last, last < 0 { throw ValidationError("--last must be 0 or more") }
@@ -64,6 +105,8 @@ extension AlsTap {
                 throw ValidationError("--fields selects JSON fields: use it with -o json (text needs every field)")
             }
         }
+
+        static let timeHelp = "HH:MM[:SS[.ffffff]] (UTC, on the capture's day) or YYYY-MM-DDTHH:MM:SS[.ffffff]Z"
 
         /// The server-side query for these flags (the server does all the filtering).
         var query: String {
@@ -78,41 +121,37 @@ extension AlsTap {
         }
 
         func run() throws {
-            signal(SIGINT) { _ in Glibc.exit(0) }
             signal(SIGPIPE) { _ in Glibc.exit(0) }
-            let style = TapFormatter.Style(rawValue: output)!
-            let color = isatty(STDOUT_FILENO) == 1 && getenv("NO_COLOR") == nil
-            let formatter = TapFormatter(style: style, color: color)
-            let serverURL = connection.url()
-            let client = TapClient(server: serverURL, token: try auth.token())!
-            let decoder = JSONDecoder()
-            var printed = 0
+            let display = TapDisplay(style: TapDisplay.Style(rawValue: output)!, max: max)
+            if let read {
+                try TapCapture.read(path: read, query: TapCapture.localQuery(filters: filters, pair: pair, fields: fields),
+                                    since: since.flatMap { CaptureTime(parsing: $0) }, until: until.flatMap { CaptureTime(parsing: $0) },
+                                    display: display)
+                return
+            }
+            let client = TapClient(server: connection.url(), token: try auth.token())!
+            let deadline = duration.flatMap(TapCapture.seconds).map { monotonicSeconds() + $0 }
+            if let write {
+                var items = [("format", "capture")] + filters.queryItems
+                if let last { items.append(("last", String(last))) }
+                if noFollow { items.append(("follow", "0")) }
+                if cluster { items.append(("scope", "cluster")) }
+                if let maxRps { items.append(("max_rps", String(maxRps))) }
+                try TapCapture.record(path: write, client: client, query: TapClient.query(items),
+                                      maxBytes: maxSize.flatMap(TapCapture.bytes), deadline: deadline,
+                                      show: quiet ? nil : (TapCapture.localQuery(filters: filters, pair: pair, fields: fields), display),
+                                      endsWithReplay: noFollow)
+                display.finish()
+                return
+            }
+            TapCapture.stopOnSignals()
             var backoff = TapClient.Backoff()
-            while true {
+            defer { display.finish() }
+            while !TapCapture.stopRequested() {
                 do {
-                    try client.stream(query: query) { line in
+                    try client.stream(query: query, deadline: deadline) { line in
                         backoff.reset()
-                        guard let entry = try? decoder.decode(TapEntry.self, from: Data(line.utf8)) else { return true }
-                        switch entry.type {
-                        case "lost" where entry.reason == "rate":
-                            TerminalText.note("tap", "\(entry.count ?? 0) entries skipped over --max-rps")
-                            return true
-                        case "lost":
-                            TerminalText.note("tap", "\(entry.count ?? 0) entries lost: this client read too slowly")
-                            return true
-                        case "shutdown":
-                            TerminalText.note("tap", "the server is shutting down")
-                            return true
-                        case "notice":
-                            TerminalText.note("tap", "peer \(entry.peer ?? "?"): \(entry.message ?? "")")
-                            return true
-                        default:
-                            break
-                        }
-                        print(style == .json ? TerminalText.safeJSON(line) : formatter.format(entry))
-                        fflush(nil)
-                        printed += 1
-                        return max.map { printed < $0 } ?? true
+                        return display.show(line) && !TapCapture.stopRequested()
                     }
                     return
                 } catch .lost where noFollow {
@@ -121,8 +160,9 @@ extension AlsTap {
                     TerminalText.note("tap", "\(body) (HTTP \(status))")
                     throw ExitCode(2)
                 } catch {
-                    TerminalText.note("tap", "\(error) (\(serverURL)); reconnecting in \(backoff.delay)s")
+                    TerminalText.note("tap", "\(error) (\(client.server)); reconnecting in \(backoff.delay)s")
                 }
+                if deadline.map({ monotonicSeconds() >= $0 }) == true { return }
                 usleep(useconds_t(backoff.next() * 1_000_000))
             }
         }

@@ -43,8 +43,29 @@ struct TapClient {
         /// The lines one read of the socket completes (it blocks until the socket has bytes);
         /// throws when the connection closes.
         func read() throws(Failure) -> [String] {
-            guard case .processed(let count)? = try? Syscalls.read(fd, into: buffer) else { throw response.closed() }
+            guard let count = try readSocket() else { return [] }
             return response.feed(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
+        }
+
+        /// Like `read`, for a body that is not lines (a capture): the body bytes it brought.
+        func readRaw() throws(Failure) -> [UInt8] {
+            guard let count = try readSocket() else { return [] }
+            return response.feedRaw(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
+        }
+
+        /// Bytes read into `buffer`; nil when the receive timeout passed first (`wakeUpEvery`).
+        private func readSocket() throws(Failure) -> Int? {
+            switch try? Syscalls.read(fd, into: buffer) {
+            case .processed(let count)?: return count
+            case .wouldBlock?: return nil
+            default: throw response.closed()
+            }
+        }
+
+        /// Reads return empty-handed after this long without bytes (the caller checks its clock).
+        func wakeUpEvery(milliseconds: Int) {
+            var timeout = timeval(tv_sec: 0, tv_usec: milliseconds * 1000)
+            _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         }
     }
 
@@ -87,13 +108,30 @@ struct TapClient {
 
     /// Streams `path?query`, calling `onLine` for every line until it returns false or the
     /// response ends (then throws `.lost`, or `.rejected` for a status other than 200).
-    func stream(path: String = "/tap", query: String, onLine: (Substring) -> Bool) throws(Failure) {
+    /// With a `deadline` (monotonic seconds) or `shouldStop`, reads wake up every 200 ms to check them.
+    func stream(path: String = "/tap", query: String, deadline: Double? = nil, shouldStop: () -> Bool = { false },
+                onLine: (Substring) -> Bool) throws(Failure) {
         let stream = try open(path: path, query: query)
+        stream.wakeUpEvery(milliseconds: 200)
         while true {
             for line in try stream.read() {
                 if !onLine(line[...]) { return }
             }
             if let end = stream.end { throw end }
+            if shouldStop() || deadline.map({ monotonicSeconds() >= $0 }) == true { return }
+        }
+    }
+
+    /// Like `stream`, for a body that is not lines: `onBytes` gets it as it arrives.
+    func streamRaw(path: String = "/tap", query: String, deadline: Double? = nil, shouldStop: () -> Bool = { false },
+                   onBytes: ([UInt8]) -> Bool) throws(Failure) {
+        let stream = try open(path: path, query: query)
+        stream.wakeUpEvery(milliseconds: 200)
+        while true {
+            let bytes = try stream.readRaw()
+            if !bytes.isEmpty && !onBytes(bytes) { return }
+            if let end = stream.end { throw end }
+            if shouldStop() || deadline.map({ monotonicSeconds() >= $0 }) == true { return }
         }
     }
 

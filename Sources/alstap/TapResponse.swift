@@ -15,6 +15,28 @@ struct TapResponse {
 
     /// The lines `bytes` completed (only a 200 response has lines). Check `end` afterwards.
     mutating func feed(_ bytes: UnsafeRawBufferPointer) -> [String] {
+        let body = feedBody(bytes)
+        var lines: [String] = []
+        if status == 200 {
+            pending += body
+            var start = 0
+            while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                lines.append(String(decoding: pending[start..<newline], as: UTF8.self))
+                start = newline + 1
+            }
+            pending.removeFirst(start)
+        }
+        return lines
+    }
+
+    /// A 200's body bytes `bytes` carried (a capture: not lines). Check `end` afterwards.
+    mutating func feedRaw(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
+        let body = feedBody(bytes)
+        return status == 200 ? body : []
+    }
+
+    /// Reads the response; returns a 200's body bytes, keeps another status's as its rejection.
+    private mutating func feedBody(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
         guard end == nil else { return [] }
         var body: [UInt8] = []
         var status = self.status
@@ -29,20 +51,9 @@ struct TapResponse {
             end = .lost
         }
         self.status = status
-        var lines: [String] = []
-        if status == 200 {
-            pending += body
-            var start = 0
-            while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
-                lines.append(String(decoding: pending[start..<newline], as: UTF8.self))
-                start = newline + 1
-            }
-            pending.removeFirst(start)
-        } else {
-            pending += body.prefix(Self.maxRejectionBytes - pending.count)
-        }
+        if status != 200 { pending += body.prefix(Self.maxRejectionBytes - pending.count) }
         if end == nil && reader.isComplete { end = finished() }
-        return lines
+        return body
     }
 
     /// The connection closed: how the response ended.

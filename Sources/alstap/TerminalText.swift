@@ -7,6 +7,20 @@ import Glibc
 /// the clipboard (OSC 52) or hide a link (OSC 8), BEL rings, BS and CR rewrite what is shown, LF
 /// forges a line. The only escapes alstap writes are its own (colors, `top`'s screen control).
 enum TerminalText {
+    /// Standard output is a terminal (flushed after every line; otherwise written in blocks).
+    static let isTerminal = isatty(STDOUT_FILENO) == 1
+
+    /// Whether UTF-8 `bytes` hold DEL or a C1 character, which `safeJSON` escapes (JSON lines
+    /// hold no raw C0).
+    static func hasRawControls(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var previous: UInt8 = 0
+        for byte in bytes {
+            if byte == 0x7F || (previous == 0xC2 && (0x80...0x9F).contains(byte)) { return true }
+            previous = byte
+        }
+        return false
+    }
+
     /// C0 (U+0000–U+001F, TAB, CR and LF among them), DEL and C1 (U+0080–U+009F, CSI U+009B
     /// among them): what a terminal may act on instead of showing.
     static func isControl(_ scalar: Unicode.Scalar) -> Bool {

@@ -125,6 +125,27 @@ import Testing
         #expect(written(s) == [#"{"type":"notice","peer":"a","message":"connected"}"#])
     }
 
+    /// A stream that breaks before its `since=` replay ended resumes from the same point again.
+    @Test func aBreakInTheMiddleOfAResumeKeepsItsPoint() {
+        let wall = WallClock()
+        let (merge, _) = Self.merge("", peers: ["a"], wall: wall)
+        _ = merge.tick(now: 0, current: ["a"])
+        merge.peerConnected("a")
+        wall.micros += 1_000_000
+        merge.peerClosed("a", failure: "reset", now: 0)
+        #expect(Self.opened(merge.tick(now: 2 * Self.second, current: ["a"]))["a"]?.hasSuffix("&since=1764633601.000000") == true)
+        merge.peerConnected("a")
+        wall.micros += 1_000_000
+        merge.peerClosed("a", failure: "reset", now: 2 * Self.second)
+        #expect(Self.opened(merge.tick(now: 4 * Self.second, current: ["a"]))["a"]?.hasSuffix("&since=1764633601.000000") == true,
+                "the replay had not ended")
+        merge.peerConnected("a")
+        merge.peerNotice(.replayed, from: "a")
+        wall.micros += 1_000_000
+        merge.peerClosed("a", failure: "reset", now: 4 * Self.second)
+        #expect(Self.opened(merge.tick(now: 6 * Self.second, current: ["a"]))["a"]?.hasSuffix("&since=1764633603.000000") == true)
+    }
+
     @Test func sinceIsAskedOfEveryReplica() {
         let (merge, _) = Self.merge("since=1764633000.5&ns=demo", peers: ["a", "b"])
         #expect(Self.opened(merge.tick(now: 0, current: ["a", "b"]))

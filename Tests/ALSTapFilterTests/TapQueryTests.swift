@@ -26,6 +26,10 @@ struct BadValue: Sendable, CustomTestStringConvertible {
         BadValue("since=yesterday", "since", "yesterday"),
         BadValue("since=-5", "since", "-5"),
         BadValue("since=1e12", "since", "1e12"),
+        BadValue("since=nan", "since", "nan"),
+        BadValue("since=inf", "since", "inf"),
+        BadValue("since=1.1234567", "since", "1.1234567"),
+        BadValue("since=123456789012", "since", "123456789012"),
         BadValue("follow=2", "follow", "2"),
         BadValue("pair=yes", "pair", "yes"),
         BadValue("max_rps=-1", "max_rps", "-1"),
@@ -99,6 +103,7 @@ struct BadValue: Sendable, CustomTestStringConvertible {
         #expect(try parse("format=als").format == .als)
         #expect(try parse("since=1764633600.25").sinceMicros == 1_764_633_600_250_000)
         #expect(try parse("since=1764633600").sinceMicros == 1_764_633_600_000_000)
+        #expect(try parse("since=1764633605.000042").sinceMicros == 1_764_633_605_000_042, "exact, no rounding")
         let defaults = try parse("")
         #expect(defaults == TapQuery())
     }

@@ -4,6 +4,8 @@ import socket
 import struct
 import time
 
+import hpack
+
 import h2.config
 import h2.connection
 import h2.events
@@ -62,6 +64,27 @@ class RawH2:
             if isinstance(event, h2.events.StreamReset):
                 self.reset[event.stream_id] = event.error_code
         self.flush()
+
+    def raw_frames(self, until, timeout=5):
+        """Reads the server's frames itself, as (type, flags, stream, payload) with HEADERS
+        decoded to a dict: h2 refuses frames that follow a GOAWAY, which the protocol allows
+        (streams up to its last id go on). Reads until `until(frames)` or `timeout`."""
+        frames, buffer, decoder = [], b"", hpack.Decoder()
+        deadline = time.time() + timeout
+        while not until(frames) and time.time() < deadline:
+            data = self.sock.recv(65536)
+            if not data:
+                break
+            buffer += data
+            while len(buffer) >= 9 and len(buffer) >= 9 + int.from_bytes(buffer[:3], "big"):
+                length = int.from_bytes(buffer[:3], "big")
+                kind, flags = buffer[3], buffer[4]
+                stream = int.from_bytes(buffer[5:9], "big") & 0x7FFFFFFF
+                payload, buffer = buffer[9:9 + length], buffer[9 + length:]
+                if kind == 1:  # HEADERS (alstap sends no padding, priority or CONTINUATION)
+                    payload = dict(decoder.decode(payload))
+                frames.append((kind, flags, stream, payload))
+        return frames
 
     def receive_settings(self):
         """Reads until the server's SETTINGS arrived; returns them (h2's remote_settings)."""

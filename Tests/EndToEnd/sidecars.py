@@ -61,7 +61,6 @@ static_resources:
     load_assignment:
       cluster_name: alstap
       endpoints:
-      - lb_endpoints:
 {endpoints}
 """
 
@@ -86,17 +85,24 @@ def free_port():
 
 
 class Sidecars:
-    """`count` Envoys logging to the alstap replicas `replicas` ((als port, http port) pairs)."""
+    """`count` Envoys logging to the alstap replicas `replicas` ((als port, http port) pairs):
+    all of them balanced round robin, or with `preferred` each sidecar's first choice another
+    replica (sidecar i prefers replica i mod n; the others are its fallbacks, by priority)."""
 
-    def __init__(self, replicas, count=3, health=False):
+    def __init__(self, replicas, count=3, health=False, preferred=False):
         envoy = require_tool("envoy")
         self.dir = tempfile.mkdtemp(prefix="sidecars-", dir=os.path.join(ROOT, ".build"))
         self.ports, self.admins, self.procs = [], [], []
         endpoint = ("        - endpoint:\n"
                     "            address: {{ socket_address: {{ address: 127.0.0.1, port_value: {als} }} }}\n"
                     "            health_check_config: {{ port_value: {http} }}\n")
-        endpoints = "".join(endpoint.format(als=als, http=http) for als, http in replicas)
         for index in range(count):
+            if preferred:
+                order = replicas[index % len(replicas):] + replicas[:index % len(replicas)]
+                endpoints = "".join(f"      - priority: {p}\n        lb_endpoints:\n" + endpoint.format(als=als, http=http)
+                                    for p, (als, http) in enumerate(order))
+            else:
+                endpoints = "      - lb_endpoints:\n" + "".join(endpoint.format(als=als, http=http) for als, http in replicas)
             port, admin = free_port(), free_port()
             path = os.path.join(self.dir, f"envoy-{index}.yaml")
             with open(path, "w") as f:

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import ROOT
 
-TARGETS = ["FuzzALS", "FuzzHTTP1", "FuzzTapQuery", "FuzzHTTP2", "FuzzNotice", "FuzzOTLP"]
+TARGETS = ["FuzzALS", "FuzzHTTP1", "FuzzTapQuery", "FuzzHTTP2", "FuzzNotice", "FuzzOTLP", "FuzzCapture"]
 
 
 @pytest.mark.parametrize("target", TARGETS)

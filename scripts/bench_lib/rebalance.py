@@ -69,7 +69,8 @@ def drain(record, runs=5):
     lost_total, sent_total, dropped, handed = 0, 0, 0, []
     for _ in range(runs):
         first, second = Alstap(threads=1), Alstap(threads=1)
-        sidecars = Sidecars([(first.als_port, first.http_port), (second.als_port, second.http_port)], health=True)
+        sidecars = Sidecars([(first.als_port, first.http_port), (second.als_port, second.http_port)], health=True,
+                            preferred=True)
         try:
             sent = sum(drive(sidecars, 1, "before"))
             settle([first, second], sent)

@@ -30,5 +30,7 @@ int CLinux_socket_nonblocking(int domain, int type);
 void CLinux_set_thread_name(const char *name);
 /// mallopt(M_MMAP_THRESHOLD and M_TRIM_THRESHOLD, bytes): <malloc.h> is not part of Glibc's Swift module.
 void CLinux_set_mmap_threshold(int bytes);
+/// Returns free heap memory to the system (malloc_trim); 1 when some was released.
+int CLinux_trim_heap(void);
 static inline int CLinux_errno(void) { return errno; }
 #endif
