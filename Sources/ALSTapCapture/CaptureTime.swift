@@ -1,6 +1,6 @@
 /// `--since` / `--until` of `alstap tap -r`: an instant (`2026-12-01T10:05:00Z`, with an
 /// optional fraction and `Z` or `+hh:mm`), or a time of day (`10:05`, `10:05:00.5`, UTC) on the
-/// day the capture's first entry started.
+/// capture's day: the day its first record was received.
 public enum CaptureTime: Equatable, Sendable {
     /// µs since the epoch.
     case instant(Int64)
@@ -37,7 +37,7 @@ public enum CaptureTime: Equatable, Sendable {
         self = .instant(Self.daysFromCivil(year, month, day) * Self.microsPerDay + time - offset)
     }
 
-    /// The instant, given the capture's first entry's start time (for a time of day).
+    /// The instant, given the capture's first receive time (for a time of day).
     public func micros(onTheDayOf reference: Int64) -> Int64 {
         switch self {
         case .instant(let micros): micros

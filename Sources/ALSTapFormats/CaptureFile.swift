@@ -59,6 +59,7 @@ public struct CaptureReader {
     public struct Failure: Error, Equatable, CustomStringConvertible {
         public let message: String
         public var description: String { message }
+        public init(message: String) { self.message = message }
     }
 
     /// Bytes of the record (or header) being gathered.

@@ -49,7 +49,7 @@ extension AlsTap {
         @Option(help: ArgumentHelp("Stop after this long (90s, 10m, 1h).", valueName: "duration"))
         var duration: String?
 
-        @Option(help: ArgumentHelp("With -r: entries that started at or after this (10:05, 10:05:00.5 UTC on the capture's day, or 2026-12-01T10:05:00Z).",
+        @Option(help: ArgumentHelp("With -r: entries that started at or after this (10:05, 10:05:00.5 UTC on the day the capture began, or 2026-12-01T10:05:00Z).",
                                    valueName: "time"))
         var since: String?
 
@@ -106,7 +106,7 @@ extension AlsTap {
             }
         }
 
-        static let timeHelp = "HH:MM[:SS[.ffffff]] (UTC, on the capture's day) or YYYY-MM-DDTHH:MM:SS[.ffffff]Z"
+        static let timeHelp = "HH:MM[:SS[.ffffff]] (UTC, on the day the capture began) or YYYY-MM-DDTHH:MM:SS[.ffffff]Z"
 
         /// The server-side query for these flags (the server does all the filtering).
         var query: String {

@@ -88,6 +88,16 @@ struct BadValue: Sendable, CustomTestStringConvertible {
         #expect(refusal(query) == "format=als carries single entries of this replica: not with pair=1, scope=cluster or fields")
     }
 
+    @Test(arguments: ["format=capture&pair=1", "format=capture&fields=request.path"])
+    func captureKeepsWholeEntries(query: String) {
+        #expect(refusal(query) == "format=capture keeps whole entries as received: pair and fields apply when it is read (alstap tap -r FILE)")
+    }
+
+    @Test func captureTakesFiltersReplayAndClusterScope() throws {
+        let query = try parse("format=capture&ns=demo&last=5&follow=0&scope=cluster")
+        #expect(query.format == .capture && query.last == 5 && query.clusterScope && query.filter != nil)
+    }
+
     @Test func outputParameters() throws {
         let query = try parse("format=text&last=20&follow=0&max_rps=2.5&pair=true&scope=cluster")
         #expect(query.format == .text)

@@ -158,6 +158,9 @@ import Testing
           alstap tap ns/shop --errors --no-probes --path '!/metrics' -l app=reviews,version!=v1
           alstap tap -o json --fields request.path,response.code,durations.total
           alstap tap ns/backyards-demo -o json | jq 'select(.request.userAgent=="grpc-go/1.17.0,fasthttp")'
+          alstap tap ns/shop --response-code 500,599 -w incident.alstap --duration 10m
+          alstap tap -r incident.alstap --pair --since 10:05 --until 10:07:30
+          alstap tap -r incident.alstap -o har > incident.har
 
         A resource matches when it is the source or the destination of a request. Repeated
         flags OR (--method GET --method POST), different flags AND. A value starting with !
@@ -198,7 +201,17 @@ import Testing
           --errors                Only errors: a 5xx, an Envoy response flag, or a gRPC status other than
                                   OK.
           --no-probes             Drop kubelet probes and Istio's own health and stats requests.
-          -o, --output <output>   text, json or wide. (default: text)
+          -o, --output <output>   text, json, wide or har (HAR 1.2: with -r, --max, --duration or
+                                  --no-follow). (default: text)
+          -w, --write <file>      Record what the tap sees to this capture file.
+          -r, --read <file>       Read a capture file instead of a server (the filters, --pair and -o
+                                  apply).
+          -q, --quiet             With -w: show nothing, only record.
+          --max-size <bytes>      With -w: stop at this file size (100M, 2G).
+          --duration <duration>   Stop after this long (90s, 10m, 1h).
+          --since <time>          With -r: entries that started at or after this (10:05, 10:05:00.5 UTC on
+                                  the day the capture began, or 2026-12-01T10:05:00Z).
+          --until <time>          With -r: entries that started at or before this.
           --server <server>       alstap's HTTP address (default $ALSTAP_SERVER, else
                                   http://127.0.0.1:9002).
           --max <max>             Exit after N entries.

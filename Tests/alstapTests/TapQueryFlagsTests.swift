@@ -75,7 +75,7 @@ import Testing
     }
 
     @Test func badValuesNameTheFlag() {
-        #expect(error(["-o", "yaml"]) == "-o must be text, json or wide")
+        #expect(error(["-o", "yaml"]) == "-o must be text, json, wide or har")
         #expect(error(["svc/x"]) == "resource must be ns/NAME, workload/NAME or pod/NAME, not \"svc/x\"")
         #expect(error(["ns/"]) == "resource must be ns/NAME, workload/NAME or pod/NAME, not \"ns/\"")
         #expect(error(["--destination", "db"]) == "--destination must be ns/NAME, workload/NAME or pod/NAME")
@@ -85,6 +85,20 @@ import Testing
         #expect(error(["--max-rps=-1"]) == "--max-rps must be 0 (unlimited) or more")
         #expect(error(["--server", "https://x:1"]) == "--server must look like http://HOST:PORT, not \"https://x:1\"")
         #expect(error(["--server", "http://x:port"]) == "--server must look like http://HOST:PORT, not \"http://x:port\"")
+    }
+
+    /// Capture flags: each with what it needs, and a HAR document with an end.
+    @Test func captureFlagsGoTogether() {
+        #expect(error(["-r", "a", "-w", "b"]) == "-r reads a capture, -w records one: not both")
+        #expect(error(["-r", "a", "--last", "5"]) == "-r reads a file: --last, --no-follow, --cluster, --max-rps and --duration are for a server")
+        #expect(error(["--since", "10:05"]) == "--since and --until are for -r")
+        #expect(error(["-r", "a", "--since", "25:00"])?.hasPrefix("--since: HH:MM") == true)
+        #expect(error(["-r", "a", "--until", "yesterday"])?.hasPrefix("--until: HH:MM") == true)
+        #expect(error(["-q"]) == "--max-size and -q are for -w")
+        #expect(error(["-w", "a", "--max-size", "lots"]) == "--max-size: a size such as 100M")
+        #expect(error(["--duration", "soon"]) == "--duration: a duration such as 10m")
+        #expect(error(["-o", "har"]) == "-o har writes one document: give it an end (-r, --max, --duration or --no-follow)")
+        #expect(error(["-r", "a", "-o", "har", "--since", "10:05:00.5", "--until", "2026-12-01T10:07:30Z"]) == nil)
     }
 
     @Test(arguments: ["1,2,3", "5xx", "500-599", ","])
