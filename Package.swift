@@ -71,6 +71,7 @@ let package = Package(
                                "ALSTapMetrics", "ALSTapFormats", "ALSTapCore", "ALSTapAggregate", "ALSTapOTLP",
                                .product(name: "Logging", package: "swift-log")],
                 resources: [.embedInCode("WebUI/index.html"), .embedInCode("WebUI/app.js"), .embedInCode("WebUI/top.js"),
+                            .embedInCode("WebUI/export.js"),
                             .embedInCode("WebUI/app.css")],
                 swiftSettings: hotPathSettings),
         .executableTarget(name: "alstap",

@@ -3,13 +3,14 @@
 /// They hold no data, so they are served without the bearer token; the page sends the token
 /// with its `/tap` and `/top` requests.
 enum WebAsset: Equatable {
-    case index, script, topScript, styles
+    case index, script, topScript, exportScript, styles
 
     init?(path: String) {
         switch path {
         case "/", "/index.html": self = .index
         case "/ui/app.js": self = .script
         case "/ui/top.js": self = .topScript
+        case "/ui/export.js": self = .exportScript
         case "/ui/app.css": self = .styles
         default: return nil
         }
@@ -20,6 +21,7 @@ enum WebAsset: Equatable {
         case .index: Self.indexResponse
         case .script: Self.scriptResponse
         case .topScript: Self.topScriptResponse
+        case .exportScript: Self.exportScriptResponse
         case .styles: Self.stylesResponse
         }
     }
@@ -35,6 +37,7 @@ enum WebAsset: Equatable {
     private static let indexResponse = asset(PackageResources.index_html, "text/html; charset=utf-8")
     private static let scriptResponse = asset(PackageResources.app_js, "text/javascript; charset=utf-8")
     private static let topScriptResponse = asset(PackageResources.top_js, "text/javascript; charset=utf-8")
+    private static let exportScriptResponse = asset(PackageResources.export_js, "text/javascript; charset=utf-8")
     private static let stylesResponse = asset(PackageResources.app_css, "text/css; charset=utf-8")
 
     private static func asset(_ bytes: [UInt8], _ contentType: String) -> HTTPResponse {

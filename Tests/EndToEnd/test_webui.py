@@ -459,3 +459,46 @@ def test_hostile_names_are_text(browser):
         assert dialogs == [] and errors == []
     finally:
         server.stop()
+
+
+def test_downloads_and_copy_as_curl(browser, tmp_path):
+    """Download capture gives a file `alstap tap -r` reads; Download HAR gives the same HAR as
+    `alstap tap -r FILE -o har` (one mapping, two implementations agreeing); Copy as curl quotes
+    what it copies."""
+    from test_capture import HAR_SCHEMA, tap
+    import jsonschema
+    server = Alstap()
+    try:
+        page, errors = open_page(browser, server)
+        wait_subscribers(server, 1)
+        entries = traffic(8)
+        entries[7].request.request_headers["x-demo"] = "it's $(not run)"
+        entries[7].request.request_headers["authorization"] = "Bearer secret"
+        stream(server, SOURCE, entries)
+        expect(page.locator(ROWS)).to_have_count(8)
+
+        with page.expect_download() as download:
+            page.click("#download-capture")
+        capture = tmp_path / "ui.alstap"
+        download.value.save_as(capture)
+        assert download.value.suggested_filename.endswith(".alstap")
+        assert capture.read_bytes().startswith(b"ALSTAPCAP\n")
+        cli = tap("-r", str(capture), "-o", "har")
+        assert cli.returncode == 0, cli.stderr
+        cli_har = json.loads(cli.stdout)
+
+        with page.expect_download() as download:
+            page.click("#download-har")
+        ui_har = json.loads(open(download.value.path()).read())
+        assert download.value.suggested_filename.endswith(".har")
+        jsonschema.validate(ui_har, HAR_SCHEMA)
+        by_id = lambda har: sorted(har["log"]["entries"], key=lambda e: e["_alstap"]["requestId"])
+        assert by_id(ui_har) == by_id(cli_har) and len(by_id(ui_har)) == 8, "the UI maps as the CLI does"
+
+        page.locator(ROWS).first.click()  # req-7, the newest
+        page.click("#copy-curl")
+        expect(page.locator("#curl")).to_have_text(
+            "curl -H 'x-demo: it'\\''s $(not run)' 'http://reviews:9080/reviews/7'")
+        assert errors == []
+    finally:
+        server.stop()
