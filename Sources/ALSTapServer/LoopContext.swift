@@ -195,13 +195,14 @@ final class LoopContext: @unchecked Sendable {
     /// every client (the final GOAWAY, which ends Envoy's streams, follows on a later tick).
     /// Subscribers get their last line once no ingest stream is left, so that they see every
     /// entry this replica counted (a cluster tap then resumes elsewhere with nothing missing),
-    /// or at the latest a few seconds on.
-    func beginShutdown() {
+    /// or at the latest 2.6 s on (or three quarters of the grace period, if that is shorter).
+    func beginShutdown(graceNanos: UInt64) {
         taps.beginShutdown()
         for connection in http2Connections.values { connection.announceShutdown() }
         let now = monotonicNanos()
         goAwayAtNanos = now + 100_000_000
-        finishSubscribersAtNanos = now + 100_000_000 + GRPCIngestStream.lateMessagesNanos / 4
+        loop.tick(atOrBefore: now + 100_000_000)
+        finishSubscribersAtNanos = now + min(100_000_000 + GRPCIngestStream.lateMessagesNanos / 4, graceNanos / 4 * 3)
     }
 
     /// Shutdown: whether no ingest stream is left (in any loop), or the wait is over. Asked

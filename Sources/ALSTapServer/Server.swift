@@ -80,13 +80,16 @@ public final class Server: Sendable {
     /// then GOAWAY (Envoy moves to another replica), ends Envoy's streams, and gives every
     /// subscriber a final `{"type":"shutdown"}` line before its stream ends. Returns at once;
     /// `isDrained` tells when nothing is left, `stop()` ends it.
-    public func beginShutdown() {
+    /// `graceSeconds`: how long the process waits (`--shutdown-grace`); subscribers get their
+    /// last line within three quarters of it even if an ingest stream is still open.
+    public func beginShutdown(graceSeconds: Double = 5) {
         let loopsShutDown = loopsShutDown
+        let graceNanos = UInt64(max(0, graceSeconds) * 1e9)
         for (index, context) in contexts.enumerated() {
             let acceptors = UncheckedBox(self.acceptors.value[index])
             context.inbox.push(task: {
                 acceptors.value.forEach { $0.close() }
-                context.beginShutdown()
+                context.beginShutdown(graceNanos: graceNanos)
                 loopsShutDown.add(1)
             })
             context.loop.wake()

@@ -145,6 +145,15 @@ public final class EventLoop: @unchecked Sendable {
         onTick = nil
     }
 
+    /// When `onTick` runs next (loop thread only).
+    private var nextTick: UInt64 = 0
+
+    /// Brings the next tick forward to `nanos` if it is later (a shutdown step due sooner than
+    /// a tick away). Loop thread only.
+    public func tick(atOrBefore nanos: UInt64) {
+        nextTick = min(nextTick, nanos)
+    }
+
     /// Runs until `stop()`. Must be called on the thread that owns this loop.
     public func run() {
         let capacity = 256
@@ -154,12 +163,12 @@ public final class EventLoop: @unchecked Sendable {
             tags.deallocate()
             masks.deallocate()
         }
-        var nextTick = monotonicNanos() + tickIntervalNanos
+        nextTick = monotonicNanos() + tickIntervalNanos
         while !stopRequested.load(ordering: .acquiring) {
             let now = monotonicNanos()
             if now >= nextTick {
-                onTick?(now)
                 nextTick = now + tickIntervalNanos
+                onTick?(now)
             }
             let timeoutMillis = Int32((nextTick - min(nextTick, now)) / 1_000_000) + 1
             let count = CLinux_epoll_wait(epollFD, tags, masks, Int32(capacity), timeoutMillis)

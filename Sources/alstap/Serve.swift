@@ -232,7 +232,7 @@ extension AlsTap {
             var received: Int32 = 0
             sigwait(&signals, &received)
             logger.info("signal \(received): draining for up to \(grace) s; a second signal exits at once")
-            server.beginShutdown()
+            server.beginShutdown(graceSeconds: grace)
             // A second signal ends the wait early; otherwise the grace period or an idle server does.
             var timeout = timespec(tv_sec: 0, tv_nsec: 50_000_000)
             let deadline = monotonicNanos() + UInt64(grace * 1e9)

@@ -122,7 +122,8 @@ extension AlsTap {
 
         func run() throws {
             signal(SIGPIPE) { _ in Glibc.exit(0) }
-            let display = TapDisplay(style: TapDisplay.Style(rawValue: output)!, max: max)
+            // Live lines go out as they come; a file read back is written in large blocks.
+            let display = TapDisplay(style: TapDisplay.Style(rawValue: output)!, max: max, live: read == nil)
             if let read {
                 try TapCapture.read(path: read, query: TapCapture.localQuery(filters: filters, pair: pair, fields: fields),
                                     since: since.flatMap { CaptureTime(parsing: $0) }, until: until.flatMap { CaptureTime(parsing: $0) },
@@ -149,7 +150,7 @@ extension AlsTap {
             defer { display.finish() }
             while !TapCapture.stopRequested() {
                 do {
-                    try client.stream(query: query, deadline: deadline) { line in
+                    try client.stream(query: query, deadline: deadline, shouldStop: TapCapture.stopRequested) { line in
                         backoff.reset()
                         return display.show(line) && !TapCapture.stopRequested()
                     }

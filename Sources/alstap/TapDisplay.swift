@@ -20,9 +20,13 @@ final class TapDisplay {
     /// Partial line of `write(bytes:)`.
     private var pending: [UInt8] = []
 
-    init(style: Style, max: Int?) {
+    /// Every line is written at once (a live tap piped to `grep` or `jq` must not wait for a block).
+    private let live: Bool
+
+    init(style: Style, max: Int?, live: Bool) {
         self.style = style
         self.max = max
+        self.live = live
         let color = isatty(STDOUT_FILENO) == 1 && getenv("NO_COLOR") == nil
         formatter = TapFormatter(style: style == .wide ? .wide : .text, color: color)
         if style == .har { out(HARWriter.head) }
@@ -100,7 +104,7 @@ final class TapDisplay {
 
     private func out(_ text: String) {
         buffered.append(contentsOf: text.utf8)
-        if TerminalText.isTerminal || buffered.count >= 1 << 16 { flush() }
+        if live || TerminalText.isTerminal || buffered.count >= 1 << 16 { flush() }
     }
 
     private func flush() {
