@@ -18,7 +18,7 @@ public enum SSE {
 extension OutputFormat {
     /// Headers a tap stream in this format adds: a capture is a file to save.
     public var streamHeaders: [(String, String)] {
-        self == .capture ? [("content-disposition", "attachment; filename=\"capture.alstap\"")] : []
+        self == .capture ? [("Content-Disposition", "attachment; filename=\"capture.alstap\"")] : []
     }
 
     /// The Content-Type of a tap stream in this format.

@@ -169,7 +169,7 @@ final class HTTP2Connection: Connection, InitialBytesConsumer, HTTP2ServerSessio
             subscriber.transport = tap
             streams[stream] = .tap(tap)
             respond(stream, [(":status", "200"), ("content-type", format.contentType), ("cache-control", "no-cache")]
-                        + format.streamHeaders,
+                        + format.streamHeaders.map { ($0.0.lowercased(), $0.1) },
                     hasBody: true)
             return
         }

@@ -18,6 +18,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(__file__))
 import loadgen  # noqa: E402
 import rebalance  # noqa: E402
+import capture_bench  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ALSTAP = os.path.join(ROOT, ".build-static", "release", "alstap")  # built by scripts/bench
@@ -661,7 +662,7 @@ def idle_streams(connections=2500, streams_per_connection=4):
 
 def main():
     scenarios = sys.argv[1:] or ["micro", "instructions", "ingest", "fanout", "top", "masks", "latency", "idle", "memory",
-                                 "ui", "rebalance"]
+                                 "ui", "rebalance", "capture"]
     entries_per_request = 20_000
     body = body_file("ingest.bin", entries_per_request, 100)
     print(f"machine: {os.cpu_count()} cores, {open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()}")
@@ -693,6 +694,11 @@ def main():
         connection_memory()
     if "ui" in scenarios:
         web_ui()
+    if "capture" in scenarios:
+        def ingest_rate(runs=3):
+            rates = sorted(ingest_once(body, entries_per_request, 1, True, 100)[0] for _ in range(runs))
+            return rates[len(rates) // 2]
+        capture_bench.capture(record, ALSTAP, WORK, body, ingest_rate)
     if "rebalance" in scenarios:
         rebalance.rebalance(record, ALSTAP)
     print("\n| scenario | figure | target | met | detail |\n|---|---|---|---|---|")
