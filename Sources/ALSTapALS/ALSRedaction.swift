@@ -1,17 +1,22 @@
 import CEnvoyProtos
+import CProtobufArena
 
 /// `--redact-header` in the ALS bytes alstap sends on (a capture, the replica format): an
 /// entry with a redacted header has its values replaced by `[redacted]` in the unpacked
 /// message, which is then packed again instead of forwarded as received, so no secret leaves
 /// in a file a user downloads. Entries without one are forwarded byte for byte.
 enum ALSRedaction {
-    /// `[redacted]` as a C string for the unpacked message to point at: never freed (protobuf-c
-    /// frees nothing of an arena message one by one).
+    /// `[redacted]` as a C string for the unpacked message to point at, laid out as an arena
+    /// string (its header in front, so `CProtobufArena_string_length` reads it like any other):
+    /// never freed (protobuf-c frees nothing of an arena message one by one).
     nonisolated(unsafe) private static let value: UnsafeMutablePointer<CChar> = {
         let bytes = Array(JSONLineEncoder.redactedValue) + [0]
-        let pointer = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count)
-        for (i, byte) in bytes.enumerated() { pointer[i] = CChar(bitPattern: byte) }
-        return pointer
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: 8 + bytes.count, alignment: 8)
+        raw.storeBytes(of: CProtobufArenaHeader(size: UInt32(bytes.count), magic: CPROTOBUFARENA_MAGIC),
+                       as: CProtobufArenaHeader.self)
+        let string = (raw + 8).bindMemory(to: CChar.self, capacity: bytes.count)
+        for (i, byte) in bytes.enumerated() { string[i] = CChar(bitPattern: byte) }
+        return string
     }()
 
     /// Replaces the values of `entry`'s redacted request headers, response headers and trailers;

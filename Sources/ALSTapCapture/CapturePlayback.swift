@@ -34,8 +34,12 @@ public final class CapturePlayback {
     /// The latest receive time so far, in nanoseconds (the pairing window's clock never goes back).
     private var nowNanos: UInt64 = 0
     public private(set) var entriesRead = 0
+    /// Nothing was read at all: not even a whole header.
+    public var isEmpty: Bool { !sawHeader }
+    private var sawHeader = false
     /// Records read so far (the reader is busy while its events are handled).
     private var records = 0
+    private var lastExpiryNanos: UInt64 = 0
 
     /// `query`: the tap's query (its `format`, filter, `pair`, `fields`); `since` / `until`:
     /// bounds on the entries' start time, added to its filter; `pairWindowNanos`: as the
@@ -43,7 +47,7 @@ public final class CapturePlayback {
     public init(query: TapQuery, since: CaptureTime? = nil, until: CaptureTime? = nil,
                 pairWindowNanos: UInt64 = 2_000_000_000,
                 output: @escaping (UnsafeRawBufferPointer) -> Void, onNote: @escaping (Note) -> Void = { _ in }) {
-        decoder = ALSDecoder(redactedHeaders: Self.redactedHeaders)
+        decoder = ALSDecoder(redactedHeaders: Self.redactedHeaders, limits: Self.limits)
         self.query = query
         self.since = since
         self.until = until
@@ -62,12 +66,24 @@ public final class CapturePlayback {
         let subscriber = Subscriber(format: query.format, filter: filter, pairs: query.pair,
                                     fields: query.fields.map { ($0, MaskedLines()) },
                                     capacityLines: .max, counters: counters, clock: { 0 })
-        let hub = TapHub(limits: TapLimits(maxSubscribers: 1, pairWindowNanos: pairWindowNanos, pairTableSize: 1 << 20,
-                                           pairTableBytes: 1 << 40),
+        // The server's default bounds of the pair table.
+        let hub = TapHub(limits: TapLimits(maxSubscribers: 1, pairWindowNanos: pairWindowNanos, pairTableSize: 50_000,
+                                           pairTableBytes: 32 << 20),
                          counters: counters, ring: ReplayRing(capacityEntries: 0, section: OneThread()), demand: nil) { _, _, _ in nil }
         _ = hub.open(subscriber, last: 0, follow: true)
         return (hub, subscriber)
     }
+
+    /// A capture holds what some server accepted, perhaps with larger `--max-entries-per-message`
+    /// or `--max-unpacked-bytes` than the defaults: the reader takes up to its own record bound.
+    static let limits: DecodeLimits = {
+        var limits = DecodeLimits()
+        limits.maxEntries = 1 << 20
+        limits.maxUnpackedBytes = CaptureFile.maxRecordBytes * 4
+        return limits
+    }()
+    /// How often waiting halves are expired, in capture time (the server's loop ticks at 250 ms).
+    static let expireEveryNanos: UInt64 = 250_000_000
 
     /// The server's default `--redact-header` list: a capture holds what its server redacted
     /// already; these stay hidden whatever the capture came from.
@@ -77,9 +93,11 @@ public final class CapturePlayback {
     /// not a capture (a record whose message does not decode is skipped, and noted).
     public func feed(_ bytes: UnsafeRawBufferPointer) throws {
         try reader.feed(bytes) { event in
-            if case .header = event {} else { records += 1 }
+            if case .header = event {} else { records += 1 }  // kinds the reader skips are not numbered
             switch event {
-            case .header(_, let writer): onNote(.header(writer: writer))
+            case .header(_, let writer):
+                sawHeader = true
+                onNote(.header(writer: writer))
             case .notice(let json): onNote(.notice(String(decoding: json, as: UTF8.self)))
             case .entries(let micros, let message): play(message, receivedMicros: micros)
             }
@@ -108,7 +126,10 @@ public final class CapturePlayback {
             return
         }
         entriesRead += batch.entryCount
-        hub.expirePairs(now: nowNanos)
+        if nowNanos >= lastExpiryNanos &+ Self.expireEveryNanos {
+            lastExpiryNanos = nowNanos
+            hub.expirePairs(now: nowNanos)
+        }
         hub.deliver([batch], dropped: 0, now: nowNanos)
         drain()
     }

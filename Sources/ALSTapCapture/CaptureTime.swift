@@ -41,7 +41,8 @@ public enum CaptureTime: Equatable, Sendable {
     public func micros(onTheDayOf reference: Int64) -> Int64 {
         switch self {
         case .instant(let micros): micros
-        case .timeOfDay(let micros): reference - ((reference % Self.microsPerDay) + Self.microsPerDay) % Self.microsPerDay + micros
+        // Wrapping: `reference` is a file's receive time, which may be anything.
+        case .timeOfDay(let micros): reference &- ((reference % Self.microsPerDay) &+ Self.microsPerDay) % Self.microsPerDay &+ micros
         }
     }
 

@@ -124,6 +124,9 @@ public struct TapQuery: Sendable, Equatable {
         if format == .capture && (pair || fields != nil) {
             throw Error(message: "format=capture keeps whole entries as received: pair and fields apply when it is read (alstap tap -r FILE)")
         }
+        if format == .capture && clusterScope {
+            throw Error(message: "format=capture records one replica's entries with their receive times: not with scope=cluster")
+        }
         if fields != nil && format == .text {
             throw Error(message: "fields selects JSON fields: format=json or sse, not text")
         }

@@ -43,7 +43,7 @@ public enum CaptureFile {
 }
 
 /// Reads a capture from bytes fed in any pieces (logic only: the CLI feeds it a file or a
-/// server's stream). Nothing in the input can make it crash or hold more than one record: a
+/// server's stream). Nothing in the input can make it crash or gather more than one record: a
 /// file that is not a capture, or of a newer version, is an error; a record over the bound is
 /// one too; what follows the last whole record is reported by `finish`.
 public struct CaptureReader {
@@ -80,10 +80,17 @@ public struct CaptureReader {
             if used < bytes.count { pending = Array(bytes[used...]) }
             return
         }
-        let data = pending + Array(bytes)
+        // Moved out (not copied), appended to in place, moved back: a large record gathered
+        // from many pieces is copied once.
+        var data = pending
         pending = []
+        data.append(contentsOf: bytes)
         let used = try data.withUnsafeBytes { try consume($0, onEvent) }
-        if used < data.count { pending = Array(data[used...]) }
+        if used == 0 {
+            pending = data
+        } else if used < data.count {
+            pending = Array(data[used...])
+        }
     }
 
     /// Reads every whole header and record at the start of `bytes`; returns their length.

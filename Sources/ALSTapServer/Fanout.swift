@@ -90,6 +90,9 @@ final class Fanout: Sendable {
         inboxes[loop].subscribers.add(delta)
     }
 
+    /// Set by `Server.announceDrain`: `/readyz` fails from then on (before the drain itself).
+    let drainAnnounced = AtomicCounter()
+
     /// Wakes every loop (each then runs the end of its iteration: its inbox, shutdown steps).
     func wakeAll() {
         for inbox in inboxes { inbox.loop.wake() }

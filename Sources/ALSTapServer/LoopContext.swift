@@ -53,6 +53,7 @@ final class LoopContext: @unchecked Sendable {
 
     /// What `/readyz` answers now (a refusal is counted).
     func readiness() -> Readiness {
+        let draining = draining || fanout.drainAnnounced.value != 0
         var readiness = Readiness.evaluate(draining: draining, residentBytes: Memory.residentBytes(),
                                            maxBytes: config.readyMaxMemoryBytes)
         if !readiness.ready && !draining {

@@ -80,6 +80,13 @@ public final class Server: Sendable {
     /// then GOAWAY (Envoy moves to another replica), ends Envoy's streams, and gives every
     /// subscriber a final `{"type":"shutdown"}` line before its stream ends. Returns at once;
     /// `isDrained` tells when nothing is left, `stop()` ends it.
+    /// `--drain-delay`, before `beginShutdown`: `/readyz` fails at once, everything else goes on,
+    /// so the load balancer in front (a Service's endpoints, an Envoy health check) stops sending
+    /// new streams here before the streams are ended and reconnect.
+    public func announceDrain() {
+        fanout.drainAnnounced.add(1)
+    }
+
     /// `graceSeconds`: how long the process waits (`--shutdown-grace`); subscribers get their
     /// last line within three quarters of it even if an ingest stream is still open.
     public func beginShutdown(graceSeconds: Double = 5) {

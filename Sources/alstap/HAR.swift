@@ -34,7 +34,7 @@ enum JSONValue: Decodable, Equatable {
 
 /// HAR 1.2 (`alstap tap -o har`): one entry per HTTP entry, or per pair with `--pair` (the
 /// source sidecar's half, the destination's timings in `_alstap`). The mapping is the README's
-/// ("HAR"); the web UI's "Download HAR" (app.js) follows the same table, and the end-to-end
+/// ("HAR"); the web UI's "Download HAR" (export.js) follows the same table, and the end-to-end
 /// tests check the two agree.
 struct HARWriter {
     struct NameValue: Encodable { let name: String; let value: String }
@@ -117,7 +117,7 @@ struct HARWriter {
             request: Request(method: request["method"]?.string ?? "GET", url: "\(scheme)://\(authority)\(path)",
                              httpVersion: version, cookies: [], headers: requestHeaders, queryString: query(path),
                              headersSize: int(request["headerBytes"]), bodySize: int(request["bodyBytes"])),
-            response: Response(status: Int(response?["code"]?.number ?? 0), statusText: "", httpVersion: version, cookies: [],
+            response: Response(status: max(0, int(response?["code"])), statusText: "", httpVersion: version, cookies: [],
                                headers: responseHeaders,
                                content: Content(size: max(0, int(response?["bodyBytes"])),
                                                 mimeType: header("content-type", responseHeaders) ?? ""),
@@ -133,7 +133,12 @@ struct HARWriter {
                             paired: pairInfo.paired, overheadMs: pairInfo.overhead, inboundMs: pairInfo.inbound))
     }
 
-    private static func int(_ value: JSONValue?) -> Int { value?.number.map { Int($0) } ?? -1 }
+    /// A byte count, `-1` when absent or beyond 2^53 (where JSON numbers stop being exact, and
+    /// where the web UI's mapping stops too).
+    private static func int(_ value: JSONValue?) -> Int {
+        guard let number = value?.number, abs(number) <= 9_007_199_254_740_991 else { return -1 }
+        return Int(number)
+    }
 
     private static func headers(_ value: JSONValue?) -> [NameValue] {
         (value?.object ?? [:]).compactMap { name, value in value.string.map { NameValue(name: name, value: $0) } }

@@ -106,6 +106,9 @@ extension AlsTap {
         @Option(help: S.shutdownGrace.help("Seconds to drain on SIGTERM/SIGINT before exiting"))
         var shutdownGrace: Double?
 
+        @Option(help: S.drainDelay.help("Seconds between SIGTERM and the drain during which only /readyz fails, so a load balancer stops sending new streams first (Kubernetes: the preStop delay does this)"))
+        var drainDelay: Double?
+
         @Option(help: S.maxStreamAge.help("Seconds (give or take 10 %) before an ingest stream is ended, between messages, so Envoy reconnects to any replica; 0: never"))
         var maxStreamAge: Double?
 
@@ -131,7 +134,8 @@ extension AlsTap {
         }
 
         /// Flags, else the environment, else defaults; every value checked.
-        func settings(environment env: Environment = .process) throws -> (config: ServerConfig, logLevel: Logger.Level, grace: Double) {
+        func settings(environment env: Environment = .process) throws -> (config: ServerConfig, logLevel: Logger.Level, grace: Double,
+                                                                        drainDelay: Double) {
             func address(_ flag: String?, _ setting: Setting, _ fallback: ListenAddress) throws -> ListenAddress {
                 guard let text = setting.text(flag, env) else { return fallback }
                 guard let parsed = ListenAddress(parsing: text) else {
@@ -175,6 +179,7 @@ extension AlsTap {
             config.maxHeadBytes = try S.maxHeadBytes.value(maxHeadBytes, env)
             config.headTimeoutMillis = millis(try S.headTimeout.value(headTimeout, env))
             let grace = try S.shutdownGrace.value(shutdownGrace, env)
+            let drainDelay = try S.drainDelay.value(self.drainDelay, env)
             config.maxStreamAgeMillis = millis(try S.maxStreamAge.value(maxStreamAge, env))
             config.readyMaxMemoryBytes = try S.readyMaxMemory.value(readyMaxMemory, env)
             if let path = S.tapTokenFile.text(tapTokenFile, env) {
@@ -195,11 +200,11 @@ extension AlsTap {
                 }
                 level = parsed
             }
-            return (config, level, grace)
+            return (config, level, grace, drainDelay)
         }
 
         func run() throws {
-            let (config, level, grace) = try settings()
+            let (config, level, grace, drainDelay) = try settings()
             LoggingSystem.bootstrap { label in
                 var handler = StreamLogHandler.standardError(label: label)
                 handler.logLevel = level
@@ -231,10 +236,18 @@ extension AlsTap {
 
             var received: Int32 = 0
             sigwait(&signals, &received)
+            var timeout = timespec(tv_sec: 0, tv_nsec: 50_000_000)
+            if drainDelay > 0 {
+                logger.info("signal \(received): not ready; draining in \(drainDelay) s")
+                server.announceDrain()
+                let start = monotonicNanos()
+                while monotonicNanos() - start < UInt64(drainDelay * 1e9) {
+                    if sigtimedwait(&signals, nil, &timeout) > 0 { break }  // a second signal: drain now
+                }
+            }
             logger.info("signal \(received): draining for up to \(grace) s; a second signal exits at once")
             server.beginShutdown(graceSeconds: grace)
             // A second signal ends the wait early; otherwise the grace period or an idle server does.
-            var timeout = timespec(tv_sec: 0, tv_nsec: 50_000_000)
             let deadline = monotonicNanos() + UInt64(grace * 1e9)
             while monotonicNanos() < deadline && !server.isDrained {
                 if sigtimedwait(&signals, nil, &timeout) > 0 {

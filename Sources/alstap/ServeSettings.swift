@@ -124,6 +124,7 @@ enum ServeSettings {
     static let headTimeout = NumberSetting("--head-timeout", "ALSTAP_HEAD_TIMEOUT",
                                            Double(server.headTimeoutMillis) / 1000, 0.05...3600)
     static let shutdownGrace = NumberSetting("--shutdown-grace", "ALSTAP_SHUTDOWN_GRACE", 5.0, 0...3600)
+    static let drainDelay = NumberSetting("--drain-delay", "ALSTAP_DRAIN_DELAY", 0.0, 0...3600)
     static let maxStreamAge = NumberSetting("--max-stream-age", "ALSTAP_MAX_STREAM_AGE",
                                             Double(server.maxStreamAgeMillis) / 1000, 0...(7 * 86_400))
     static let readyMaxMemory = NumberSetting("--ready-max-memory", "ALSTAP_READY_MAX_MEMORY",

@@ -93,6 +93,10 @@ extension AlsTap {
             if let since, CaptureTime(parsing: since) == nil { throw ValidationError("--since: \(Self.timeHelp)") }
             if let until, CaptureTime(parsing: until) == nil { throw ValidationError("--until: \(Self.timeHelp)") }
             if (maxSize != nil || quiet) && write == nil { throw ValidationError("--max-size and -q are for -w") }
+            if write != nil && max != nil { throw ValidationError("-w stops at --max-size or --duration, not --max") }
+            if write != nil && cluster {
+                throw ValidationError("-w records one replica's entries (with their receive times): not --cluster")
+            }
             if let maxSize, TapCapture.bytes(maxSize) == nil { throw ValidationError("--max-size: a size such as 100M") }
             if let duration, TapCapture.seconds(duration) == nil { throw ValidationError("--duration: a duration such as 10m") }
             if style == .har && read == nil && max == nil && duration == nil && !noFollow {
@@ -136,9 +140,8 @@ extension AlsTap {
                 var items = [("format", "capture")] + filters.queryItems
                 if let last { items.append(("last", String(last))) }
                 if noFollow { items.append(("follow", "0")) }
-                if cluster { items.append(("scope", "cluster")) }
                 if let maxRps { items.append(("max_rps", String(maxRps))) }
-                try TapCapture.record(path: write, client: client, query: TapClient.query(items),
+                try TapCapture.record(path: write, client: client, items: items,
                                       maxBytes: maxSize.flatMap(TapCapture.bytes), deadline: deadline,
                                       show: quiet ? nil : (TapCapture.localQuery(filters: filters, pair: pair, fields: fields), display),
                                       endsWithReplay: noFollow)

@@ -18,9 +18,14 @@ enum TapCapture {
     /// a HAR document gets its end).
     nonisolated(unsafe) private static var stop: sig_atomic_t = 0
 
+    /// Without SA_RESTART: a blocking connect or read returns at the signal instead of waiting.
     static func stopOnSignals() {
-        signal(SIGINT) { _ in TapCapture.stop = 1 }
-        signal(SIGTERM) { _ in TapCapture.stop = 1 }
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in TapCapture.stop = 1 }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        sigaction(SIGINT, &action, nil)
+        sigaction(SIGTERM, &action, nil)
     }
 
     static func stopRequested() -> Bool { stop != 0 }
@@ -81,8 +86,12 @@ enum TapCapture {
             TerminalText.note("tap", "\(path): \(error)")
             throw ExitCode(2)
         }
-        let cut = more ? playback.finish() : nil
+        let cut = more && !stopRequested() ? playback.finish() : nil
         display.finish()
+        if playback.isEmpty {
+            TerminalText.note("tap", "\(path): \(cut ?? "empty: not an alstap capture")")
+            throw ExitCode(2)
+        }
         if let cut { TerminalText.note("tap", "\(path): \(cut); read up to there") }
     }
 
@@ -94,11 +103,12 @@ enum TapCapture {
         }
     }
 
-    /// Streams `/tap?query` (format=capture) into `path`, whole records only, until `maxBytes`,
-    /// `deadline`, a signal, or (with `endsWithReplay`) the end of the replay; with `show`, every
-    /// record is also shown through the engine. A lost server is reconnected (its new stream's
-    /// header is not written again).
-    static func record(path: String, client: TapClient, query: String, maxBytes: Int?, deadline: Double?,
+    /// Streams `/tap?<items>` (format=capture) into `path`, whole records only, until
+    /// `maxBytes`, `deadline`, a signal, or (with `endsWithReplay`) the end of the replay; with
+    /// `show`, every record is also shown through the engine. A lost server is reconnected: the
+    /// new stream's header is not written again, and it asks for what the server received
+    /// since the last record written (`since=`, instead of any `last`), so nothing repeats.
+    static func record(path: String, client: TapClient, items: [(String, String)], maxBytes: Int?, deadline: Double?,
                        show: (query: TapQuery, display: TapDisplay)?, endsWithReplay: Bool) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
@@ -109,71 +119,104 @@ enum TapCapture {
         stopOnSignals()
         var written = 0
         var entries = 0
-        var full = false
+        var headerWritten = false
+        var lastReceivedMicros: Int64?
+        var ended: String?  // why it stopped, when not a signal or the duration
         let playback = show.map { show in
             CapturePlayback(query: show.query, output: { _ = show.display.write(bytes: $0) }, onNote: note)
         }
         var backoff = TapClient.Backoff()
-        var connections = 0
-        func over() -> Bool { full || stopRequested() || deadline.map { monotonicSeconds() >= $0 } == true }
+        func over() -> Bool { ended != nil || stopRequested() || deadline.map { monotonicSeconds() >= $0 } == true }
         while !over() {
+            var query = items
+            if headerWritten {
+                query.removeAll { $0.0 == "last" }
+                if let lastReceivedMicros { query.append(("since", secondsText(lastReceivedMicros + 1))) }
+            }
             var reader = CaptureReader()
             // This connection's stream: `received` holds it from offset `base`; `flushed` is how
-            // far it went to the file (a later connection's header is skipped, not written).
+            // far it went to the file (a header after the first is skipped, not written).
             var received: [UInt8] = []
             var base = 0
             var flushed = 0
-            connections += 1
-            let first = connections == 1
-            if first { flushed = 0 }
+            let skipsHeader = headerWritten
             do {
-                try client.streamRaw(query: query, deadline: deadline, shouldStop: over) { bytes in
+                try client.streamRaw(query: TapClient.query(query), deadline: deadline, shouldStop: over) { bytes in
                     backoff.reset()
                     received += bytes
                     do {
                         try bytes.withUnsafeBytes { chunk in
                             try reader.feed(chunk) { event in
-                                if case .entries = event { entries += 1 }
+                                if case .entries(let micros, _) = event {
+                                    entries += 1
+                                    lastReceivedMicros = micros
+                                }
                             }
                         }
                     } catch {
-                        TerminalText.note("tap", "the server's capture stream is broken: \(error)")
-                        full = true
+                        ended = "the server's capture stream is broken: \(error)"
                         return false
                     }
                     // Whole records only: the reader says where the last whole one ended.
                     let whole = reader.consumed
-                    if !first && flushed == 0 && whole > 0 { flushed = headerLength(received) }
+                    if skipsHeader && flushed == 0 && whole > 0 { flushed = headerLength(received) }
                     if whole > flushed {
-                        received.withUnsafeBytes { all in
+                        let ok = received.withUnsafeBytes { all in
                             let slice = UnsafeRawBufferPointer(rebasing: all[(flushed - base)..<(whole - base)])
-                            _ = Glibc.write(fd, slice.baseAddress, slice.count)
+                            guard writeAll(fd, slice) else { return false }
                             // What the file gets is what is shown: the same records, read back.
                             try? playback?.feed(slice)
+                            return true
+                        }
+                        guard ok else {
+                            // Half a record would spoil every record after it: the file ends at the last whole one.
+                            _ = ftruncate(fd, off_t(written))
+                            ended = "cannot write \(path): \(String(cString: strerror(errno)))"
+                            return false
                         }
                         written += whole - flushed
                         flushed = whole
+                        headerWritten = true
                     }
                     received.removeFirst(max(0, min(received.count, whole - base)))
                     base = max(base, whole)
-                    if let maxBytes, written >= maxBytes { full = true }
+                    if let maxBytes, written >= maxBytes { ended = "--max-size reached" }
                     return !over()
                 }
-                break
+                if ended == nil && !stopRequested() && deadline.map({ monotonicSeconds() >= $0 }) != true { ended = "the stream ended" }
             } catch .lost where endsWithReplay {
-                break
+                ended = "the replay ended"
             } catch .rejected(let status, let body) {
                 TerminalText.note("tap", "\(body) (HTTP \(status))")
                 throw ExitCode(2)
             } catch {
                 if over() { break }
                 TerminalText.note("tap", "\(error) (\(client.server)); reconnecting in \(backoff.delay)s, the capture goes on")
+                usleep(useconds_t(backoff.next() * 1_000_000))
             }
-            usleep(useconds_t(backoff.next() * 1_000_000))
         }
         _ = playback?.finish()
-        let reason = full ? "--max-size reached" : stopRequested() ? "stopped" : deadline.map { monotonicSeconds() >= $0 } == true ? "--duration reached" : "the stream ended"
+        let reason = ended ?? (stopRequested() ? "stopped" : "--duration reached")
         TerminalText.note("tap", "\(path): \(written) bytes, \(entries) records of entries (\(reason))")
+        if ended?.hasPrefix("cannot write") == true || ended?.hasPrefix("the server's") == true { throw ExitCode(1) }
+    }
+
+    /// Writes all of `bytes`; false on an error (errno says which).
+    private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let count = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { return false }
+            offset += count
+        }
+        return true
+    }
+
+    /// µs since the epoch as `since=`'s seconds.
+    private static func secondsText(_ micros: Int64) -> String {
+        let fraction = String(micros % 1_000_000)
+        return "\(micros / 1_000_000)." + String(repeating: "0", count: 6 - fraction.count) + fraction
     }
 
     /// The length of a capture header at the start of `bytes` (0 if it is not one yet).

@@ -103,6 +103,9 @@ import Testing
         #expect(CaptureTime.timeOfDay(36_300_000_000).micros(onTheDayOf: afternoon) == day + 36_300_000_000)
         #expect(CaptureTime.instant(42).micros(onTheDayOf: afternoon) == 42)
         #expect(CaptureTime.timeOfDay(0).micros(onTheDayOf: -1) == -CaptureTime.microsPerDayForTests, "before 1970")
+        // A file's receive time may be anything: no overflow trap.
+        _ = CaptureTime.timeOfDay(86_399_000_000).micros(onTheDayOf: .min)
+        _ = CaptureTime.timeOfDay(86_399_000_000).micros(onTheDayOf: .max)
     }
 
     /// The fixture's JSON lines as the server's decoder writes them (default redaction).

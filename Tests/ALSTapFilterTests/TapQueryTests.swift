@@ -93,9 +93,11 @@ struct BadValue: Sendable, CustomTestStringConvertible {
         #expect(refusal(query) == "format=capture keeps whole entries as received: pair and fields apply when it is read (alstap tap -r FILE)")
     }
 
-    @Test func captureTakesFiltersReplayAndClusterScope() throws {
-        let query = try parse("format=capture&ns=demo&last=5&follow=0&scope=cluster")
-        #expect(query.format == .capture && query.last == 5 && query.clusterScope && query.filter != nil)
+    @Test func captureTakesFiltersAndReplayButNotClusterScope() throws {
+        let query = try parse("format=capture&ns=demo&last=5&follow=0&since=1764633600")
+        #expect(query.format == .capture && query.last == 5 && query.sinceMicros != nil && query.filter != nil)
+        #expect(refusal("format=capture&scope=cluster")
+            == "format=capture records one replica's entries with their receive times: not with scope=cluster")
     }
 
     @Test func outputParameters() throws {

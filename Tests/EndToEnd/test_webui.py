@@ -498,7 +498,7 @@ def test_downloads_and_copy_as_curl(browser, tmp_path):
         page.locator(ROWS).first.click()  # req-7, the newest
         page.click("#copy-curl")
         expect(page.locator("#curl")).to_have_text(
-            "curl -H 'x-demo: it'\\''s $(not run)' 'http://reviews:9080/reviews/7'")
+            "curl -g -H 'x-demo: it'\\''s $(not run)' --url 'http://reviews:9080/reviews/7'")
         assert errors == []
     finally:
         server.stop()

@@ -126,6 +126,10 @@ import Testing
           --shutdown-grace <shutdown-grace>
                                   Seconds to drain on SIGTERM/SIGINT before exiting [ALSTAP_SHUTDOWN_GRACE,
                                   5].
+          --drain-delay <drain-delay>
+                                  Seconds between SIGTERM and the drain during which only /readyz fails, so
+                                  a load balancer stops sending new streams first (Kubernetes: the preStop
+                                  delay does this) [ALSTAP_DRAIN_DELAY, 0].
           --max-stream-age <max-stream-age>
                                   Seconds (give or take 10 %) before an ingest stream is ended, between
                                   messages, so Envoy reconnects to any replica; 0: never

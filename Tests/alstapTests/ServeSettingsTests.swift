@@ -8,7 +8,7 @@ import Testing
 @testable import alstap
 
 @Suite struct ServeSettingsTests {
-    typealias Settings = (config: ServerConfig, logLevel: Logger.Level, grace: Double)
+    typealias Settings = (config: ServerConfig, logLevel: Logger.Level, grace: Double, drainDelay: Double)
 
     func settings(_ arguments: [String] = [], _ environment: Environment = [:]) throws -> Settings {
         try AlsTap.Serve.parse(arguments).settings(environment: environment)
@@ -25,7 +25,13 @@ import Testing
     }
 
     @Test func defaultsAreServerConfigsAndTheCLIsOwn() throws {
-        let (config, level, grace) = try settings()
+        let (config, level, grace, drainDelay) = try settings()
+        #expect(drainDelay == 0)
+        #expect(try settings(["--drain-delay", "1.5"]).drainDelay == 1.5)
+        #expect(try settings([], ["ALSTAP_DRAIN_DELAY": "2"]).drainDelay == 2)
+        #expect(try settings(["--max-stream-age", "0"]).config.maxStreamAgeMillis == 0)
+        #expect(config.maxStreamAgeMillis == 1_800_000)
+        #expect(try settings(["--ready-max-memory", "1048576"]).config.readyMaxMemoryBytes == 1 << 20)
         let server = ServerConfig()
         #expect(config.alsListen == ListenAddress(host: "0.0.0.0", port: 9001))
         #expect(config.httpListen == ListenAddress(host: "0.0.0.0", port: 9002))

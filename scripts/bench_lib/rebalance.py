@@ -68,7 +68,7 @@ def scale_up(record, age):
 def drain(record, runs=5):
     lost_total, sent_total, dropped, handed = 0, 0, 0, []
     for _ in range(runs):
-        first, second = Alstap(threads=1), Alstap(threads=1)
+        first, second = Alstap("--drain-delay", "1", threads=1), Alstap(threads=1)
         sidecars = Sidecars([(first.als_port, first.http_port), (second.als_port, second.http_port)], health=True,
                             preferred=True)
         try:

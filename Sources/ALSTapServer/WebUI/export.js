@@ -20,7 +20,8 @@ function saveBlob(blob, name) {
 
 async function downloadCapture() {
   const params = new URLSearchParams(filterParams());
-  params.delete("pair");       // a capture keeps single entries; pairs are made when it is read
+  // A capture keeps whole single entries of this replica: pairs and masks are for reading it.
+  for (const name of ["pair", "fields", "max_rps", "scope"]) params.delete(name);
   params.set("format", "capture");
   params.set("last", String(CAPTURE_LAST));
   params.set("follow", "0");
@@ -54,7 +55,7 @@ function harQuery(path) {
   });
 }
 
-function harInt(value) { return typeof value === "number" ? Math.trunc(value) : -1; }
+function harInt(value) { return typeof value === "number" && Math.abs(value) <= Number.MAX_SAFE_INTEGER ? Math.trunc(value) : -1; }
 
 function harSide(value) {
   if (!value) return undefined;
@@ -113,7 +114,7 @@ function harEntry(line) {
       headersSize: harInt(request.headerBytes), bodySize: harInt(request.bodyBytes),
     },
     response: {
-      status: Math.trunc(typeof response.code === "number" ? response.code : 0), statusText: "", httpVersion: version,
+      status: Math.max(0, harInt(response.code)), statusText: "", httpVersion: version,
       cookies: [], headers: responseHeaders,
       content: { size: Math.max(0, harInt(response.bodyBytes)), mimeType: harHeader("content-type", responseHeaders) || "" },
       redirectURL: harHeader("location", responseHeaders) || "",
@@ -138,15 +139,22 @@ function downloadHAR() {
 /** A shell word: single quotes, with each ' written as '\'' (nothing in it is expanded). */
 function shellQuote(text) { return "'" + String(text).replace(/'/g, "'\\''") + "'"; }
 
+/** Headers a replayed request must not carry as they were (curl sets its own). */
+const CURL_SKIP = ["content-length", "transfer-encoding", "host", "connection"];
+
 /** The open record's request as a curl command (the headers Envoy logged; redacted ones left out). */
 function curlCommand(record) {
   const entry = record.type === "pair" ? (record.outbound || record.inbound) : record;
   if (!entry || !entry.request) return "";
   const har = harEntry(entry) || { request: { url: "", method: "GET", headers: [] } };
-  const words = ["curl"];
-  if (har.request.method !== "GET") words.push("-X", shellQuote(har.request.method));
-  for (const h of har.request.headers) if (h.value !== "[redacted]") words.push("-H", shellQuote(`${h.name}: ${h.value}`));
-  words.push(shellQuote(har.request.url));
+  const words = ["curl", "-g"];  // -g: no globbing of [] and {} in the URL
+  if (har.request.method === "HEAD") words.push("-I");
+  else if (har.request.method !== "GET") words.push("-X", shellQuote(har.request.method));
+  for (const h of har.request.headers) {
+    if (h.value === "[redacted]" || h.name.startsWith(":") || CURL_SKIP.includes(h.name.toLowerCase())) continue;
+    words.push("-H", shellQuote(`${h.name}: ${h.value}`));
+  }
+  words.push("--url", shellQuote(har.request.url));
   return words.join(" ");
 }
 
