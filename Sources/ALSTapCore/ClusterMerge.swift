@@ -300,7 +300,7 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
             peers[peer]?.reading = true
             peers[peer]?.askedMicros = wallClock()
             var suffix = withHistory ? "&last=\(last)" : ""
-            if let resume = state.resumeMicros { suffix += "&since=" + Self.seconds(resume) }
+            if let resume = state.resumeMicros { suffix += "&since=" + TapQuery.sinceText(resume) }
             peers[peer]?.resuming = state.resumeMicros != nil
             actions.append(.open(peer, target: target + suffix))
         }
@@ -319,12 +319,6 @@ public final class ClusterMerge<Peer: Hashable & CustomStringConvertible> {
             _ = window.removeMin()
             subscriber.offer(oldest.batch, entries: oldest.index..<(oldest.index + 1), decodedAt: oldest.batch.decodedAtNanos)
         }
-    }
-
-    /// Unix seconds with six decimals, as `since=` takes them.
-    static func seconds(_ micros: Int64) -> String {
-        let fraction = String(micros % 1_000_000)
-        return "\(micros / 1_000_000)." + String(repeating: "0", count: 6 - fraction.count) + fraction
     }
 
     /// A peer's words (its rejection body, say) are data: `Notice` escapes them.

@@ -138,6 +138,12 @@ public struct TapQuery: Sendable, Equatable {
         return .not(clause)
     }
 
+    /// `since=`'s text for µs since the epoch: Unix seconds with six decimals.
+    public static func sinceText(_ micros: Int64) -> String {
+        let fraction = String(micros % 1_000_000)
+        return "\(micros / 1_000_000)." + String(repeating: "0", count: 6 - fraction.count) + fraction
+    }
+
     /// Unix seconds with up to six decimals, exactly (`1764633600.000042`); nil if malformed.
     static func unixMicros(_ text: String) -> Int64? {
         let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)

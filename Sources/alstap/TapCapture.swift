@@ -131,7 +131,7 @@ enum TapCapture {
             var query = items
             if headerWritten {
                 query.removeAll { $0.0 == "last" }
-                if let lastReceivedMicros { query.append(("since", secondsText(lastReceivedMicros + 1))) }
+                if let lastReceivedMicros { query.append(("since", TapQuery.sinceText(lastReceivedMicros + 1))) }
             }
             var reader = CaptureReader()
             // This connection's stream: `received` holds it from offset `base`; `flushed` is how
@@ -211,12 +211,6 @@ enum TapCapture {
             offset += count
         }
         return true
-    }
-
-    /// µs since the epoch as `since=`'s seconds.
-    private static func secondsText(_ micros: Int64) -> String {
-        let fraction = String(micros % 1_000_000)
-        return "\(micros / 1_000_000)." + String(repeating: "0", count: 6 - fraction.count) + fraction
     }
 
     /// The length of a capture header at the start of `bytes` (0 if it is not one yet).

@@ -93,6 +93,12 @@ struct BadValue: Sendable, CustomTestStringConvertible {
         #expect(refusal(query) == "format=capture keeps whole entries as received: pair and fields apply when it is read (alstap tap -r FILE)")
     }
 
+    /// What a cluster tap and `alstap tap -w` send as `since=` reads back exactly.
+    @Test(arguments: [Int64(0), 42, 1_764_633_605_000_042, 1_764_633_600_999_999])
+    func sinceTextReadsBack(micros: Int64) throws {
+        #expect(try parse("since=" + TapQuery.sinceText(micros)).sinceMicros == micros)
+    }
+
     @Test func captureTakesFiltersAndReplayButNotClusterScope() throws {
         let query = try parse("format=capture&ns=demo&last=5&follow=0&since=1764633600")
         #expect(query.format == .capture && query.last == 5 && query.sinceMicros != nil && query.filter != nil)
