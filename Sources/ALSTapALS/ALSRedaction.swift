@@ -34,7 +34,7 @@ enum ALSRedaction {
         return changed
     }
 
-    private static func redact<Entry: RedactableEntry>(_ entries: UnsafeMutablePointer<UnsafeMutablePointer<Entry>?>?,
+    private static func redact<Entry: KeyValueEntry>(_ entries: UnsafeMutablePointer<UnsafeMutablePointer<Entry>?>?,
                                                        count: Int, _ names: [[UInt8]]) -> Bool {
         guard count > 0, let entries else { return false }
         var changed = false
@@ -46,12 +46,3 @@ enum ALSRedaction {
         return changed
     }
 }
-
-protocol RedactableEntry {
-    var key: UnsafeMutablePointer<CChar>! { get }
-    var value: UnsafeMutablePointer<CChar>! { get set }
-}
-
-extension Envoy__Data__Accesslog__V3__HTTPRequestProperties__RequestHeadersEntry: RedactableEntry {}
-extension Envoy__Data__Accesslog__V3__HTTPResponseProperties__ResponseHeadersEntry: RedactableEntry {}
-extension Envoy__Data__Accesslog__V3__HTTPResponseProperties__ResponseTrailersEntry: RedactableEntry {}

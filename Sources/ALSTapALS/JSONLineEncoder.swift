@@ -365,9 +365,10 @@ public struct JSONLineEncoder {
 }
 
 /// The key/value entry structs protoc-c generates for map<string, string> fields.
+/// A protobuf-c map entry of strings (headers, custom tags); `value` is set by `ALSRedaction`.
 protocol KeyValueEntry {
     var key: UnsafeMutablePointer<CChar>! { get }
-    var value: UnsafeMutablePointer<CChar>! { get }
+    var value: UnsafeMutablePointer<CChar>! { get set }
 }
 
 extension Envoy__Data__Accesslog__V3__HTTPRequestProperties__RequestHeadersEntry: KeyValueEntry {}
